@@ -1,0 +1,84 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store persists sessions. Implementations live in subpackages (memstore,
+// filestore, redisstore) and must be safe for concurrent use, including by
+// several processes sharing the same backing store.
+//
+// A store applies changes as deltas, never as whole-session snapshots, so
+// that two requests that change different keys of one session both survive.
+type Store interface {
+	// Load returns the session stored under key. A key that is not stored,
+	// or whose session has expired, is (Record{}, false, nil): not an error.
+	// An error means the store could not answer.
+	Load(ctx context.Context, key string) (Record, bool, error)
+
+	// Save applies c to the session under key atomically: either all of c
+	// is persisted or none of it. It reports whether the session still
+	// holds data afterwards (a store never keeps an empty session).
+	//
+	// With ModeCreate, an existing key gives ErrKeyExists; with ModeUpdate
+	// and ModeReplace, a key that is no longer stored gives ErrGone.
+	Save(ctx context.Context, key string, c Change) (bool, error)
+
+	// Delete removes the session under key. Deleting a key that is not
+	// stored is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Record is one stored session.
+type Record struct {
+	Data      Data
+	ExpiresAt time.Time
+}
+
+// Mode says how a Change relates to what is already stored.
+type Mode uint8
+
+const (
+	// ModeUpdate applies Delete then Set to an existing session.
+	ModeUpdate Mode = iota
+	// ModeCreate stores a new session; the key must not exist.
+	ModeCreate
+	// ModeReplace drops every field of an existing session, then applies Set.
+	ModeReplace
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeUpdate:
+		return "update"
+	case ModeCreate:
+		return "create"
+	case ModeReplace:
+		return "replace"
+	}
+	return "unknown"
+}
+
+// Change is one atomic write to a store.
+type Change struct {
+	Mode Mode
+	// Delete lists fields to remove (ModeUpdate only); applied before Set.
+	Delete []string
+	// Set holds fields to write.
+	Set Data
+	// ExpiresAt is the session's new expiry; the store forgets the session
+	// after it.
+	ExpiresAt time.Time
+}
+
+var (
+	// ErrKeyExists is returned by Save with ModeCreate when the key is taken.
+	ErrKeyExists = errors.New("session key already exists")
+	// ErrGone is returned by Save with ModeUpdate or ModeReplace when the
+	// session was deleted (or expired) after it was loaded. Saving it again
+	// would bring back a session that another request ended, so the caller
+	// reports the request as interrupted instead, as Django does.
+	ErrGone = errors.New("session was deleted during the request")
+)
