@@ -20,7 +20,7 @@ if [ ! -x "$XCADDY" ] || ! "$XCADDY" version 2>/dev/null | grep -q "$XCADDY_VERS
 fi
 
 # Build into a temporary name, then rename: a running ./caddy is not disturbed.
-XCADDY_SKIP_CLEANUP=0 "$XCADDY" build "$CADDY_VERSION" --output ./caddy.new --with "$MODULE=./"
+XCADDY_SKIP_CLEANUP=0 "$XCADDY" build "$CADDY_VERSION" --output ./caddy.new --with "$MODULE@v0.0.0-00010101000000-000000000000=./"
 mv -f ./caddy.new ./caddy
 ./caddy list-modules | grep -qx 'http.handlers.session' || {
 	echo "xcaddy.sh: ./caddy was built but does not list http.handlers.session" >&2

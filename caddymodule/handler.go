@@ -1,0 +1,467 @@
+// Package caddymodule is the Caddy side of caddy-session: the `session` HTTP
+// handler, its Caddyfile syntax, and the store guest modules.
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"bufio"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/headers"
+	"github.com/caddy-session/caddy-session/session"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults, as Django's settings name them.
+const (
+	defaultCookieName = "sessionid"
+	defaultCookieAge  = 14 * 24 * time.Hour // SESSION_COOKIE_AGE, 1209600 s
+	defaultHeader     = "X-Session"
+	defaultTokenTTL   = 60 * time.Second
+	minSecretLength   = 32
+	// retryAfter is what a client is told to wait when the store is down.
+	retryAfter = "5"
+)
+
+// Handler gives the upstream Django-style server-side sessions. It reads the
+// session cookie, loads the session from a store, hands the session to the
+// upstream as one signed request header (a JWT), and persists the changes
+// the upstream returns in response headers before the response reaches the
+// client.
+//
+// Every request header that could pass for the handler's own (the base name
+// `X-Session` or anything starting with `X-Session-`, compared
+// case-insensitively with `_` and `.` folded to `-`) is removed before the
+// upstream sees the request, and every such response header or trailer is
+// removed before the client sees the response.
+type Handler struct {
+	// The key that signs the token (HS256). Required; at least 32 bytes
+	// once placeholders are expanded. Use a placeholder such as
+	// `{env.SESSION_SECRET}` rather than writing the secret in the config.
+	Secret string `json:"secret,omitempty"`
+
+	// Former secrets, kept so that values signed with them still verify
+	// during a rotation. They never sign anything. Each must also be at
+	// least 32 bytes.
+	SecretFallbacks []string `json:"secret_fallbacks,omitempty"`
+
+	// The session store, a module in the `http.session.stores` namespace.
+	// Default: `file`, under Caddy's data directory.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.session.stores inline_key=backend"`
+
+	// The session cookie's name. Default: `sessionid`.
+	CookieName string `json:"cookie_name,omitempty"`
+
+	// How long a session lives after its last modification (Django's
+	// SESSION_COOKIE_AGE). Default: 14 days.
+	CookieAge caddy.Duration `json:"cookie_age,omitempty"`
+
+	// The cookie's Domain attribute. Default: none (host-only cookie).
+	CookieDomain string `json:"cookie_domain,omitempty"`
+
+	// The cookie's Path attribute. Default: `/`.
+	CookiePath string `json:"cookie_path,omitempty"`
+
+	// Whether the cookie is marked Secure: `auto` (when the request came
+	// over TLS), `on` or `off`. Default: `auto`.
+	CookieSecure string `json:"cookie_secure,omitempty"`
+
+	// Whether the cookie is marked HttpOnly. Default: true.
+	CookieHTTPOnly *bool `json:"cookie_httponly,omitempty"`
+
+	// The cookie's SameSite attribute: `lax`, `strict` or `none`.
+	// Default: `lax`.
+	CookieSameSite string `json:"cookie_samesite,omitempty"`
+
+	// Sessions expire when the browser closes, unless the upstream sets an
+	// expiry (Django's SESSION_EXPIRE_AT_BROWSER_CLOSE). Default: false.
+	ExpireAtBrowserClose bool `json:"expire_at_browser_close,omitempty"`
+
+	// Save the session and resend the cookie on every response, extending
+	// the session's life on each request (SESSION_SAVE_EVERY_REQUEST).
+	// Default: false.
+	SaveEveryRequest bool `json:"save_every_request,omitempty"`
+
+	// The base name of every header the handler reads or writes: the token
+	// goes in `<header>`, updates come back in `<header>-Set` and so on.
+	// Default: `X-Session`.
+	Header string `json:"header,omitempty"`
+
+	// How long a token stays valid (its `exp - iat`). Default: 60s.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+
+	// Forward the session cookie to the upstream. Default: false, the
+	// cookie is removed from the upstream's Cookie header.
+	PassCookie bool `json:"pass_cookie,omitempty"`
+
+	store   session.Store
+	manager *session.Manager
+	names   headers.Names
+	signer  *headers.Signer
+	cookie  http.Cookie // the attributes every session cookie carries
+	secure  *bool       // nil: auto
+	logger  *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets up the handler.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+
+	secret := repl.ReplaceKnown(h.Secret, "")
+	if err := checkSecret("secret", secret); err != nil {
+		return err
+	}
+	for i, fb := range h.SecretFallbacks {
+		if err := checkSecret(fmt.Sprintf("secret_fallbacks[%d]", i), repl.ReplaceKnown(fb, "")); err != nil {
+			return err
+		}
+	}
+
+	if h.StoreRaw == nil {
+		h.StoreRaw = json.RawMessage(`{"backend":"file"}`)
+	}
+	mod, err := ctx.LoadModule(h, "StoreRaw")
+	if err != nil {
+		return fmt.Errorf("store: loading module: %w", err)
+	}
+	store, ok := mod.(session.Store)
+	if !ok {
+		return fmt.Errorf("store: module %T is not a session store", mod)
+	}
+	h.store = store
+
+	age := defaultCookieAge
+	if h.CookieAge != 0 {
+		age = time.Duration(h.CookieAge)
+	}
+	if age < time.Second {
+		return fmt.Errorf("cookie_age: must be at least 1s, got %s", age)
+	}
+	h.manager = &session.Manager{Store: store, Config: session.Config{
+		Age:                  age,
+		ExpireAtBrowserClose: h.ExpireAtBrowserClose,
+		SaveEveryRequest:     h.SaveEveryRequest,
+	}}
+
+	base := h.Header
+	if base == "" {
+		base = defaultHeader
+	}
+	if h.names, err = headers.NewNames(base); err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	ttl := defaultTokenTTL
+	if h.TokenTTL != 0 {
+		ttl = time.Duration(h.TokenTTL)
+	}
+	if ttl < time.Second {
+		return fmt.Errorf("token_ttl: must be at least 1s, got %s", ttl)
+	}
+	if h.signer, err = headers.NewSigner([]byte(secret), ttl); err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
+
+	return h.provisionCookie()
+}
+
+func checkSecret(name, secret string) error {
+	if secret == "" {
+		return fmt.Errorf("%s: is empty once placeholders are expanded (is the environment variable set?)", name)
+	}
+	if len(secret) < minSecretLength {
+		return fmt.Errorf("%s: must be at least %d bytes once placeholders are expanded, got %d", name, minSecretLength, len(secret))
+	}
+	return nil
+}
+
+func (h *Handler) provisionCookie() error {
+	c := http.Cookie{Name: h.CookieName, Path: h.CookiePath, Domain: h.CookieDomain, HttpOnly: true}
+	if c.Name == "" {
+		c.Name = defaultCookieName
+	}
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	if h.CookieHTTPOnly != nil {
+		c.HttpOnly = *h.CookieHTTPOnly
+	}
+	switch strings.ToLower(h.CookieSameSite) {
+	case "", "lax":
+		c.SameSite = http.SameSiteLaxMode
+	case "strict":
+		c.SameSite = http.SameSiteStrictMode
+	case "none":
+		c.SameSite = http.SameSiteNoneMode
+	default:
+		return fmt.Errorf("cookie_samesite: must be lax, strict or none, got %q", h.CookieSameSite)
+	}
+	switch strings.ToLower(h.CookieSecure) {
+	case "", "auto":
+	case "on", "true":
+		h.secure = new(true)
+	case "off", "false":
+		h.secure = new(false)
+	default:
+		return fmt.Errorf("cookie_secure: must be auto, on or off, got %q", h.CookieSecure)
+	}
+	probe := c
+	probe.Value = session.NewKey()
+	if err := probe.Valid(); err != nil {
+		return fmt.Errorf("cookie: %w", err)
+	}
+	if c.SameSite == http.SameSiteNoneMode && h.secure != nil && !*h.secure {
+		h.logger.Warn("cookie_samesite none without Secure: browsers reject such cookies")
+	}
+	h.cookie = c
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h.names.Strip(r.Header)
+	h.names.Strip(r.Trailer)
+	w.Header().Add("Vary", "Cookie")
+
+	cookieValue := ""
+	if c, err := r.Cookie(h.cookie.Name); err == nil {
+		cookieValue = c.Value
+	}
+	sess, err := h.manager.Load(r.Context(), cookieValue)
+	if err != nil {
+		return h.storeError(w, err)
+	}
+	if !h.PassCookie && cookieValue != "" {
+		removeCookie(r.Header, h.cookie.Name)
+	}
+
+	token, err := h.token(sess)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
+	}
+	r.Header.Set(h.names.Token(), token)
+
+	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, sess: sess}
+	err = next.ServeHTTP(rw, r)
+	h.names.Strip(w.Header()) // trailers arrive after the body
+	if err == nil && !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK) // the server would send 200 implicitly
+	}
+	if rw.failed != nil {
+		// Nothing of the upstream's response has reached the client.
+		hdr := w.Header()
+		clear(hdr)
+		hdr.Set("Vary", "Cookie")
+		var he caddyhttp.HandlerError
+		if errors.As(rw.failed, &he) && he.StatusCode == http.StatusServiceUnavailable {
+			hdr.Set("Retry-After", retryAfter)
+		}
+		return rw.failed
+	}
+	return err
+}
+
+func (h *Handler) token(sess *session.Session) (string, error) {
+	c := headers.Claims{Data: sess.Data(), New: sess.IsNew()}
+	if !sess.IsNew() {
+		c.HasSession = true
+		c.SID = h.signer.SID(sess.Key())
+		c.ExpiresAt = sess.ExpiresAt()
+		c.BrowserClose = h.manager.BrowserClose(sess.Data())
+	}
+	return h.signer.Sign(c, time.Now())
+}
+
+// storeError answers 503 when the store cannot be reached. The cause is in
+// Caddy's error log; it never holds a session key or data.
+func (h *Handler) storeError(w http.ResponseWriter, err error) error {
+	w.Header().Set("Retry-After", retryAfter)
+	return caddyhttp.Error(http.StatusServiceUnavailable, err)
+}
+
+// commit persists the upstream's update and sets or deletes the cookie. It
+// runs when the upstream writes its response header, before anything of the
+// response reaches the client, so that a failed save replaces the response.
+func (h *Handler) commit(rw *responseWriter, status int) error {
+	upd, err := h.names.ParseUpdate(rw.Header())
+	if err != nil {
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("parsing session update: %w", err))
+	}
+	if status >= 500 {
+		return nil // Django saves nothing on a server error; neither do we
+	}
+	// The upstream has acted; a client that hangs up now must not undo a
+	// login or logout. The store's own timeouts bound the save.
+	ctx := context.WithoutCancel(rw.r.Context())
+	res, err := h.manager.Commit(ctx, rw.sess, upd)
+	if errors.Is(err, session.ErrInterrupted) {
+		return caddyhttp.Error(http.StatusBadRequest, err)
+	}
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	switch res.Cookie {
+	case session.CookieSet:
+		c := h.cookieFor(rw.r)
+		c.Value = res.Key
+		if !res.BrowserClose {
+			if secs := int(res.Age / time.Second); secs > 0 {
+				c.MaxAge = secs
+				c.Expires = time.Now().Add(res.Age).UTC()
+			} else {
+				c.MaxAge = -1 // an expiry in the past ends the cookie now
+			}
+		}
+		http.SetCookie(rw, &c)
+	case session.CookieDelete:
+		c := h.cookieFor(rw.r)
+		c.MaxAge = -1
+		c.Expires = time.Unix(0, 0)
+		http.SetCookie(rw, &c)
+	}
+	return nil
+}
+
+func (h *Handler) cookieFor(r *http.Request) http.Cookie {
+	c := h.cookie
+	if h.secure != nil {
+		c.Secure = *h.secure
+	} else {
+		c.Secure = r.TLS != nil
+	}
+	return c
+}
+
+// removeCookie deletes the cookie called name from the Cookie header(s),
+// leaving every other cookie as it was.
+func removeCookie(hdr http.Header, name string) {
+	values := hdr.Values("Cookie")
+	kept := values[:0:0]
+	for _, line := range values {
+		parts := strings.Split(line, ";")
+		out := parts[:0]
+		for _, p := range parts {
+			n, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if n != name {
+				out = append(out, strings.TrimSpace(p))
+			}
+		}
+		if len(out) > 0 {
+			kept = append(kept, strings.Join(out, "; "))
+		}
+	}
+	hdr.Del("Cookie")
+	for _, v := range kept {
+		hdr.Add("Cookie", v)
+	}
+}
+
+// responseWriter holds the upstream's response header until the session
+// update it carries is persisted, then lets the response through unchanged
+// (streams, flushes and protocol switches included) or, when the update
+// could not be applied, swallows it so that the handler can answer with an
+// error instead.
+type responseWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	h           *Handler
+	r           *http.Request
+	sess        *session.Session
+	wroteHeader bool
+	failed      error
+}
+
+// WriteHeader applies the session update before the status line is sent.
+// 1xx informational responses pass through (stripped of session headers),
+// except 101 Switching Protocols, which is final for this request.
+func (rw *responseWriter) WriteHeader(status int) {
+	if rw.wroteHeader {
+		return
+	}
+	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+		rw.h.names.Strip(rw.Header())
+		rw.ResponseWriter.WriteHeader(status)
+		return
+	}
+	rw.wroteHeader = true
+	if err := rw.h.commit(rw, status); err != nil {
+		rw.failed = err
+		return
+	}
+	rw.ResponseWriter.WriteHeader(status)
+}
+
+func (rw *responseWriter) Write(p []byte) (int, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.failed != nil {
+		return len(p), nil // discarded: an error response replaces this one
+	}
+	return rw.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps io.Copy from bypassing WriteHeader.
+func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.failed != nil {
+		return io.Copy(io.Discard, src)
+	}
+	return rw.ResponseWriterWrapper.ReadFrom(src)
+}
+
+// FlushError is what http.ResponseController calls; it must not let a flush
+// commit the response before the update is applied.
+func (rw *responseWriter) FlushError() error {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.failed != nil {
+		return nil
+	}
+	return http.NewResponseController(rw.ResponseWriter).Flush()
+}
+
+// Flush implements http.Flusher.
+func (rw *responseWriter) Flush() { _ = rw.FlushError() }
+
+// Hijack lets a protocol switch (WebSocket) take the connection once its
+// 101 response has been processed.
+func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if rw.failed != nil {
+		return nil, nil, fmt.Errorf("not switching protocols: %w", rw.failed)
+	}
+	return http.NewResponseController(rw.ResponseWriter).Hijack()
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ http.Flusher                = (*responseWriter)(nil)
+	_ http.Hijacker               = (*responseWriter)(nil)
+	_ io.ReaderFrom               = (*responseWriter)(nil)
+)

@@ -1,0 +1,10 @@
+// Package caddysession plugs the session handler into Caddy. Build Caddy
+// with it:
+//
+//	xcaddy build --with github.com/caddy-session/caddy-session
+//
+// The handler lives in caddymodule, the session model in session, and the
+// wire format in headers.
+package caddysession
+
+import _ "github.com/caddy-session/caddy-session/caddymodule" // registers the modules

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need and are missing: Debian packages
+# (as root, through apt-get) and the Node upstream's npm packages. Fails with
+# a clear message when something cannot be installed.
+# Usage: scripts/install-deps.sh [demo|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-test}
+
+need_go() {
+	command -v go >/dev/null || { echo "install-deps: Go 1.26 or later is required; put it on PATH (e.g. /usr/local/go/bin)" >&2; exit 1; }
+}
+
+# pkgs_for prints the Debian packages providing the commands that are missing.
+missing=()
+check() { # check <test command> <debian package>
+	if ! eval "$1" >/dev/null 2>&1; then missing+=("$2"); fi
+}
+
+need_go
+check "test -x /usr/bin/python3" python3
+if [ "$what" = test ]; then
+	check "command -v redis-server" redis-server
+	check "/usr/bin/python3 -c 'import jwt'" python3-jwt
+	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
+	check "command -v php" php-cli
+	check "command -v node && command -v npm" "nodejs npm"
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: missing packages: ${missing[*]}; run as root or install them: apt-get install -y ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "install-deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	{ apt-get update -q && apt-get install -y -q ${missing[*]}; } >&2 || {
+		echo "install-deps: apt-get could not install: ${missing[*]}" >&2
+		exit 1
+	}
+fi
+
+if [ "$what" = test ]; then
+	# The Node reference upstream verifies tokens with jsonwebtoken.
+	if [ ! -d integration/upstreams/node/node_modules ]; then
+		(cd integration/upstreams/node && npm ci --no-audit --no-fund >&2) || {
+			echo "install-deps: npm ci failed in integration/upstreams/node" >&2
+			exit 1
+		}
+	fi
+fi
