@@ -1,0 +1,293 @@
+package headers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// HeaderError is a malformed session update header. It names the header in
+// its canonical spelling and says why; it never carries the header's value,
+// which may hold session data.
+type HeaderError struct {
+	Header string // e.g. "X-Session-Set"
+	Reason string // e.g. "not valid JSON at byte 7"
+}
+
+func (e *HeaderError) Error() string {
+	return "session update header " + e.Header + ": " + e.Reason
+}
+
+// The update headers, after the base and its '-'.
+const (
+	kindSet      = "set"
+	kindDelete   = "delete"
+	kindClear    = "clear"
+	kindFlush    = "flush"
+	kindCycleKey = "cycle-key"
+	kindExpiry   = "expiry"
+)
+
+// suffixes gives each kind its canonical suffix, for messages.
+var suffixes = map[string]string{
+	kindSet: "Set", kindDelete: "Delete", kindClear: "Clear",
+	kindFlush: "Flush", kindCycleKey: "Cycle-Key", kindExpiry: "Expiry",
+}
+
+// kindOf returns the kind of an update header from what follows the base.
+func kindOf(rest string) (string, bool) {
+	for k := range suffixes {
+		if len(rest) == len(k) && foldEqual(rest, k) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+func foldEqual(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		if fold(s[i]) != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// maxExpirySeconds keeps an expiry within time.Duration.
+const maxExpirySeconds = math.MaxInt64 / int64(time.Second)
+
+// ParseUpdate reads the session update in the response headers h and
+// removes every header of the family from h, in every spelling, whatever
+// the outcome (as Strip does, trailers and Trailer/Connection lists
+// included). It returns nil, nil when h held no update header; the bare
+// base (a token echoed back) is removed and otherwise ignored.
+//
+// Values are taken one header line at a time, never split on commas. Set
+// objects are merged in order (a later value of a field wins) and Delete
+// arrays concatenated. Anything malformed returns a *HeaderError and no
+// update: invalid JSON or UTF-8, a Set that is not an object or a Delete
+// that is not an array of strings, a flag other than "1", an Expiry that is
+// not non-negative integer seconds, "default" or an RFC 3339 time, several
+// Expiry values that disagree, an unknown <base>-Something header, one
+// field set to different values under differently spelled names (their
+// relative order is lost in an http.Header), and an update header sent or
+// announced as a trailer (it would arrive after the session is committed).
+func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
+	type line struct {
+		key  string
+		kind string
+		vals []string
+	}
+	var lines []line
+	var firstErr *HeaderError
+	fail := func(name, reason string) {
+		// Keep the first by name, so that the error does not depend on
+		// map order.
+		if c := canonical(name); firstErr == nil || c < firstErr.Header {
+			firstErr = &HeaderError{Header: c, Reason: reason}
+		}
+	}
+	const asTrailer = "sent as a trailer; session updates must be response headers"
+	for k, vs := range h {
+		if isListHeader(k) {
+			for _, name := range n.filterList(h, k) {
+				if strings.EqualFold(k, "Trailer") && !n.bare(name) {
+					fail(name, "announced as a trailer; session updates must be response headers")
+				}
+			}
+			continue
+		}
+		name, trailer := trimTrailerPrefix(k)
+		rest, ok := n.cut(name)
+		if !ok {
+			continue
+		}
+		delete(h, k)
+		switch {
+		case n.bare(name):
+		case trailer:
+			fail(name, asTrailer)
+		default:
+			kind, known := kindOf(rest)
+			if !known {
+				fail(name, "unknown session header")
+				continue
+			}
+			lines = append(lines, line{key: k, kind: kind, vals: vs})
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	// Map order is random; sort so that results and errors are stable.
+	slices.SortFunc(lines, func(a, b line) int { return strings.Compare(a.key, b.key) })
+
+	u := &session.Update{}
+	setBy := map[string]int{} // field -> index of the line that set it
+	var expiry *session.Expiry
+	for i, l := range lines {
+		name := n.token + "-" + suffixes[l.kind]
+		for _, v := range l.vals {
+			v = textproto.TrimString(v)
+			switch l.kind {
+			case kindSet:
+				obj, reason := parseObject(v)
+				if reason != "" {
+					return nil, &HeaderError{Header: name, Reason: reason}
+				}
+				if u.Set == nil {
+					u.Set = make(session.Data, len(obj))
+				}
+				for f, val := range obj {
+					if j, seen := setBy[f]; seen && j != i && !bytes.Equal(u.Set[f], val) {
+						return nil, &HeaderError{Header: name, Reason: "one field set to different values under differently spelled header names"}
+					}
+					u.Set[f] = val
+					setBy[f] = i
+				}
+			case kindDelete:
+				keys, reason := parseStrings(v)
+				if reason != "" {
+					return nil, &HeaderError{Header: name, Reason: reason}
+				}
+				u.Delete = append(u.Delete, keys...)
+			case kindClear, kindFlush, kindCycleKey:
+				if v != "1" {
+					return nil, &HeaderError{Header: name, Reason: `must be "1"`}
+				}
+				switch l.kind {
+				case kindClear:
+					u.Clear = true
+				case kindFlush:
+					u.Flush = true
+				default:
+					u.CycleKey = true
+				}
+			case kindExpiry:
+				e, reason := parseExpiry(v)
+				if reason != "" {
+					return nil, &HeaderError{Header: name, Reason: reason}
+				}
+				if expiry != nil && !sameExpiry(expiry, e) {
+					return nil, &HeaderError{Header: name, Reason: "sent more than once with different values"}
+				}
+				expiry = e
+			}
+		}
+	}
+	u.Expiry = expiry
+	return u, nil
+}
+
+// parseObject reads a JSON object into fields whose values are compact and
+// otherwise byte-exact. A non-empty reason means v is malformed; it never
+// quotes v.
+func parseObject(v string) (session.Data, string) {
+	compact, reason := compactJSON(v, '{', "must be a JSON object")
+	if reason != "" {
+		return nil, reason
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(compact, &obj); err != nil {
+		return nil, "must be a JSON object"
+	}
+	return obj, ""
+}
+
+// parseStrings reads a JSON array of strings.
+func parseStrings(v string) ([]string, string) {
+	const want = "must be a JSON array of strings"
+	compact, reason := compactJSON(v, '[', want)
+	if reason != "" {
+		return nil, reason
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(compact, &elems); err != nil {
+		return nil, want
+	}
+	out := make([]string, len(elems))
+	for i, e := range elems {
+		// Unmarshal would turn null into "": insist on a string.
+		if len(e) == 0 || e[0] != '"' || json.Unmarshal(e, &out[i]) != nil {
+			return nil, want
+		}
+	}
+	return out, ""
+}
+
+// compactJSON checks that v is valid UTF-8 and valid JSON whose top level
+// starts with open, and returns it compacted.
+func compactJSON(v string, open byte, want string) ([]byte, string) {
+	if !utf8.ValidString(v) {
+		return nil, "not valid UTF-8"
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(v))
+	if err := json.Compact(&buf, []byte(v)); err != nil {
+		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+			return nil, "not valid JSON at byte " + strconv.FormatInt(se.Offset, 10)
+		}
+		return nil, "not valid JSON"
+	}
+	if b := buf.Bytes(); len(b) == 0 || b[0] != open {
+		return nil, want
+	}
+	return buf.Bytes(), ""
+}
+
+// parseExpiry reads an Expiry value: integer seconds (0 for browser
+// close), "default", or an RFC 3339 time.
+func parseExpiry(v string) (*session.Expiry, string) {
+	const want = `must be integer seconds, "default" or an RFC 3339 time`
+	switch {
+	case v == "default":
+		return &session.Expiry{Default: true}, ""
+	case v == "":
+		return nil, want
+	case allDigits(v):
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > maxExpirySeconds {
+			return nil, "seconds out of range"
+		}
+		return &session.Expiry{Seconds: secs}, ""
+	case v[0] == '-' && allDigits(v[1:]) && len(v) > 1:
+		return nil, "must not be negative"
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return nil, want
+	}
+	if t.IsZero() {
+		return nil, "time out of range"
+	}
+	return &session.Expiry{At: t}, ""
+}
+
+func sameExpiry(a, b *session.Expiry) bool {
+	return a.Default == b.Default && a.Seconds == b.Seconds && a.At.Equal(b.At)
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
