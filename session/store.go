@@ -69,7 +69,8 @@ type Change struct {
 	// Set holds fields to write.
 	Set Data
 	// ExpiresAt is the session's new expiry; the store forgets the session
-	// after it.
+	// after it. Zero keeps the stored expiry (ModeUpdate only); a time in
+	// the past leaves nothing stored.
 	ExpiresAt time.Time
 }
 

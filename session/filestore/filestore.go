@@ -1,0 +1,304 @@
+// Package filestore is the embedded session store: one JSON file per
+// session in a directory, named by the session key and holding
+// {"expires_at": <unix ms>, "data": {...}}, with every value kept as the
+// exact JSON text it was given. Files are replaced atomically (temporary
+// file, fsync, rename), so readers take no lock and never see half a write.
+// Writers read, modify and write a session while holding its lock stripe:
+// an in-process mutex plus flock(2) on one of 256 lock files under .locks/,
+// chosen by hashing the key. That serialises every writer of a session, in
+// this process or in another Caddy process sharing the directory, so each
+// Save applies its delta to the latest fields and concurrent requests that
+// change different fields of one session all survive.
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// tmpPrefix starts the name of every temporary file. A session key never
+// starts with a dot, so temporary files cannot be mistaken for sessions.
+const tmpPrefix = ".tmp-"
+
+// staleAfter is the age after which Purge removes a temporary file: a
+// writer holds one only for the duration of a single Save.
+const staleAfter = time.Minute
+
+// errInvalidKey is returned by Save for a key that session.NewKey cannot
+// have produced; such a key never becomes a file name.
+var errInvalidKey = errors.New("invalid session key")
+
+// Store keeps sessions as files in one directory.
+type Store struct {
+	dir     string
+	stripes *stripes
+}
+
+var _ session.Store = (*Store)(nil)
+
+// New returns a store keeping its sessions in dir, creating it (mode 0700)
+// if needed. Several Store values, in one process or several, may share
+// a directory.
+func New(dir string) (*Store, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("resolving session directory: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, lockDir), 0o700); err != nil {
+		return nil, fmt.Errorf("creating session directory: %w", err)
+	}
+	return &Store{dir: dir, stripes: stripesFor(dir)}, nil
+}
+
+// Load reads the session under key without locking: files are only ever
+// replaced whole. A missing, corrupt or expired file is not found.
+func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error) {
+	if !session.ValidKey(key) {
+		return session.Record{}, false, nil
+	}
+	return s.read(key, time.Now())
+}
+
+// Save applies c to the session under key while holding its lock stripe.
+func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, error) {
+	if !session.ValidKey(key) {
+		return false, errInvalidKey
+	}
+	if c.ExpiresAt.IsZero() && c.Mode != session.ModeUpdate {
+		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
+	}
+	unlock, err := s.lock(key)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+
+	now := time.Now()
+	rec, exists, err := s.read(key, now)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case c.Mode == session.ModeCreate && exists:
+		return false, session.ErrKeyExists
+	case c.Mode != session.ModeCreate && !exists:
+		return false, session.ErrGone
+	}
+	data := rec.Data // freshly decoded: ours to modify
+	if c.Mode != session.ModeUpdate || data == nil {
+		data = make(session.Data, len(c.Set))
+	}
+	for _, k := range c.Delete {
+		delete(data, k)
+	}
+	maps.Copy(data, c.Set)
+	expiresAt := rec.ExpiresAt
+	if !c.ExpiresAt.IsZero() {
+		expiresAt = c.ExpiresAt
+	}
+
+	// A store never keeps an empty or expired session.
+	if len(data) == 0 || !expiresAt.After(now) {
+		if err := removeIfExists(s.path(key)); err != nil {
+			return false, fmt.Errorf("removing session file: %w", err)
+		}
+		return false, nil
+	}
+	b, err := encode(expiresAt, data)
+	if err != nil {
+		return false, fmt.Errorf("encoding session: %w", err)
+	}
+	if err := s.write(key, b); err != nil {
+		return false, fmt.Errorf("writing session file: %w", err)
+	}
+	return true, nil
+}
+
+// Delete removes the session under key. It takes the lock stripe so that a
+// Save already under way cannot bring the session back afterwards.
+func (s *Store) Delete(_ context.Context, key string) error {
+	if !session.ValidKey(key) {
+		return nil // never stored
+	}
+	unlock, err := s.lock(key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := removeIfExists(s.path(key)); err != nil {
+		return fmt.Errorf("removing session file: %w", err)
+	}
+	return nil
+}
+
+// Purge removes the session files that are expired at now or corrupt, and
+// temporary files older than a minute left by interrupted writers. It
+// reports how many session files it removed. It goes on after an error and
+// returns them all.
+func (s *Store) Purge(now time.Time) (int, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("listing session directory: %w", err)
+	}
+	var errs []error
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case strings.HasPrefix(name, tmpPrefix):
+			info, err := e.Info()
+			if err == nil && now.Sub(info.ModTime()) > staleAfter {
+				err = removeIfExists(filepath.Join(s.dir, name))
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("removing temporary file: %w", err))
+			}
+		case session.ValidKey(name):
+			removed, err := s.purge(name, now)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if removed {
+				n++
+			}
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// purge removes the session under key if it is expired at now or corrupt.
+// The unlocked first look keeps Purge from taking locks for live sessions;
+// the second, under the lock, keeps it from removing a session that a
+// concurrent Save has just renewed.
+func (s *Store) purge(key string, now time.Time) (bool, error) {
+	if _, live, err := s.read(key, now); live || err != nil {
+		return false, err
+	}
+	unlock, err := s.lock(key)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if _, live, err := s.read(key, now); live || err != nil {
+		return false, err
+	}
+	err = os.Remove(s.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("removing session file: %w", err)
+	}
+	return true, nil
+}
+
+// path is the file of a session; key has been checked with ValidKey.
+func (s *Store) path(key string) string { return filepath.Join(s.dir, key) }
+
+// read returns the session under key if its file exists, decodes and has
+// not expired at now. Only a failure to read an existing file is an error.
+func (s *Store) read(key string, now time.Time) (session.Record, bool, error) {
+	b, err := os.ReadFile(s.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return session.Record{}, false, nil
+	}
+	if err != nil {
+		return session.Record{}, false, fmt.Errorf("reading session file: %w", err)
+	}
+	rec, ok := decode(b)
+	if !ok || !rec.ExpiresAt.After(now) {
+		return session.Record{}, false, nil
+	}
+	return rec, true, nil
+}
+
+// write replaces the file of key with b atomically. The file is synced
+// before the rename, so after a crash the session is either its previous
+// or its new version, never a partial one. The directory is not synced: at
+// worst a crash undoes the last write of a session.
+func (s *Store) write(key string, b []byte) (err error) {
+	f, err := os.CreateTemp(s.dir, tmpPrefix+key+"-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), s.path(key))
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// fileRecord is the decoded form of a session file.
+type fileRecord struct {
+	ExpiresAt *int64       `json:"expires_at"`
+	Data      session.Data `json:"data"`
+}
+
+// encode writes the file format by hand rather than with json.Marshal,
+// which would compact the values and escape HTML characters in them:
+// values are stored exactly as given.
+func encode(expiresAt time.Time, data session.Data) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`{"expires_at":`)
+	b.WriteString(strconv.FormatInt(expiresAt.UnixMilli(), 10))
+	b.WriteString(`,"data":{`)
+	for i, k := range slices.Sorted(maps.Keys(data)) {
+		v := data[k]
+		if !json.Valid(v) {
+			return nil, fmt.Errorf("value of field %q is not JSON", k)
+		}
+		name, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteString("}}\n")
+	return b.Bytes(), nil
+}
+
+// decode reads a session file; ok is false for anything that is not one,
+// including a session without data.
+func decode(b []byte) (rec session.Record, ok bool) {
+	var f fileRecord
+	if err := json.Unmarshal(b, &f); err != nil || f.ExpiresAt == nil || len(f.Data) == 0 {
+		return session.Record{}, false
+	}
+	return session.Record{Data: f.Data, ExpiresAt: time.UnixMilli(*f.ExpiresAt)}, true
+}

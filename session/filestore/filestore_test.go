@@ -1,0 +1,293 @@
+package filestore_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/session/filestore"
+	"github.com/caddy-session/caddy-session/session/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) session.Store { return open(t, t.TempDir()) })
+}
+
+func open(t *testing.T, dir string) *filestore.Store {
+	t.Helper()
+	s, err := filestore.New(dir)
+	if err != nil {
+		t.Fatalf("New(%q): %v", dir, err)
+	}
+	return s
+}
+
+func change(mode session.Mode, set session.Data, expiresAt time.Time) session.Change {
+	return session.Change{Mode: mode, Set: set, ExpiresAt: expiresAt}
+}
+
+func TestNewCreatesPrivateDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "sessions")
+	open(t, dir)
+	info, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" && info.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode = %v; want 0700", info.Mode().Perm())
+	}
+}
+
+func TestFileFormat(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	key := session.NewKey()
+	expiresAt := time.UnixMilli(time.Now().Add(time.Hour).UnixMilli())
+	set := session.Data{"b": []byte(`{"x": [1, 2]}`), "a": []byte(`"<é>"`)}
+	if _, err := s.Save(t.Context(), key, change(session.ModeCreate, set, expiresAt)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, key)
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"expires_at":` + strconv.FormatInt(expiresAt.UnixMilli(), 10) + `,"data":{"a":"<é>","b":{"x": [1, 2]}}}` + "\n"
+	if string(got) != want {
+		t.Errorf("file = %s; want %s", got, want)
+	}
+	if info, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	} else if runtime.GOOS != "windows" && info.Mode().Perm() != 0o600 {
+		t.Errorf("file mode = %v; want 0600", info.Mode().Perm())
+	}
+	if _, err := s.Save(t.Context(), key, change(session.ModeUpdate, session.Data{"c": []byte(`not json`)}, expiresAt)); err == nil {
+		t.Error("Save with a value that is not JSON succeeded")
+	}
+}
+
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	key := session.NewKey()
+	first := open(t, dir)
+	if _, err := first.Save(t.Context(), key, change(session.ModeCreate, session.Data{"a": []byte(`1`)}, time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	second := open(t, dir)
+	if _, err := second.Save(t.Context(), key, change(session.ModeUpdate, session.Data{"b": []byte(`2`)}, time.Now().Add(time.Hour))); err != nil {
+		t.Fatalf("Save through a reopened store: %v", err)
+	}
+	for name, s := range map[string]*filestore.Store{"first": first, "second": second} {
+		rec, ok, err := s.Load(t.Context(), key)
+		if err != nil || !ok || len(rec.Data) != 2 {
+			t.Errorf("%s store: Load = %v, %v, %v; want both fields", name, rec.Data, ok, err)
+		}
+	}
+}
+
+func TestTwoStoresOneDirectory(t *testing.T) {
+	dir := t.TempDir()
+	stores := []*filestore.Store{open(t, dir), open(t, dir)}
+	key := session.NewKey()
+	if _, err := stores[0].Save(t.Context(), key, change(session.ModeCreate, session.Data{"base": []byte(`0`)}, time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	const workers, rounds = 32, 10
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			s := stores[i%2]
+			for r := range rounds {
+				set := session.Data{fmt.Sprintf("f%02d", i): []byte(strconv.Itoa(r))}
+				if _, err := s.Save(t.Context(), key, change(session.ModeUpdate, set, time.Now().Add(time.Hour))); err != nil {
+					t.Errorf("worker %d: %v", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assertFields(t, stores[1], key, "base", workers, rounds-1)
+}
+
+// assertFields checks that key holds base plus fields f00.. with value v.
+func assertFields(t *testing.T, s session.Store, key, base string, n, v int) {
+	t.Helper()
+	rec, ok, err := s.Load(t.Context(), key)
+	if err != nil || !ok {
+		t.Fatalf("Load = %v, %v", ok, err)
+	}
+	if _, ok := rec.Data[base]; !ok {
+		t.Errorf("field %q lost", base)
+	}
+	for i := range n {
+		name := fmt.Sprintf("f%02d", i)
+		if got := string(rec.Data[name]); got != strconv.Itoa(v) {
+			t.Errorf("field %s = %q; want %d", name, got, v)
+		}
+	}
+	if len(rec.Data) != n+1 {
+		t.Errorf("%d fields; want %d", len(rec.Data), n+1)
+	}
+}
+
+func TestInvalidKeys(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "sessions")
+	s := open(t, dir)
+	// A well-formed session file outside the directory must stay out of reach.
+	victim := []byte(`{"expires_at":` + strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10) + `,"data":{"a":1}}`)
+	if err := os.WriteFile(filepath.Join(parent, "victim"), victim, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{
+		"",
+		"../victim",
+		"../../../../../../../../tmp/xxxx",
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+		"abcdefghijklmnopqrstuvwxyz01234",
+		"abcdefghijklmnopqrstuvwxyz0123456",
+		"abcdefghijklmnopqrstuvwxyz01234/",
+		"abcdefghijklmnopqrstuvwxyz0123\x00x",
+		".locks",
+	} {
+		t.Run(strconv.Quote(key), func(t *testing.T) {
+			if _, ok, err := s.Load(t.Context(), key); ok || err != nil {
+				t.Errorf("Load = %v, %v; want not found, nil", ok, err)
+			}
+			for _, mode := range []session.Mode{session.ModeCreate, session.ModeUpdate, session.ModeReplace} {
+				if _, err := s.Save(t.Context(), key, change(mode, session.Data{"a": []byte(`1`)}, time.Now().Add(time.Hour))); err == nil || errors.Is(err, session.ErrGone) {
+					t.Errorf("Save(%s) error = %v; want an invalid key error", mode, err)
+				}
+			}
+			if err := s.Delete(t.Context(), key); err != nil {
+				t.Errorf("Delete = %v; want nil", err)
+			}
+		})
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{".locks"}) {
+		t.Errorf("directory holds %q; want only .locks", names)
+	}
+	if _, err := os.Stat(filepath.Join(parent, "victim")); err != nil {
+		t.Errorf("file outside the directory: %v", err)
+	}
+}
+
+func TestCorruptFile(t *testing.T) {
+	hour := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
+	for name, content := range map[string]string{
+		"Empty":           "",
+		"Truncated":       `{"expires_at":` + hour + `,"data":{"a":1`,
+		"Null":            "null",
+		"Array":           "[1,2]",
+		"NoExpiry":        `{"data":{"a":1}}`,
+		"BadExpiry":       `{"expires_at":"soon","data":{"a":1}}`,
+		"NoData":          `{"expires_at":` + hour + `}`,
+		"EmptyData":       `{"expires_at":` + hour + `,"data":{}}`,
+		"DataNotAnObject": `{"expires_at":` + hour + `,"data":[1]}`,
+		"Binary":          "\x00\xff\xfe garbage",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, dir)
+			key := session.NewKey()
+			path := filepath.Join(dir, key)
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := s.Load(t.Context(), key); ok || err != nil {
+				t.Fatalf("Load = %v, %v; want not found, nil", ok, err)
+			}
+			if _, err := s.Save(t.Context(), key, change(session.ModeUpdate, session.Data{"b": []byte(`2`)}, time.Now().Add(time.Hour))); !errors.Is(err, session.ErrGone) {
+				t.Fatalf("Save(update) error = %v; want ErrGone", err)
+			}
+			if n, err := s.Purge(time.Now()); n != 1 || err != nil {
+				t.Fatalf("Purge = %d, %v; want 1, nil", n, err)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("corrupt file still there after Purge: %v", err)
+			}
+			// ModeCreate may take the key over as well.
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Save(t.Context(), key, change(session.ModeCreate, session.Data{"b": []byte(`2`)}, time.Now().Add(time.Hour))); err != nil {
+				t.Fatalf("Save(create) over a corrupt file: %v", err)
+			}
+			if rec, ok, err := s.Load(t.Context(), key); !ok || err != nil || string(rec.Data["b"]) != "2" {
+				t.Fatalf("Load = %v, %v, %v; want the new session", rec.Data, ok, err)
+			}
+		})
+	}
+}
+
+func TestPurge(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	now := time.Now()
+	live, short := session.NewKey(), session.NewKey()
+	for key, age := range map[string]time.Duration{live: time.Hour, short: time.Minute} {
+		if _, err := s.Save(ctx, key, change(session.ModeCreate, session.Data{"a": []byte(`1`)}, now.Add(age))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name string, mtime time.Time) {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".tmp-stale", now.Add(-2*time.Minute))
+	write(".tmp-fresh", now)
+	write("README", now.Add(-time.Hour)) // not ours: left alone
+	corrupt := session.NewKey()
+	write(corrupt, now)
+
+	if n, err := s.Purge(now); n != 1 || err != nil {
+		t.Fatalf("Purge(now) = %d, %v; want 1 (the corrupt file), nil", n, err)
+	}
+	want := []string{".locks", ".tmp-fresh", "README", live, short}
+	slices.Sort(want)
+	if got := dirNames(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("after Purge(now): %q; want %q", got, want)
+	}
+
+	if n, err := s.Purge(now.Add(2 * time.Minute)); n != 1 || err != nil {
+		t.Fatalf("Purge(now+2m) = %d, %v; want 1, nil", n, err)
+	}
+	want = []string{".locks", "README", live}
+	slices.Sort(want)
+	if got := dirNames(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("after Purge(now+2m): %q; want %q", got, want)
+	}
+	if _, ok, err := s.Load(ctx, live); !ok || err != nil {
+		t.Fatalf("live session: Load = %v, %v", ok, err)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,124 @@
+// Package memstore is an in-process session store: one map from session
+// key to its fields and expiry, guarded by a single mutex. It is for tests
+// and trials, since sessions live only as long as the process. Every Save
+// applies its delta to the current fields under the mutex, so concurrent
+// requests changing different fields of one session all survive, and a
+// field written concurrently ends with one whole value. Expired entries are
+// invisible at once and removed by Purge, which the owner runs periodically.
+package memstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// Store keeps sessions in memory. The zero value is not usable; call New.
+type Store struct {
+	mu      sync.Mutex
+	entries map[string]entry
+}
+
+type entry struct {
+	data      session.Data
+	expiresAt time.Time
+}
+
+var _ session.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{entries: make(map[string]entry)}
+}
+
+// Load returns a copy of the session under key, unless it has expired.
+func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.live(key, time.Now())
+	if !ok {
+		return session.Record{}, false, nil
+	}
+	return session.Record{Data: clone(e.data), ExpiresAt: e.expiresAt}, true, nil
+}
+
+// Save applies c to the session under key.
+func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, error) {
+	if c.ExpiresAt.IsZero() && c.Mode != session.ModeUpdate {
+		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, exists := s.live(key, now)
+	switch {
+	case c.Mode == session.ModeCreate && exists:
+		return false, session.ErrKeyExists
+	case c.Mode != session.ModeCreate && !exists:
+		return false, session.ErrGone
+	}
+	if c.Mode == session.ModeUpdate {
+		for _, k := range c.Delete {
+			delete(e.data, k)
+		}
+	} else {
+		e.data = make(session.Data, len(c.Set))
+	}
+	for k, v := range c.Set {
+		e.data[k] = bytes.Clone(v)
+	}
+	if !c.ExpiresAt.IsZero() {
+		e.expiresAt = c.ExpiresAt
+	}
+	if len(e.data) == 0 || !e.expiresAt.After(now) {
+		delete(s.entries, key)
+		return false, nil
+	}
+	s.entries[key] = e
+	return true, nil
+}
+
+// Delete removes the session under key.
+func (s *Store) Delete(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.entries, key)
+	return nil
+}
+
+// Purge removes the sessions that have expired at now and reports how many
+// it removed.
+func (s *Store) Purge(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, e := range s.entries {
+		if !e.expiresAt.After(now) {
+			delete(s.entries, k)
+			n++
+		}
+	}
+	return n
+}
+
+// live returns the entry under key if it has not expired at now.
+// The caller holds s.mu.
+func (s *Store) live(key string, now time.Time) (entry, bool) {
+	e, ok := s.entries[key]
+	if !ok || !e.expiresAt.After(now) {
+		return entry{}, false
+	}
+	return e, true
+}
+
+func clone(d session.Data) session.Data {
+	out := make(session.Data, len(d))
+	for k, v := range d {
+		out[k] = bytes.Clone(v)
+	}
+	return out
+}

@@ -1,0 +1,49 @@
+package memstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/session/memstore"
+	"github.com/caddy-session/caddy-session/session/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) session.Store { return memstore.New() })
+}
+
+func TestPurge(t *testing.T) {
+	s := memstore.New()
+	ctx := t.Context()
+	now := time.Now()
+	keys := map[string]time.Duration{
+		session.NewKey(): time.Minute,
+		session.NewKey(): 2 * time.Minute,
+		session.NewKey(): time.Hour,
+	}
+	for key, age := range keys {
+		c := session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte(`1`)}, ExpiresAt: now.Add(age)}
+		if _, err := s.Save(ctx, key, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Purge(now); n != 0 {
+		t.Fatalf("Purge(now) removed %d; want 0", n)
+	}
+	if n := s.Purge(now.Add(2 * time.Minute)); n != 2 {
+		t.Fatalf("Purge(now+2m) removed %d; want 2", n)
+	}
+	for key, age := range keys {
+		_, ok, err := s.Load(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := age > 2*time.Minute; ok != want {
+			t.Errorf("session aged %v: found = %v; want %v", age, ok, want)
+		}
+	}
+	if n := s.Purge(now.Add(2 * time.Minute)); n != 0 {
+		t.Fatalf("second Purge removed %d; want 0", n)
+	}
+}

@@ -1,0 +1,183 @@
+// Package redisstore keeps sessions in Redis, one hash per session under
+// "<prefix>:<key>" (or "<key>" with no prefix): each field is a session
+// field, each value the exact JSON text of its value, and the key's TTL is
+// the session's expiry. Save runs one Lua script that checks the mode,
+// applies the deletes and sets with HDEL and HSET, and sets the expiry, so
+// Redis applies every delta whole and in turn: concurrent requests that
+// change different fields of one session all survive, with no read-modify-
+// write in the client. Each script touches a single key, which keeps it
+// correct on Redis Cluster.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// saveScript applies one session.Change to the hash KEYS[1].
+//
+// ARGV: mode, expiry (unix ms, or "" to keep the current one), the number
+// of fields to delete, those fields, then field/value pairs to set.
+// It returns one of the save* codes below. Fields are written one call at
+// a time, because unpack() of a large session would overflow Lua's stack.
+var saveScript = redis.NewScript(`
+local key, mode, expires_at = KEYS[1], ARGV[1], ARGV[2]
+local exists = redis.call('EXISTS', key) == 1
+if mode == 'create' then
+	if exists then return -1 end
+elseif not exists then
+	return -2
+end
+if mode == 'replace' then
+	redis.call('DEL', key)
+end
+local ndel = tonumber(ARGV[3])
+for i = 4, 3 + ndel do
+	redis.call('HDEL', key, ARGV[i])
+end
+for i = 4 + ndel, #ARGV, 2 do
+	redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+end
+if redis.call('EXISTS', key) == 0 then
+	return 0
+end
+if expires_at ~= '' then
+	redis.call('PEXPIREAT', key, expires_at)
+end
+return redis.call('EXISTS', key)
+`)
+
+// Codes returned by saveScript.
+const (
+	saveExists = -1 // ModeCreate on a key that is taken
+	saveGone   = -2 // ModeUpdate or ModeReplace on a key that is not stored
+	saveEmpty  = 0  // no data left: the hash is gone (or already expired)
+	saveKept   = 1  // the hash holds data
+)
+
+// loadScript returns {PTTL, HGETALL} of KEYS[1], or an empty array when the
+// key does not exist, in one round trip and one atomic read.
+var loadScript = redis.NewScript(`
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return {} end
+return {redis.call('PTTL', KEYS[1]), fields}
+`)
+
+// Store keeps sessions in Redis.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+var _ session.Store = (*Store)(nil)
+
+// New returns a store using client, which may be a single node, sentinel or
+// cluster client. Keys are prefix + ":" + session key, or just the session
+// key when prefix is empty, as django-redis-sessions lays them out.
+func New(client redis.UniversalClient, prefix string) *Store {
+	return &Store{client: client, prefix: prefix}
+}
+
+func (s *Store) key(key string) string {
+	if s.prefix == "" {
+		return key
+	}
+	return s.prefix + ":" + key
+}
+
+// Load returns the session under key; its ExpiresAt is now plus the key's
+// remaining TTL.
+func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, error) {
+	res, err := loadScript.Run(ctx, s.client, []string{s.key(key)}).Slice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return session.Record{}, false, fmt.Errorf("reading session hash: %w", err)
+	}
+	now := time.Now()
+	if len(res) == 0 {
+		return session.Record{}, false, nil
+	}
+	if len(res) != 2 {
+		return session.Record{}, false, fmt.Errorf("reading session hash: unexpected reply %v", res)
+	}
+	pttl, ok1 := res[0].(int64)
+	fields, ok2 := res[1].([]any)
+	if !ok1 || !ok2 || len(fields)%2 != 0 {
+		return session.Record{}, false, fmt.Errorf("reading session hash: unexpected reply %v", res)
+	}
+	if pttl <= 0 {
+		// No TTL (-1) is not a session this store wrote; -2 cannot happen
+		// in a script that has just read the hash.
+		return session.Record{}, false, nil
+	}
+	data := make(session.Data, len(fields)/2)
+	for i := 0; i < len(fields); i += 2 {
+		k, ok1 := fields[i].(string)
+		v, ok2 := fields[i+1].(string)
+		if !ok1 || !ok2 {
+			return session.Record{}, false, fmt.Errorf("reading session hash: unexpected field %v", fields[i])
+		}
+		data[k] = []byte(v)
+	}
+	return session.Record{Data: data, ExpiresAt: now.Add(time.Duration(pttl) * time.Millisecond)}, true, nil
+}
+
+// Save applies c to the session under key in one script.
+func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, error) {
+	var mode, expiresAt string
+	switch c.Mode {
+	case session.ModeUpdate:
+		mode = "update"
+	case session.ModeCreate:
+		mode = "create"
+	case session.ModeReplace:
+		mode = "replace"
+	default:
+		return false, fmt.Errorf("validating change: unknown mode %d", c.Mode)
+	}
+	if !c.ExpiresAt.IsZero() {
+		expiresAt = strconv.FormatInt(c.ExpiresAt.UnixMilli(), 10)
+	} else if c.Mode != session.ModeUpdate {
+		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
+	}
+
+	args := make([]any, 0, 3+len(c.Delete)+2*len(c.Set))
+	args = append(args, mode, expiresAt, len(c.Delete))
+	for _, k := range c.Delete {
+		args = append(args, k)
+	}
+	for k, v := range c.Set {
+		// []byte, not json.RawMessage: go-redis only writes the former raw.
+		args = append(args, k, []byte(v))
+	}
+
+	code, err := saveScript.Run(ctx, s.client, []string{s.key(key)}, args...).Int64()
+	if err != nil {
+		return false, fmt.Errorf("writing session hash: %w", err)
+	}
+	switch code {
+	case saveExists:
+		return false, session.ErrKeyExists
+	case saveGone:
+		return false, session.ErrGone
+	case saveEmpty:
+		return false, nil
+	case saveKept:
+		return true, nil
+	}
+	return false, fmt.Errorf("writing session hash: unexpected reply %d", code)
+}
+
+// Delete removes the session under key.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, s.key(key)).Err(); err != nil {
+		return fmt.Errorf("deleting session hash: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package redisstore_test
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-session/caddy-session/internal/testredis"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/session/redisstore"
+	"github.com/caddy-session/caddy-session/session/storetest"
+)
+
+func client(t *testing.T, srv *testredis.Server) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestConformance(t *testing.T) {
+	srv := testredis.Start(t)
+	for _, prefix := range []string{"", "session"} {
+		t.Run(fmt.Sprintf("Prefix=%q", prefix), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) session.Store { return redisstore.New(client(t, srv), prefix) })
+		})
+	}
+}
+
+func TestKeyLayout(t *testing.T) {
+	srv := testredis.Start(t)
+	raw := client(t, srv)
+	for _, tc := range []struct{ prefix, format string }{
+		{"", "%s"},
+		{"django_sessions", "django_sessions:%s"},
+	} {
+		t.Run(fmt.Sprintf("Prefix=%q", tc.prefix), func(t *testing.T) {
+			ctx := t.Context()
+			s := redisstore.New(client(t, srv), tc.prefix)
+			key := session.NewKey()
+			expiresAt := time.Now().Add(time.Hour)
+			set := session.Data{"user_id": []byte(`9007199254740993`), "name": []byte(`"José \u00e9"`)}
+			if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeCreate, Set: set, ExpiresAt: expiresAt}); err != nil {
+				t.Fatal(err)
+			}
+			rkey := fmt.Sprintf(tc.format, key)
+			if typ := raw.Type(ctx, rkey).Val(); typ != "hash" {
+				t.Fatalf("TYPE %s = %q; want hash", rkey, typ)
+			}
+			fields, err := raw.HGetAll(ctx, rkey).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fields) != len(set) {
+				t.Errorf("HGETALL %s = %q; want %d fields", rkey, fields, len(set))
+			}
+			for k, v := range set {
+				if fields[k] != string(v) {
+					t.Errorf("field %q = %q; want %q", k, fields[k], v)
+				}
+			}
+			at, err := raw.PExpireTime(ctx, rkey).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at.Milliseconds() != expiresAt.UnixMilli() {
+				t.Errorf("PEXPIRETIME = %d; want %d", at.Milliseconds(), expiresAt.UnixMilli())
+			}
+			if n := raw.DBSize(ctx).Val(); n != 1 {
+				t.Errorf("DBSIZE = %d; want 1 (the hash only)", n)
+			}
+			if err := s.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if n := raw.Exists(ctx, rkey).Val(); n != 0 {
+				t.Errorf("key %s still exists after Delete", rkey)
+			}
+		})
+	}
+}
+
+func TestHashWithoutTTLIsNotASession(t *testing.T) {
+	srv := testredis.Start(t)
+	key := session.NewKey()
+	if err := client(t, srv).HSet(t.Context(), key, "a", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := redisstore.New(client(t, srv), "").Load(t.Context(), key); ok || err != nil {
+		t.Fatalf("Load = %v, %v; want not found, nil", ok, err)
+	}
+}
+
+func TestLargeSession(t *testing.T) {
+	// More fields than Lua's unpack() could take at once.
+	srv := testredis.Start(t)
+	s := redisstore.New(client(t, srv), "")
+	key := session.NewKey()
+	set := make(session.Data, 20000)
+	for i := range 20000 {
+		set[fmt.Sprint(i)] = []byte(fmt.Sprint(i))
+	}
+	if _, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeCreate, Set: set, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Delete: slices.Collect(maps.Keys(set)), ExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil || left {
+		t.Fatalf("Save(delete all) = %v, %v; want false, nil", left, err)
+	}
+}
+
+func TestOutage(t *testing.T) {
+	srv := testredis.Start(t)
+	// No retries: each failure is quick, and recovery must not depend on
+	// a retry hiding a dead pooled connection.
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { _ = c.Close() })
+	s := redisstore.New(c, "session")
+	ctx := t.Context()
+	key := session.NewKey()
+	create := session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte(`1`)}, ExpiresAt: time.Now().Add(time.Hour)}
+	if _, err := s.Save(ctx, key, create); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Stop()
+	if _, ok, err := s.Load(ctx, key); err == nil {
+		t.Errorf("Load while Redis is down = %v, nil; want an error", ok)
+	}
+	update := session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": []byte(`2`)}, ExpiresAt: time.Now().Add(time.Hour)}
+	if _, err := s.Save(ctx, key, update); err == nil || errors.Is(err, session.ErrGone) {
+		t.Errorf("Save while Redis is down: error = %v; want a connection error", err)
+	}
+	if err := s.Delete(ctx, key); err == nil {
+		t.Error("Delete while Redis is down succeeded")
+	}
+
+	// The restarted server is empty and has no scripts cached: the same
+	// store must reconnect and fall back from EVALSHA to EVAL.
+	srv.Restart()
+	if _, ok, err := s.Load(ctx, key); ok || err != nil {
+		t.Fatalf("Load after restart = %v, %v; want not found, nil", ok, err)
+	}
+	if _, err := s.Save(ctx, key, create); err != nil {
+		t.Fatalf("Save after restart: %v", err)
+	}
+	if rec, ok, err := s.Load(ctx, key); !ok || err != nil || string(rec.Data["a"]) != "1" {
+		t.Fatalf("Load after restart = %v, %v, %v", rec, ok, err)
+	}
+}

@@ -1,0 +1,392 @@
+// Package storetest is the conformance suite for session.Store
+// implementations. Every store runs the same named sub-tests, so a store
+// that passes them keeps the promises the session model relies on: data
+// round-trips byte-exact, modes guard against resurrecting or clobbering
+// sessions, expired sessions are invisible, and concurrent deltas to one
+// session neither get lost (different fields) nor torn (the same field).
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// tolerance is how far a loaded ExpiresAt may be from the one saved: stores
+// keep milliseconds, and Redis reports a remaining TTL, not a time.
+const tolerance = time.Second
+
+// workers is how many goroutines the concurrency tests run at once.
+const workers = 32
+
+// Run runs the conformance suite. open returns a store for one sub-test;
+// it may return the same backing store each time, since every sub-test uses
+// fresh random keys.
+func Run(t *testing.T, open func(t *testing.T) session.Store) {
+	t.Run("LoadMissing", func(t *testing.T) {
+		s := open(t)
+		rec, ok, err := s.Load(t.Context(), session.NewKey())
+		if err != nil || ok || rec.Data != nil || !rec.ExpiresAt.IsZero() {
+			t.Fatalf("Load(missing) = %v, %v, %v; want zero, false, nil", rec, ok, err)
+		}
+	})
+
+	t.Run("CreateRoundTrip", func(t *testing.T) {
+		s, key := open(t), session.NewKey()
+		data := session.Data{
+			"int":             raw(`9007199254740993`),
+			"float":           raw(`1.10`),
+			"big":             raw(`1e400`),
+			"nested":          raw(`{"a": [1, 2.50, {"b": null}], "c": true}`),
+			"utf8":            raw(`"héllo ✓ 日本語"`),
+			"escaped":         raw(`"h\u00e9llo \u2713 \ud83d\ude00"`),
+			"html":            raw(`"<a href=\"x\">&amp;</a>"`),
+			"empty":           raw(`""`),
+			"null":            raw(`null`),
+			"ключ":            raw(`"non-ASCII field name"`),
+			`we"ird:key\`:     raw(`false`),
+			session.ExpiryKey: raw(`0`),
+		}
+		want := clone(data)
+		expiresAt := time.Now().Add(time.Hour)
+		mustSave(t, s, key, session.Change{Mode: session.ModeCreate, Set: data, ExpiresAt: expiresAt}, true)
+		rec := mustLoad(t, s, key)
+		assertData(t, rec.Data, want)
+		assertExpiry(t, rec.ExpiresAt, expiresAt)
+	})
+
+	t.Run("CreateExisting", func(t *testing.T) {
+		s, key := open(t), session.NewKey()
+		create(t, s, key, session.Data{"a": raw(`1`)})
+		_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": raw(`2`), "b": raw(`3`)}, ExpiresAt: later()})
+		if !errors.Is(err, session.ErrKeyExists) {
+			t.Fatalf("Save(create, existing) error = %v; want ErrKeyExists", err)
+		}
+		assertData(t, mustLoad(t, s, key).Data, session.Data{"a": raw(`1`)})
+	})
+
+	t.Run("CreateEmpty", func(t *testing.T) {
+		s, key := open(t), session.NewKey()
+		mustSave(t, s, key, session.Change{Mode: session.ModeCreate, ExpiresAt: later()}, false)
+		assertMissing(t, s, key)
+	})
+
+	t.Run("CreateWithoutExpiry", func(t *testing.T) {
+		s, key := open(t), session.NewKey()
+		if _, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": raw(`1`)}}); err == nil {
+			t.Fatal("Save(create, zero ExpiresAt) succeeded; want an error")
+		}
+		assertMissing(t, s, key)
+	})
+
+	t.Run("MissingKeyIsGone", func(t *testing.T) {
+		for _, mode := range []session.Mode{session.ModeUpdate, session.ModeReplace} {
+			t.Run(mode.String(), func(t *testing.T) {
+				s, key := open(t), session.NewKey()
+				_, err := s.Save(t.Context(), key, session.Change{Mode: mode, Set: session.Data{"a": raw(`1`)}, ExpiresAt: later()})
+				if !errors.Is(err, session.ErrGone) {
+					t.Fatalf("Save(%s, missing) error = %v; want ErrGone", mode, err)
+				}
+				assertMissing(t, s, key)
+			})
+		}
+	})
+
+	t.Run("UpdateDeletesThenSets", func(t *testing.T) {
+		s, key := open(t), session.NewKey()
+		create(t, s, key, session.Data{"keep": raw(`1`), "drop": raw(`2`), "reset": raw(`3`)})
+		mustSave(t, s, key, session.Change{
+			Mode:      session.ModeUpdate,
+			Delete:    []string{"drop", "reset", "never-there"},
+			Set:       session.Data{"reset": raw(`"new"`), "add": raw(`[4]`)},
+			ExpiresAt: later(),
+		}, true)
+		assertData(t, mustLoad(t, s, key).Data, session.Data{"keep": raw(`1`), "reset": raw(`"new"`), "add": raw(`[4]`)})
+	})
+
+	t.Run("UpdateExpiry", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			set  session.Data
+		}{
+			{"WithChanges", session.Data{"b": raw(`2`)}},
+			{"WithoutChanges", nil}, // SaveEveryRequest refreshing an unmodified session
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s, key := open(t), session.NewKey()
+				create(t, s, key, session.Data{"a": raw(`1`)})
+				expiresAt := time.Now().Add(2 * time.Hour)
+				mustSave(t, s, key, session.Change{Mode: session.ModeUpdate, Set: tc.set, ExpiresAt: expiresAt}, true)
+				assertExpiry(t, mustLoad(t, s, key).ExpiresAt, expiresAt)
+			})
+		}
+	})
+
+	t.Run("UpdateZeroExpiryKeepsExpiry", func(t *testing.T) {
+		// The session model sends deletes without an expiry when it cannot
+		// tell whether fields written concurrently are left.
+		s, key := open(t), session.NewKey()
+		expiresAt := time.Now().Add(time.Hour)
+		mustSave(t, s, key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": raw(`1`), "b": raw(`2`)}, ExpiresAt: expiresAt}, true)
+		mustSave(t, s, key, session.Change{Mode: session.ModeUpdate, Delete: []string{"a"}}, true)
+		rec := mustLoad(t, s, key)
+		assertData(t, rec.Data, session.Data{"b": raw(`2`)})
+		assertExpiry(t, rec.ExpiresAt, expiresAt)
+	})
+
+	t.Run("DeleteLastField", func(t *testing.T) {
+		s, key := open(t), session.NewKey()
+		create(t, s, key, session.Data{"a": raw(`1`), "b": raw(`2`)})
+		mustSave(t, s, key, session.Change{Mode: session.ModeUpdate, Delete: []string{"a", "b"}, ExpiresAt: later()}, false)
+		assertMissing(t, s, key)
+		_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"c": raw(`3`)}, ExpiresAt: later()})
+		if !errors.Is(err, session.ErrGone) {
+			t.Fatalf("Save(update) after the last field was deleted: error = %v; want ErrGone", err)
+		}
+	})
+
+	t.Run("Replace", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			set  session.Data
+			left bool
+		}{
+			{"DropsOldFields", session.Data{"b": raw(`"new"`), "c": raw(`3`)}, true},
+			{"WithNothing", nil, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s, key := open(t), session.NewKey()
+				create(t, s, key, session.Data{"a": raw(`1`), "b": raw(`2`)})
+				expiresAt := time.Now().Add(2 * time.Hour)
+				mustSave(t, s, key, session.Change{Mode: session.ModeReplace, Set: tc.set, ExpiresAt: expiresAt}, tc.left)
+				if !tc.left {
+					assertMissing(t, s, key)
+					return
+				}
+				rec := mustLoad(t, s, key)
+				assertData(t, rec.Data, tc.set)
+				assertExpiry(t, rec.ExpiresAt, expiresAt)
+			})
+		}
+	})
+
+	t.Run("Expiry", func(t *testing.T) {
+		t.Run("InThePast", func(t *testing.T) {
+			s, key := open(t), session.NewKey()
+			mustSave(t, s, key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": raw(`1`)}, ExpiresAt: time.Now().Add(-time.Second)}, false)
+			assertMissing(t, s, key)
+		})
+		t.Run("UpdateIntoThePast", func(t *testing.T) {
+			s, key := open(t), session.NewKey()
+			create(t, s, key, session.Data{"a": raw(`1`)})
+			mustSave(t, s, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": raw(`2`)}, ExpiresAt: time.Now().Add(-time.Second)}, false)
+			assertMissing(t, s, key)
+		})
+		t.Run("Elapsed", func(t *testing.T) {
+			s, key := open(t), session.NewKey()
+			expiresAt := time.Now().Add(300 * time.Millisecond)
+			mustSave(t, s, key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": raw(`1`)}, ExpiresAt: expiresAt}, true)
+			mustLoad(t, s, key)
+			time.Sleep(time.Until(expiresAt) + 200*time.Millisecond)
+			assertMissing(t, s, key)
+			_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": raw(`2`)}, ExpiresAt: later()})
+			if !errors.Is(err, session.ErrGone) {
+				t.Fatalf("Save(update) on an expired session: error = %v; want ErrGone", err)
+			}
+			// An expired session no longer holds its key.
+			create(t, s, key, session.Data{"c": raw(`3`)})
+			assertData(t, mustLoad(t, s, key).Data, session.Data{"c": raw(`3`)})
+		})
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		t.Run("Existing", func(t *testing.T) {
+			s, key := open(t), session.NewKey()
+			create(t, s, key, session.Data{"a": raw(`1`)})
+			if err := s.Delete(t.Context(), key); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+			assertMissing(t, s, key)
+			_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": raw(`2`)}, ExpiresAt: later()})
+			if !errors.Is(err, session.ErrGone) {
+				t.Fatalf("Save(update) after Delete: error = %v; want ErrGone", err)
+			}
+		})
+		t.Run("Missing", func(t *testing.T) {
+			s := open(t)
+			if err := s.Delete(t.Context(), session.NewKey()); err != nil {
+				t.Fatalf("Delete(missing) = %v; want nil", err)
+			}
+		})
+	})
+
+	t.Run("NoAliasing", func(t *testing.T) {
+		// Neither the caller's Set nor a loaded Record may share memory with
+		// what is stored.
+		s, key := open(t), session.NewKey()
+		set := session.Data{"a": raw(`"abc"`)}
+		create(t, s, key, set)
+		set["a"][1] = 'X'
+		set["b"] = raw(`2`)
+		rec := mustLoad(t, s, key)
+		rec.Data["a"][1] = 'Y'
+		rec.Data["c"] = raw(`3`)
+		assertData(t, mustLoad(t, s, key).Data, session.Data{"a": raw(`"abc"`)})
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		t.Run("DifferentFields", func(t *testing.T) {
+			s, key := open(t), session.NewKey()
+			create(t, s, key, session.Data{"base": raw(`0`)})
+			want := session.Data{"base": raw(`0`)}
+			for i := range workers {
+				want[fmt.Sprintf("f%02d", i)] = raw(fmt.Sprint(i))
+			}
+			parallel(t, func(i int) error {
+				name := fmt.Sprintf("f%02d", i)
+				_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: session.Data{name: want[name]}, ExpiresAt: later()})
+				return err
+			})
+			assertData(t, mustLoad(t, s, key).Data, want)
+		})
+
+		t.Run("SameField", func(t *testing.T) {
+			s, key := open(t), session.NewKey()
+			create(t, s, key, session.Data{"v": raw(`null`)})
+			// Large values make a torn write (half of one, half of another)
+			// visible.
+			values := make([]session.Data, workers)
+			for i := range values {
+				values[i] = session.Data{"v": raw(`"` + strings.Repeat(fmt.Sprintf("%02d", i), 8<<10) + `"`)}
+			}
+			parallel(t, func(i int) error {
+				_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: values[i], ExpiresAt: later()})
+				return err
+			})
+			got := mustLoad(t, s, key).Data
+			if !slices.ContainsFunc(values, func(d session.Data) bool { return bytes.Equal(d["v"], got["v"]) }) {
+				t.Fatalf("final value (%d bytes) is none of the values written", len(got["v"]))
+			}
+		})
+
+		t.Run("Create", func(t *testing.T) {
+			s, key := open(t), session.NewKey()
+			var mu sync.Mutex
+			won := 0
+			parallel(t, func(i int) error {
+				_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeCreate, Set: session.Data{"by": raw(fmt.Sprint(i))}, ExpiresAt: later()})
+				if errors.Is(err, session.ErrKeyExists) {
+					return nil
+				}
+				if err == nil {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+				return err
+			})
+			if won != 1 {
+				t.Fatalf("%d concurrent creates of one key succeeded; want exactly 1", won)
+			}
+		})
+	})
+}
+
+func raw(s string) []byte { return []byte(s) }
+
+func later() time.Time { return time.Now().Add(time.Hour) }
+
+func clone(d session.Data) session.Data {
+	out := make(session.Data, len(d))
+	for k, v := range d {
+		out[k] = bytes.Clone(v)
+	}
+	return out
+}
+
+func create(t *testing.T, s session.Store, key string, d session.Data) {
+	t.Helper()
+	mustSave(t, s, key, session.Change{Mode: session.ModeCreate, Set: d, ExpiresAt: later()}, true)
+}
+
+func mustSave(t *testing.T, s session.Store, key string, c session.Change, wantLeft bool) {
+	t.Helper()
+	left, err := s.Save(t.Context(), key, c)
+	if err != nil {
+		t.Fatalf("Save(%s): %v", c.Mode, err)
+	}
+	if left != wantLeft {
+		t.Fatalf("Save(%s) reported data left = %v; want %v", c.Mode, left, wantLeft)
+	}
+}
+
+func mustLoad(t *testing.T, s session.Store, key string) session.Record {
+	t.Helper()
+	rec, ok, err := s.Load(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !ok {
+		t.Fatal("Load: session not found")
+	}
+	return rec
+}
+
+func assertMissing(t *testing.T, s session.Store, key string) {
+	t.Helper()
+	rec, ok, err := s.Load(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if ok {
+		t.Fatalf("Load found %v; want not found", rec)
+	}
+}
+
+func assertData(t *testing.T, got, want session.Data) {
+	t.Helper()
+	if g, w := slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)); !slices.Equal(g, w) {
+		t.Fatalf("fields = %q; want %q", g, w)
+	}
+	for k, w := range want {
+		if !bytes.Equal(got[k], w) {
+			t.Errorf("field %q = %s; want %s", k, got[k], w)
+		}
+	}
+}
+
+func assertExpiry(t *testing.T, got, want time.Time) {
+	t.Helper()
+	if d := got.Sub(want).Abs(); d > tolerance {
+		t.Fatalf("ExpiresAt = %v; want %v (off by %v)", got, want, d)
+	}
+}
+
+// parallel runs f(0..workers-1) at once, released together to maximise
+// contention, and reports every error.
+func parallel(t *testing.T, f func(i int) error) {
+	t.Helper()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			<-start
+			if err := f(i); err != nil {
+				t.Errorf("worker %d: %v", i, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+}
