@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+scripts/install-deps.sh demo
+
 if [ -x /usr/bin/python3 ]; then
 	PYTHON=/usr/bin/python3
 elif command -v python3 >/dev/null; then

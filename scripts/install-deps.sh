@@ -11,15 +11,17 @@ need_go() {
 	command -v go >/dev/null || { echo "install-deps: Go 1.26 or later is required; put it on PATH (e.g. /usr/local/go/bin)" >&2; exit 1; }
 }
 
-# pkgs_for prints the Debian packages providing the commands that are missing.
 missing=()
 check() { # check <test command> <debian package>
 	if ! eval "$1" >/dev/null 2>&1; then missing+=("$2"); fi
 }
 
 need_go
-check "test -x /usr/bin/python3" python3
+if [ "$what" = demo ]; then
+	check "test -x /usr/bin/python3 || command -v python3" python3
+fi
 if [ "$what" = test ]; then
+	check "test -x /usr/bin/python3" python3
 	check "command -v redis-server" redis-server
 	check "/usr/bin/python3 -c 'import jwt'" python3-jwt
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm

@@ -149,7 +149,7 @@ func TestCommit(t *testing.T) {
 			update:     &session.Update{Set: data("a", "1"), Expiry: &session.Expiry{Seconds: 300}},
 			wantCookie: session.CookieSet, wantData: data("a", "1", session.ExpiryKey, "300"), newKey: true, wantAge: 300 * time.Second},
 		{name: "set_expiry(time)",
-			update: &session.Update{Set: data("a", "1"), Expiry: &session.Expiry{At: inAnHour}},
+			update:     &session.Update{Set: data("a", "1"), Expiry: &session.Expiry{At: inAnHour}},
 			wantCookie: session.CookieSet, wantData: data("a", "1", session.ExpiryKey, `"`+session.FormatTime(inAnHour)+`"`), newKey: true, wantAge: time.Hour},
 		{name: "set_expiry(None) drops a custom expiry",
 			existing:   data("a", "1", session.ExpiryKey, "300"),
