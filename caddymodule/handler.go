@@ -3,13 +3,13 @@
 package caddymodule
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"bufio"
 	"net/http"
 	"strings"
 	"time"
