@@ -5,11 +5,13 @@ package testredis
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -82,16 +84,30 @@ func (s *Server) Restart() {
 	}
 }
 
-// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+// FreePort returns a TCP port that is free on all interfaces. It draws from
+// below the kernel's ephemeral range (32768 and up on Linux), so that the
+// outgoing connections of tests running meanwhile cannot take the port
+// between this call and the server binding it; each port is handed out
+// once per test binary.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("finding a free port: none free in 20000-31999")
+	return 0
 }
+
+var handedOut sync.Map
 
 // WaitPort waits until something accepts TCP connections on addr.
 func WaitPort(addr string, timeout time.Duration) error {
