@@ -27,6 +27,7 @@ if [ "$what" = test ]; then
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "command -v php" php-cli
 	check "command -v node && command -v npm" "nodejs npm"
+	check "test -x /usr/bin/chromium" chromium # integration/browser_test.go
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -50,4 +51,5 @@ if [ "$what" = test ]; then
 			exit 1
 		}
 	fi
+	[ -d integration/browser/node_modules ] || (cd integration/browser && npm ci --no-audit --no-fund >&2) || { echo "install-deps: npm ci failed in integration/browser" >&2; exit 1; }
 fi
