@@ -44,12 +44,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$what" = test ]; then
-	# The Node reference upstream verifies tokens with jsonwebtoken.
-	if [ ! -d integration/upstreams/node/node_modules ]; then
-		(cd integration/upstreams/node && npm ci --no-audit --no-fund >&2) || {
-			echo "install-deps: npm ci failed in integration/upstreams/node" >&2
+	# The Node reference upstream verifies tokens with jsonwebtoken; the
+	# browser test drives Chromium with playwright-core.
+	for dir in integration/upstreams/node integration/browser; do
+		[ -d "$dir/node_modules" ] && continue
+		(cd "$dir" && npm ci --no-audit --no-fund >&2) || {
+			echo "install-deps: npm ci failed in $dir" >&2
 			exit 1
 		}
-	fi
-	[ -d integration/browser/node_modules ] || (cd integration/browser && npm ci --no-audit --no-fund >&2) || { echo "install-deps: npm ci failed in integration/browser" >&2; exit 1; }
+	done
 fi
