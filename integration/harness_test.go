@@ -6,6 +6,8 @@ package integration
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -196,4 +198,18 @@ func (b *syncBuffer) String() string {
 // indent prefixes every line of s with a tab, for embedding blocks.
 func indent(s string) string {
 	return "\t" + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n\t")
+}
+
+// decodePayload unmarshals a JWT's claims into v without verifying it;
+// tests that care verify separately.
+func decodePayload(token string, v any) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("token has %d parts, want 3", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("decoding token payload: %w", err)
+	}
+	return json.Unmarshal(payload, v)
 }
