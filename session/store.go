@@ -10,6 +10,8 @@ import (
 // filestore, redisstore) and must be safe for concurrent use, including by
 // several processes sharing the same backing store.
 //
+// Errors never contain a session key or session data: they end up in logs.
+//
 // A store applies changes as deltas, never as whole-session snapshots, so
 // that two requests that change different keys of one session both survive.
 type Store interface {

@@ -113,7 +113,7 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 	// A store never keeps an empty or expired session.
 	if len(data) == 0 || !expiresAt.After(now) {
 		if err := removeIfExists(s.path(key)); err != nil {
-			return false, fmt.Errorf("removing session file: %w", err)
+			return false, fmt.Errorf("removing session file: %w", hidePath(err))
 		}
 		return false, nil
 	}
@@ -122,7 +122,7 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 		return false, fmt.Errorf("encoding session: %w", err)
 	}
 	if err := s.write(key, b); err != nil {
-		return false, fmt.Errorf("writing session file: %w", err)
+		return false, fmt.Errorf("writing session file: %w", hidePath(err))
 	}
 	return true, nil
 }
@@ -139,7 +139,7 @@ func (s *Store) Delete(_ context.Context, key string) error {
 	}
 	defer unlock()
 	if err := removeIfExists(s.path(key)); err != nil {
-		return fmt.Errorf("removing session file: %w", err)
+		return fmt.Errorf("removing session file: %w", hidePath(err))
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func (s *Store) purge(key string, now time.Time) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("removing session file: %w", err)
+		return false, fmt.Errorf("removing session file: %w", hidePath(err))
 	}
 	return true, nil
 }
@@ -216,7 +216,7 @@ func (s *Store) read(key string, now time.Time) (session.Record, bool, error) {
 		return session.Record{}, false, nil
 	}
 	if err != nil {
-		return session.Record{}, false, fmt.Errorf("reading session file: %w", err)
+		return session.Record{}, false, fmt.Errorf("reading session file: %w", hidePath(err))
 	}
 	rec, ok := decode(b)
 	if !ok || !rec.ExpiresAt.After(now) {
@@ -301,4 +301,19 @@ func decode(b []byte) (rec session.Record, ok bool) {
 		return session.Record{}, false
 	}
 	return session.Record{Data: f.Data, ExpiresAt: time.UnixMilli(*f.ExpiresAt)}, true
+}
+
+// hidePath removes file names from err: they hold the session key, a
+// bearer credential that must never reach a log. The error's type and
+// chain stay intact for errors.Is and errors.As.
+func hidePath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: "<session file>", Err: pe.Err}
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return &os.LinkError{Op: le.Op, Old: "<temporary file>", New: "<session file>", Err: le.Err}
+	}
+	return err
 }

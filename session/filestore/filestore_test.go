@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -290,4 +291,29 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// An unusable directory is an error (the caller answers 503), and the error
+// never names the session key: it ends up in logs.
+func TestErrorsHideTheKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sessions")
+	s := open(t, dir)
+	key := session.NewKey()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil { // a file where the directory was
+		t.Fatal(err)
+	}
+	_, _, loadErr := s.Load(t.Context(), key)
+	_, saveErr := s.Save(t.Context(), key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte("1")}, ExpiresAt: time.Now().Add(time.Hour)})
+	for name, err := range map[string]error{"Load": loadErr, "Save": saveErr} {
+		if err == nil {
+			t.Errorf("%s on an unusable directory succeeded", name)
+			continue
+		}
+		if strings.Contains(err.Error(), key) {
+			t.Errorf("%s error names the session key: %v", name, err)
+		}
+	}
 }
