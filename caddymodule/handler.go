@@ -242,7 +242,12 @@ func (h *Handler) provisionCookie() error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.names.Strip(r.Header)
-	h.names.Strip(r.Trailer)
+	if r.Body != nil && r.Body != http.NoBody {
+		// Declared trailers are names now and values once the body has been
+		// read to its end: strip both.
+		h.names.Strip(r.Trailer)
+		r.Body = &trailerStripper{ReadCloser: r.Body, r: r, names: h.names}
+	}
 	w.Header().Add("Vary", "Cookie")
 
 	cookieValue := ""
@@ -376,6 +381,23 @@ func removeCookie(hdr http.Header, name string) {
 	for _, v := range kept {
 		hdr.Add("Cookie", v)
 	}
+}
+
+// trailerStripper removes session headers from the request's trailers
+// once the body has been read to its end, which is when the server fills
+// them in, and before a reverse proxy copies them upstream.
+type trailerStripper struct {
+	io.ReadCloser
+	r     *http.Request
+	names headers.Names
+}
+
+func (b *trailerStripper) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.names.Strip(b.r.Trailer)
+	}
+	return n, err
 }
 
 // responseWriter holds the upstream's response header until the session
