@@ -276,7 +276,7 @@ func encode(expiresAt time.Time, data session.Data) ([]byte, error) {
 	for i, k := range slices.Sorted(maps.Keys(data)) {
 		v := data[k]
 		if !json.Valid(v) {
-			return nil, fmt.Errorf("value of field %q is not JSON", k)
+			return nil, errors.New("a session value is not JSON")
 		}
 		name, err := json.Marshal(k)
 		if err != nil {

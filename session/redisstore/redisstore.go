@@ -104,12 +104,12 @@ func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, err
 		return session.Record{}, false, nil
 	}
 	if len(res) != 2 {
-		return session.Record{}, false, fmt.Errorf("reading session hash: unexpected reply %v", res)
+		return session.Record{}, false, fmt.Errorf("reading session hash: unexpected reply of %d elements", len(res))
 	}
 	pttl, ok1 := res[0].(int64)
 	fields, ok2 := res[1].([]any)
 	if !ok1 || !ok2 || len(fields)%2 != 0 {
-		return session.Record{}, false, fmt.Errorf("reading session hash: unexpected reply %v", res)
+		return session.Record{}, false, fmt.Errorf("reading session hash: unexpected reply types %T, %T", res[0], res[1])
 	}
 	if pttl <= 0 {
 		// No TTL (-1) is not a session this store wrote; -2 cannot happen
@@ -121,7 +121,7 @@ func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, err
 		k, ok1 := fields[i].(string)
 		v, ok2 := fields[i+1].(string)
 		if !ok1 || !ok2 {
-			return session.Record{}, false, fmt.Errorf("reading session hash: unexpected field %v", fields[i])
+			return session.Record{}, false, fmt.Errorf("reading session hash: unexpected field types %T, %T", fields[i], fields[i+1])
 		}
 		data[k] = []byte(v)
 	}
@@ -130,17 +130,11 @@ func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, err
 
 // Save applies c to the session under key in one script.
 func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, error) {
-	var mode, expiresAt string
-	switch c.Mode {
-	case session.ModeUpdate:
-		mode = "update"
-	case session.ModeCreate:
-		mode = "create"
-	case session.ModeReplace:
-		mode = "replace"
-	default:
+	mode := c.Mode.String() // the script's names
+	if mode == "unknown" {
 		return false, fmt.Errorf("validating change: unknown mode %d", c.Mode)
 	}
+	var expiresAt string
 	if !c.ExpiresAt.IsZero() {
 		expiresAt = strconv.FormatInt(c.ExpiresAt.UnixMilli(), 10)
 	} else if c.Mode != session.ModeUpdate {
