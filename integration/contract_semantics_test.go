@@ -673,11 +673,11 @@ func ctTestLargeBodies(t *testing.T, e *ctEnv) {
 // Caddy and cannot be inspected from here.
 func TestContractStoreContents(t *testing.T) {
 	for _, st := range ctStores {
+		if st.name == "memory" {
+			continue // it lives inside the Caddy process
+		}
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
-			if st.name == "memory" {
-				t.Skip("the memory store cannot be inspected from outside the Caddy process")
-			}
 			e := startCtEnv(t, st.setup(t))
 			want := func(n int, after string) {
 				t.Helper()
