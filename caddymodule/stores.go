@@ -27,8 +27,9 @@ import (
 const storeNamespace = "http.session.stores"
 
 // purgeInterval is how often expired sessions are swept from the stores
-// that do not expire them on their own (memory, file).
-const purgeInterval = time.Minute
+// that do not expire them on their own (memory, file). A variable so that
+// tests need not wait a minute.
+var purgeInterval = time.Minute
 
 func init() {
 	caddy.RegisterModule(MemoryStore{})
