@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -51,17 +52,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		sub := d.Val()
+		var err error
 		switch sub {
 		case "secret":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			h.Secret = d.Val()
-			if err := checkLiteralSecret("secret", h.Secret); err != nil {
-				return d.Err(err.Error())
-			}
-			if d.NextArg() {
-				return d.ArgErr()
+			if h.Secret, err = oneArg(d); err == nil {
+				err = checkLiteralSecret(d, sub, h.Secret)
 			}
 		case "secret_fallbacks":
 			args := d.RemainingArgs()
@@ -69,93 +64,45 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, a := range args {
-				if err := checkLiteralSecret("secret_fallbacks", a); err != nil {
-					return d.Err(err.Error())
+				if err := checkLiteralSecret(d, sub, a); err != nil {
+					return err
 				}
 			}
 			h.SecretFallbacks = append(h.SecretFallbacks, args...)
 		case "store":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			name := d.Val()
-			modID := storeNamespace + "." + name
-			if _, err := caddy.GetModule(modID); err != nil {
-				return d.Errf("store: unknown store %q (known: %s)", name, strings.Join(knownStores(), ", "))
-			}
-			unm, err := caddyfile.UnmarshalModule(d, modID)
-			if err != nil {
-				return err // names the store and the line already
-			}
-			h.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", name, nil)
-		case "cookie_name", "cookie_domain", "cookie_path", "cookie_secure", "cookie_samesite", "header":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			val := d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			switch sub {
-			case "cookie_name":
-				h.CookieName = val
-			case "cookie_domain":
-				h.CookieDomain = val
-			case "cookie_path":
-				h.CookiePath = val
-			case "cookie_secure":
-				switch val {
-				case "auto", "on", "off":
-				default:
-					return d.Errf("cookie_secure: must be auto, on or off, got %q", val)
-				}
-				h.CookieSecure = val
-			case "cookie_samesite":
-				switch val {
-				case "lax", "strict", "none":
-				default:
-					return d.Errf("cookie_samesite: must be lax, strict or none, got %q", val)
-				}
-				h.CookieSameSite = val
-			case "header":
-				h.Header = val
-			}
-		case "cookie_age", "token_ttl":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil {
-				return d.Errf("%s: bad duration %q: %v", sub, d.Val(), err)
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if sub == "cookie_age" {
-				h.CookieAge = caddy.Duration(dur)
-			} else {
-				h.TokenTTL = caddy.Duration(dur)
-			}
+			err = h.unmarshalStore(d)
+		case "cookie_name":
+			h.CookieName, err = oneArg(d)
+		case "cookie_domain":
+			h.CookieDomain, err = oneArg(d)
+		case "cookie_path":
+			h.CookiePath, err = oneArg(d)
+		case "header":
+			h.Header, err = oneArg(d)
+		case "cookie_secure":
+			h.CookieSecure, err = oneOf(d, "auto", "on", "off")
+		case "cookie_samesite":
+			h.CookieSameSite, err = oneOf(d, "lax", "strict", "none")
 		case "cookie_httponly":
-			on, err := parseOnOff(d)
-			if err != nil {
-				return err
+			var v string
+			if v, err = oneOf(d, "on", "off"); err == nil {
+				h.CookieHTTPOnly = new(v == "on")
 			}
-			h.CookieHTTPOnly = &on
-		case "expire_at_browser_close", "save_every_request", "pass_cookie":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			switch sub {
-			case "expire_at_browser_close":
-				h.ExpireAtBrowserClose = true
-			case "save_every_request":
-				h.SaveEveryRequest = true
-			case "pass_cookie":
-				h.PassCookie = true
-			}
+		case "cookie_age":
+			err = durationArg(d, &h.CookieAge)
+		case "token_ttl":
+			err = durationArg(d, &h.TokenTTL)
+		case "expire_at_browser_close":
+			h.ExpireAtBrowserClose, err = true, noArgs(d)
+		case "save_every_request":
+			h.SaveEveryRequest, err = true, noArgs(d)
+		case "pass_cookie":
+			h.PassCookie, err = true, noArgs(d)
 		default:
 			return d.Errf("unrecognized subdirective %q", sub)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if h.Secret == "" {
@@ -164,31 +111,81 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// checkLiteralSecret rejects a short secret written into the config; one
-// from a placeholder is checked once expanded, at provision.
-func checkLiteralSecret(name, s string) error {
-	if strings.Contains(s, "{") {
-		return nil
+// unmarshalStore reads `store <name> [<args>] [{ ... }]` into StoreRaw.
+func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
 	}
-	return checkSecret(name, s)
+	name := d.Val()
+	modID := storeNamespace + "." + name
+	if _, err := caddy.GetModule(modID); err != nil {
+		return d.Errf("store: unknown store %q (known: %s)", name, strings.Join(knownStores(), ", "))
+	}
+	unm, err := caddyfile.UnmarshalModule(d, modID)
+	if err != nil {
+		return err // names the store and the line already
+	}
+	h.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", name, nil)
+	return nil
 }
 
-func parseOnOff(d *caddyfile.Dispenser) (bool, error) {
-	name := d.Val()
+// oneArg reads the one argument of the current subdirective.
+func oneArg(d *caddyfile.Dispenser) (string, error) {
 	if !d.NextArg() {
-		return false, d.ArgErr()
+		return "", d.ArgErr()
 	}
 	val := d.Val()
 	if d.NextArg() {
-		return false, d.ArgErr()
+		return "", d.ArgErr()
 	}
-	switch val {
-	case "on":
-		return true, nil
-	case "off":
-		return false, nil
+	return val, nil
+}
+
+// oneOf reads the one argument of the current subdirective, which must be
+// one of choices; the error names the subdirective.
+func oneOf(d *caddyfile.Dispenser, choices ...string) (string, error) {
+	name := d.Val()
+	val, err := oneArg(d)
+	if err != nil || slices.Contains(choices, val) {
+		return val, err
 	}
-	return false, d.Errf("%s: must be on or off, got %q", name, val)
+	last := len(choices) - 1
+	return "", d.Errf("%s: must be %s or %s, got %q", name, strings.Join(choices[:last], ", "), choices[last], val)
+}
+
+// durationArg reads the one duration argument of the current subdirective.
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	val, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(val)
+	if err != nil {
+		return d.Errf("%s: bad duration %q: %v", name, val, err)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+// noArgs checks that the current subdirective is a bare flag.
+func noArgs(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// checkLiteralSecret rejects a short secret written into the config; one
+// from a placeholder is checked once expanded, at provision.
+func checkLiteralSecret(d *caddyfile.Dispenser, name, s string) error {
+	if strings.Contains(s, "{") {
+		return nil
+	}
+	if err := checkSecret(name, s); err != nil {
+		return d.Err(err.Error())
+	}
+	return nil
 }
 
 func knownStores() []string {

@@ -306,6 +306,7 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		sub := d.Val()
+		var err error
 		switch sub {
 		case "address":
 			args := d.RemainingArgs()
@@ -314,48 +315,49 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			rs.Addresses = append(rs.Addresses, args...)
 		case "tls":
-			if d.NextArg() {
-				return d.ArgErr()
+			rs.TLS, err = true, noArgs(d)
+		case "master_name":
+			rs.MasterName, err = oneArg(d)
+		case "username":
+			rs.Username, err = oneArg(d)
+		case "password":
+			rs.Password, err = oneArg(d)
+		case "key_prefix":
+			var prefix string
+			if prefix, err = oneArg(d); err == nil {
+				rs.KeyPrefix = &prefix
 			}
-			rs.TLS = true
+		case "db":
+			err = intArg(d, &rs.DB)
+		case "pool_size":
+			err = intArg(d, &rs.PoolSize)
+		case "dial_timeout":
+			err = durationArg(d, &rs.DialTimeout)
+		case "timeout":
+			err = durationArg(d, &rs.Timeout)
 		default:
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			val := d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			var err error
-			switch sub {
-			case "master_name":
-				rs.MasterName = val
-			case "username":
-				rs.Username = val
-			case "password":
-				rs.Password = val
-			case "key_prefix":
-				rs.KeyPrefix = &val
-			case "db":
-				rs.DB, err = strconv.Atoi(val)
-			case "pool_size":
-				rs.PoolSize, err = strconv.Atoi(val)
-			case "dial_timeout", "timeout":
-				var dur time.Duration
-				dur, err = caddy.ParseDuration(val)
-				if sub == "timeout" {
-					rs.Timeout = caddy.Duration(dur)
-				} else {
-					rs.DialTimeout = caddy.Duration(dur)
-				}
-			default:
-				return d.Errf("store redis: unrecognized subdirective %q", sub)
-			}
-			if err != nil {
-				return d.Errf("store redis: %s: bad value %q: %v", sub, val, err)
-			}
+			return d.Errf("store redis: unrecognized subdirective %q", sub)
+		}
+		if err != nil {
+			return fmt.Errorf("store redis: %w", err)
 		}
 	}
+	return nil
+}
+
+// intArg reads the one non-negative integer argument of the current
+// subdirective.
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
+	val, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(val)
+	if err != nil || n < 0 {
+		return d.Errf("%s: bad value %q: want a non-negative integer", name, val)
+	}
+	*dst = n
 	return nil
 }
 
