@@ -30,9 +30,7 @@ func init() {
 const (
 	defaultCookieName = "sessionid"
 	defaultCookieAge  = 14 * 24 * time.Hour // SESSION_COOKIE_AGE, 1209600 s
-	defaultHeader     = "X-Session"
 	defaultTokenTTL   = 60 * time.Second
-	minSecretLength   = 32
 	// retryAfter is what a client is told to wait when the store is down.
 	retryAfter = "5"
 )
@@ -166,11 +164,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		SaveEveryRequest:     h.SaveEveryRequest,
 	}}
 
-	base := h.Header
-	if base == "" {
-		base = defaultHeader
-	}
-	if h.names, err = headers.NewNames(base); err != nil {
+	if h.names, err = headers.NewNames(h.Header); err != nil { // "": X-Session
 		return fmt.Errorf("header: %w", err)
 	}
 	ttl := defaultTokenTTL
@@ -191,8 +185,8 @@ func checkSecret(name, secret string) error {
 	if secret == "" {
 		return fmt.Errorf("%s: is empty once placeholders are expanded (is the environment variable set?)", name)
 	}
-	if len(secret) < minSecretLength {
-		return fmt.Errorf("%s: must be at least %d bytes once placeholders are expanded, got %d", name, minSecretLength, len(secret))
+	if len(secret) < headers.MinSecretLen {
+		return fmt.Errorf("%s: must be at least %d bytes once placeholders are expanded, got %d", name, headers.MinSecretLen, len(secret))
 	}
 	return nil
 }

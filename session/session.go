@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -212,8 +213,6 @@ type Result struct {
 	Age time.Duration
 	// BrowserClose means the cookie carries no Max-Age or Expires.
 	BrowserClose bool
-	// Saved reports whether anything was written to the store.
-	Saved bool
 }
 
 // ErrInterrupted is returned by Commit when the session was ended by a
@@ -232,6 +231,9 @@ const maxCreateAttempts = 5
 // cookie. On error nothing of u has been persisted, except that a failure
 // after cycling the key may leave the old key alive.
 func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, error) {
+	if u == nil {
+		u = &Update{}
+	}
 	now := m.now()
 	view := maps.Clone(s.data)
 	if view == nil {
@@ -243,45 +245,44 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	replace := false
 	deleteOld := false
 
-	if u != nil {
-		if u.Flush {
-			clear(view)
-			deleteOld = oldKey != ""
-			key = ""
-		}
-		if u.Clear {
-			clear(view)
-			replace = true
-		}
-		for _, k := range u.Delete {
-			delete(view, k)
-		}
-		maps.Copy(view, u.Set)
-		if u.CycleKey && key != "" {
-			deleteOld = true
-			key = ""
-		}
+	if u.Flush {
+		clear(view)
+		deleteOld = oldKey != ""
+		key = ""
 	}
-	delta := Change{Mode: ModeUpdate, Set: maps.Clone(u.setOrNil())}
-	if u != nil {
-		delta.Delete = append(delta.Delete, u.Delete...)
-		if e := u.Expiry; e != nil {
-			if e.Default {
-				delete(view, ExpiryKey)
-				delete(delta.Set, ExpiryKey)
-				delta.Delete = append(delta.Delete, ExpiryKey)
-			} else {
-				v := expiryValue(e)
-				view[ExpiryKey] = v
-				if delta.Set == nil {
-					delta.Set = Data{}
-				}
-				delta.Set[ExpiryKey] = v
+	if u.Clear {
+		clear(view)
+		replace = true
+	}
+	for _, k := range u.Delete {
+		delete(view, k)
+	}
+	maps.Copy(view, u.Set)
+	if u.CycleKey && key != "" {
+		deleteOld = true
+		key = ""
+	}
+	delta := Change{Mode: ModeUpdate, Set: maps.Clone(u.Set), Delete: slices.Clone(u.Delete)}
+	if e := u.Expiry; e != nil {
+		if e.Default {
+			delete(view, ExpiryKey)
+			delete(delta.Set, ExpiryKey)
+			delta.Delete = append(delta.Delete, ExpiryKey)
+		} else {
+			v := expiryValue(e)
+			view[ExpiryKey] = v
+			if delta.Set == nil {
+				delta.Set = Data{}
 			}
+			delta.Set[ExpiryKey] = v
 		}
 	}
 
-	res := Result{}
+	// What the response gets when the session ends up empty.
+	emptied := Result{}
+	if s.CookieKey != "" {
+		emptied.Cookie = CookieDelete
+	}
 	if len(view) == 0 {
 		// An emptied session is deleted; with only deletes applied, another
 		// request may have added fields meanwhile, so let the store decide.
@@ -290,26 +291,21 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 				if err := m.Store.Delete(ctx, oldKey); err != nil {
 					return Result{}, fmt.Errorf("deleting session: %w", err)
 				}
-				res.Saved = true
 			} else {
 				left, err := m.save(ctx, oldKey, delta)
 				if err != nil {
 					return Result{}, err
 				}
-				res.Saved = true
 				if left {
 					// Fields written concurrently survive: keep the cookie.
-					return res, nil
+					return Result{}, nil
 				}
 			}
 		}
-		if s.CookieKey != "" {
-			res.Cookie = CookieDelete
-		}
-		return res, nil
+		return emptied, nil
 	}
 	if !modified && !m.Config.SaveEveryRequest {
-		return res, nil
+		return Result{}, nil
 	}
 
 	age, browserClose := m.expiry(view, now)
@@ -337,21 +333,10 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 			return Result{}, err
 		}
 		if !left {
-			res.Saved = true
-			if s.CookieKey != "" {
-				res.Cookie = CookieDelete
-			}
-			return res, nil
+			return emptied, nil
 		}
 	}
-	return Result{Cookie: CookieSet, Key: key, Age: age, BrowserClose: browserClose, Saved: true}, nil
-}
-
-func (u *Update) setOrNil() Data {
-	if u == nil {
-		return nil
-	}
-	return u.Set
+	return Result{Cookie: CookieSet, Key: key, Age: age, BrowserClose: browserClose}, nil
 }
 
 func (m *Manager) save(ctx context.Context, key string, c Change) (bool, error) {
