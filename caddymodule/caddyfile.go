@@ -59,9 +59,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				err = checkLiteralSecret(d, sub, h.Secret)
 			}
 		case "secret_fallbacks":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
+			args, err := someArgs(d)
+			if err != nil {
+				return err
 			}
 			for _, a := range args {
 				if err := checkLiteralSecret(d, sub, a); err != nil {
@@ -139,6 +139,15 @@ func oneArg(d *caddyfile.Dispenser) (string, error) {
 		return "", d.ArgErr()
 	}
 	return val, nil
+}
+
+// someArgs reads the one or more arguments of the current subdirective.
+func someArgs(d *caddyfile.Dispenser) ([]string, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	return args, nil
 }
 
 // oneOf reads the one argument of the current subdirective, which must be

@@ -48,8 +48,16 @@ type pooled struct {
 
 func (p pooled) Destruct() error { return p.stop() }
 
-// loadPooled returns the pooled store for key, creating it with open.
-func loadPooled(key string, open func() (session.Store, func() error, error)) (session.Store, error) {
+// pooledStore is embedded by each store module: it holds the store shared
+// under one pool key and releases it on Cleanup.
+type pooledStore struct {
+	session.Store `json:"-"`
+	poolKey       string
+}
+
+// load sets the store shared under key, creating it with open if no config
+// holds it yet.
+func (p *pooledStore) load(key string, open func() (session.Store, func() error, error)) error {
 	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		s, stop, err := open()
 		if err != nil {
@@ -58,9 +66,16 @@ func loadPooled(key string, open func() (session.Store, func() error, error)) (s
 		return pooled{store: s, stop: stop}, nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return val.(pooled).store, nil
+	p.poolKey, p.Store = key, val.(pooled).store
+	return nil
+}
+
+// Cleanup releases the shared store; the last config holding it closes it.
+func (p *pooledStore) Cleanup() error {
+	_, err := pool.Delete(p.poolKey)
+	return err
 }
 
 // runPurger sweeps expired sessions every purgeInterval until stopped.
@@ -92,8 +107,7 @@ func runPurger(logger *zap.Logger, purge func(time.Time) (int, error)) (stop fun
 // reloads but not a restart, and are not shared with other Caddy instances.
 // For tests and trials.
 type MemoryStore struct {
-	session.Store `json:"-"`
-	poolKey       string
+	pooledStore
 }
 
 // CaddyModule returns the Caddy module information.
@@ -104,19 +118,10 @@ func (MemoryStore) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the store.
 func (m *MemoryStore) Provision(ctx caddy.Context) error {
 	logger := ctx.Logger()
-	m.poolKey = "memory"
-	s, err := loadPooled(m.poolKey, func() (session.Store, func() error, error) {
+	return m.load("memory", func() (session.Store, func() error, error) {
 		s := memstore.New()
 		return s, runPurger(logger, func(now time.Time) (int, error) { return s.Purge(now), nil }), nil
 	})
-	m.Store = s
-	return err
-}
-
-// Cleanup releases the shared store.
-func (m *MemoryStore) Cleanup() error {
-	_, err := pool.Delete(m.poolKey)
-	return err
 }
 
 // UnmarshalCaddyfile: `store memory`.
@@ -136,8 +141,7 @@ type FileStore struct {
 	// Placeholders such as `{env.X}` are expanded.
 	Dir string `json:"dir,omitempty"`
 
-	session.Store `json:"-"`
-	poolKey       string
+	pooledStore
 }
 
 // CaddyModule returns the Caddy module information.
@@ -156,8 +160,7 @@ func (f *FileStore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("store file: %w", err)
 	}
-	f.poolKey = "file:" + dir
-	s, err := loadPooled(f.poolKey, func() (session.Store, func() error, error) {
+	err = f.load("file:"+dir, func() (session.Store, func() error, error) {
 		s, err := filestore.New(dir)
 		if err != nil {
 			return nil, nil, err
@@ -167,14 +170,7 @@ func (f *FileStore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("store file: %w", err)
 	}
-	f.Store = s
 	return nil
-}
-
-// Cleanup releases the shared store.
-func (f *FileStore) Cleanup() error {
-	_, err := pool.Delete(f.poolKey)
-	return err
 }
 
 // UnmarshalCaddyfile: `store file [<dir>]`.
@@ -216,8 +212,7 @@ type RedisStore struct {
 	// Connections per node. Default: go-redis's, 10 per CPU.
 	PoolSize int `json:"pool_size,omitempty"`
 
-	session.Store `json:"-"`
-	poolKey       string
+	pooledStore
 }
 
 // CaddyModule returns the Caddy module information.
@@ -274,22 +269,14 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("store redis: %w", err)
 	}
 	sum := sha256.Sum256(keyJSON)
-	rs.poolKey = "redis:" + hex.EncodeToString(sum[:])
-	s, err := loadPooled(rs.poolKey, func() (session.Store, func() error, error) {
+	err = rs.load("redis:"+hex.EncodeToString(sum[:]), func() (session.Store, func() error, error) {
 		client := redis.NewUniversalClient(opts)
 		return redisstore.New(client, prefix), client.Close, nil
 	})
 	if err != nil {
 		return fmt.Errorf("store redis: %w", err)
 	}
-	rs.Store = s
 	return nil
-}
-
-// Cleanup releases the shared client.
-func (rs *RedisStore) Cleanup() error {
-	_, err := pool.Delete(rs.poolKey)
-	return err
 }
 
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. Syntax:
@@ -316,10 +303,8 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch sub {
 		case "address":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
+			var args []string
+			args, err = someArgs(d)
 			rs.Addresses = append(rs.Addresses, args...)
 		case "tls":
 			rs.TLS, err = true, noArgs(d)
