@@ -106,6 +106,19 @@ type Handler struct {
 	// cookie is removed from the upstream's Cookie header.
 	PassCookie bool `json:"pass_cookie,omitempty"`
 
+	// The largest session, in bytes of its JSON object as the token
+	// carries it. An update that would make the session larger is refused
+	// whole (502); a stored session larger than this is not handed to the
+	// upstream (it is treated as no session and left in the store).
+	// Default: 4096, which keeps the token under the 8 KB request-header
+	// field limits of nginx, Apache and gunicorn with room to spare.
+	MaxSessionSize int `json:"max_session_size,omitempty"`
+
+	// The most fields one update may set or delete. An update over it is
+	// refused whole (502), so that no single store operation runs long.
+	// Default: 128.
+	MaxUpdateKeys int `json:"max_update_keys,omitempty"`
+
 	store   session.Store
 	manager *session.Manager
 	names   headers.Names
