@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -63,9 +62,6 @@ func foldEqual(s, lower string) bool {
 	return true
 }
 
-// maxExpirySeconds keeps an expiry within time.Duration.
-const maxExpirySeconds = math.MaxInt64 / int64(time.Second)
-
 // ParseUpdate reads the session update in the response headers h and
 // removes every header of the family from h, in every spelling, whatever
 // the outcome (as Strip does, trailers and Trailer/Connection lists
@@ -80,7 +76,8 @@ const maxExpirySeconds = math.MaxInt64 / int64(time.Second)
 // not non-negative integer seconds, "default" or an RFC 3339 time, several
 // Expiry values that disagree, an unknown <base>-Something header, one
 // field set to different values under differently spelled names (their
-// relative order is lost in an http.Header), and an update header sent or
+// relative order is lost in an http.Header), a Set of _session_expiry to a
+// value the Expiry header would refuse, and an update header sent or
 // announced as a trailer (it would arrive after the session is committed).
 func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 	type line struct {
@@ -189,6 +186,14 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 		}
 	}
 	u.Expiry = expiry
+	if v, ok := u.Set[session.ExpiryKey]; ok {
+		// Django's own key for set_expiry: the same rules as the Expiry
+		// header, so that it can neither overflow nor hold what no
+		// set_expiry would write.
+		if reason, ok := session.ValidExpiryValue(v); !ok {
+			return nil, &HeaderError{Header: n.token + "-Set", Reason: session.ExpiryKey + " " + reason}
+		}
+	}
 	return u, nil
 }
 
@@ -259,7 +264,7 @@ func parseExpiry(v string) (*session.Expiry, string) {
 		return nil, want
 	case allDigits(v):
 		secs, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || secs > maxExpirySeconds {
+		if err != nil || secs > session.MaxExpirySeconds {
 			return nil, "seconds out of range"
 		}
 		return &session.Expiry{Seconds: secs}, ""

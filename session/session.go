@@ -4,13 +4,16 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +23,47 @@ type Data map[string]json.RawMessage
 
 // ExpiryKey is the field in which a custom expiry lives, as in Django.
 const ExpiryKey = "_session_expiry"
+
+// MaxExpirySeconds is the largest expiry in seconds, the most a
+// time.Duration holds (about 292 years). A larger value is refused in an
+// update and ignored in a stored session, never wrapped around.
+const MaxExpirySeconds = math.MaxInt64 / int64(time.Second)
+
+// ValidExpiryValue reports whether v is a value Django's set_expiry could
+// have stored under ExpiryKey: integer seconds from 0 (browser close) to
+// MaxExpirySeconds, or a time as a string. It gives the reason otherwise.
+func ValidExpiryValue(v json.RawMessage) (string, bool) {
+	const want = "must be integer seconds from 0 or a time string"
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return want, false
+	}
+	switch {
+	case v[0] == '"':
+		var str string
+		if json.Unmarshal(v, &str) != nil {
+			return want, false
+		}
+		if t, err := ParseTime(str); err != nil || t.IsZero() {
+			return "not a valid time", false
+		}
+		return "", true
+	case v[0] == '-':
+		return "must not be negative", false
+	case v[0] >= '0' && v[0] <= '9':
+		for _, c := range v {
+			if c < '0' || c > '9' {
+				return want, false
+			}
+		}
+		secs, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || secs > MaxExpirySeconds {
+			return "seconds out of range", false
+		}
+		return "", true
+	}
+	return want, false
+}
 
 // KeyLength is the length of a session key.
 const KeyLength = 32
@@ -98,6 +142,13 @@ type Config struct {
 	ExpireAtBrowserClose bool
 	// SaveEveryRequest is SESSION_SAVE_EVERY_REQUEST.
 	SaveEveryRequest bool
+	// MaxSize bounds a session's Size. An update that would exceed it is
+	// refused, and a stored session over it is loaded as no session, so
+	// that it never locks its user out. 0 means no limit.
+	MaxSize int
+	// MaxUpdateKeys bounds how many fields one update may set or delete.
+	// 0 means no limit.
+	MaxUpdateKeys int
 }
 
 // Manager loads and commits sessions against one store.
@@ -123,6 +174,9 @@ type Session struct {
 	key       string
 	data      Data
 	expiresAt time.Time
+	// oversize is the size of a stored session that was over MaxSize
+	// and so not loaded; 0 otherwise.
+	oversize int
 }
 
 // Key is the stored session's key, or "" when none was found.
@@ -136,6 +190,11 @@ func (s *Session) IsNew() bool { return s.key == "" }
 
 // ExpiresAt is when the stored session expires unless modified.
 func (s *Session) ExpiresAt() time.Time { return s.expiresAt }
+
+// Oversize is the size of the stored session the cookie named when it was
+// over Config.MaxSize and so loaded as no session; 0 otherwise. The stored
+// session is left as it is: raising the limit brings it back.
+func (s *Session) Oversize() int { return s.oversize }
 
 // Load returns the session a request's cookie names. cookie is the cookie
 // value, "" when absent. A malformed value, an unknown key and an expired
@@ -151,6 +210,12 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 	}
 	if !ok || len(rec.Data) == 0 || !rec.ExpiresAt.After(m.now()) {
 		return s, nil
+	}
+	if m.Config.MaxSize > 0 {
+		if n := Size(rec.Data); n > m.Config.MaxSize {
+			s.oversize = n
+			return s, nil
+		}
 	}
 	s.key, s.data, s.expiresAt = cookie, rec.Data, rec.ExpiresAt
 	if s.data == nil {
@@ -175,7 +240,7 @@ func (m *Manager) expiry(d Data, now time.Time) (age time.Duration, browserClose
 	}
 	var n json.Number
 	if json.Unmarshal(raw, &n) == nil {
-		if secs, err := n.Int64(); err == nil {
+		if secs, err := n.Int64(); err == nil && secs >= 0 && secs <= MaxExpirySeconds {
 			if secs == 0 {
 				return m.Config.Age, true
 			}
@@ -228,53 +293,30 @@ const maxCreateAttempts = 5
 // SessionMiddleware: nothing is stored until the session holds data, a
 // session is saved only when modified (or on every request with
 // SaveEveryRequest), and an emptied session is deleted along with its
-// cookie. On error nothing of u has been persisted, except that a failure
-// after cycling the key may leave the old key alive.
+// cookie. An update over a limit is a *LimitError and persists nothing.
+//
+// Flush and cycle_key end the stored session atomically (Delete and Take):
+// when another request ended it first (a logout in another tab, a parallel
+// cycle_key), Commit returns ErrInterrupted instead of keeping a live copy
+// of the ended session under a new key. Otherwise, on error nothing of u
+// has been persisted, except that a store failure between taking the old
+// key and storing the new one loses the session (the error says so; the
+// old key is restored when the store still answers).
 func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, error) {
 	if u == nil {
 		u = &Update{}
 	}
+	if err := m.checkUpdate(u); err != nil {
+		return Result{}, err
+	}
 	now := m.now()
-	view := maps.Clone(s.data)
-	if view == nil {
-		view = Data{}
-	}
 	oldKey := s.key
-	key := s.key
 	modified := !u.Empty()
-	replace := false
-	deleteOld := false
-
-	if u.Flush {
-		clear(view)
-		deleteOld = oldKey != ""
-		key = ""
-	}
-	if u.Clear {
-		clear(view)
-		replace = true
-	}
-	for _, k := range u.Delete {
-		delete(view, k)
-	}
-	maps.Copy(view, u.Set)
-	if u.CycleKey && key != "" {
-		deleteOld = true
-		key = ""
-	}
-	delta := Change{Mode: ModeUpdate, Set: maps.Clone(u.Set), Delete: slices.Clone(u.Delete)}
-	if e := u.Expiry; e != nil {
-		if e.Default {
-			delete(view, ExpiryKey)
-			delete(delta.Set, ExpiryKey)
-			delta.Delete = append(delta.Delete, ExpiryKey)
-		} else {
-			v := expiryValue(e)
-			view[ExpiryKey] = v
-			if delta.Set == nil {
-				delta.Set = Data{}
-			}
-			delta.Set[ExpiryKey] = v
+	cycle := u.CycleKey && oldKey != "" && !u.Flush
+	view := u.apply(s.data)
+	if modified {
+		if err := m.checkSize(view); err != nil {
+			return Result{}, err
 		}
 	}
 
@@ -283,16 +325,36 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if s.CookieKey != "" {
 		emptied.Cookie = CookieDelete
 	}
+
+	switch {
+	case u.Flush:
+		if oldKey != "" {
+			existed, err := m.Store.Delete(ctx, oldKey)
+			if err != nil {
+				return Result{}, fmt.Errorf("deleting session: %w", err)
+			}
+			if !existed {
+				return Result{}, ErrInterrupted
+			}
+		}
+		if len(view) == 0 {
+			return emptied, nil
+		}
+		return m.createResult(ctx, view, now)
+	case cycle:
+		return m.cycle(ctx, oldKey, u, now, emptied)
+	}
+
 	if len(view) == 0 {
 		// An emptied session is deleted; with only deletes applied, another
 		// request may have added fields meanwhile, so let the store decide.
 		if modified && oldKey != "" {
-			if deleteOld || replace {
-				if err := m.Store.Delete(ctx, oldKey); err != nil {
+			if u.Clear {
+				if _, err := m.Store.Delete(ctx, oldKey); err != nil {
 					return Result{}, fmt.Errorf("deleting session: %w", err)
 				}
 			} else {
-				left, err := m.save(ctx, oldKey, delta)
+				left, err := m.save(ctx, oldKey, u.delta())
 				if err != nil {
 					return Result{}, err
 				}
@@ -307,28 +369,20 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if !modified && !m.Config.SaveEveryRequest {
 		return Result{}, nil
 	}
+	if oldKey == "" {
+		return m.createResult(ctx, view, now)
+	}
 
 	age, browserClose := m.expiry(view, now)
 	expiresAt := now.Add(age)
-	switch {
-	case key == "":
-		newKey, err := m.create(ctx, view, expiresAt)
-		if err != nil {
+	if u.Clear {
+		if _, err := m.save(ctx, oldKey, Change{Mode: ModeReplace, Set: view, ExpiresAt: expiresAt}); err != nil {
 			return Result{}, err
 		}
-		if deleteOld {
-			if err := m.Store.Delete(ctx, oldKey); err != nil {
-				return Result{}, fmt.Errorf("deleting old session key: %w", err)
-			}
-		}
-		key = newKey
-	case replace:
-		if _, err := m.save(ctx, key, Change{Mode: ModeReplace, Set: view, ExpiresAt: expiresAt}); err != nil {
-			return Result{}, err
-		}
-	default:
+	} else {
+		delta := u.delta()
 		delta.ExpiresAt = expiresAt
-		left, err := m.save(ctx, key, delta)
+		left, err := m.save(ctx, oldKey, delta)
 		if err != nil {
 			return Result{}, err
 		}
@@ -336,7 +390,144 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 			return emptied, nil
 		}
 	}
+	return Result{Cookie: CookieSet, Key: oldKey, Age: age, BrowserClose: browserClose}, nil
+}
+
+// cycle is cycle_key: the old key is taken (read and removed in one step),
+// so that of a cycle and a logout, or of two cycles, exactly one finds the
+// session; the loser is interrupted. The data taken, which includes what
+// concurrent requests wrote after this one loaded the session, gets u and
+// is stored under a fresh key.
+func (m *Manager) cycle(ctx context.Context, oldKey string, u *Update, now time.Time, emptied Result) (Result, error) {
+	rec, ok, err := m.Store.Take(ctx, oldKey)
+	if err != nil {
+		return Result{}, fmt.Errorf("taking session for a new key: %w", err)
+	}
+	if !ok {
+		return Result{}, ErrInterrupted
+	}
+	data := u.apply(rec.Data)
+	if len(data) == 0 {
+		return emptied, nil
+	}
+	res, err := m.createResult(ctx, data, now)
+	if err != nil && len(rec.Data) > 0 {
+		// Put the old session back, so that a store hiccup does not log
+		// the user out; if even that fails, the session is lost.
+		if _, rerr := m.Store.Save(ctx, oldKey, Change{Mode: ModeCreate, Set: rec.Data, ExpiresAt: rec.ExpiresAt}); rerr != nil {
+			return Result{}, fmt.Errorf("%w (restoring the old key failed too, the session is lost: %v)", err, rerr)
+		}
+	}
+	return res, err
+}
+
+// createResult stores data under a fresh key and says to send its cookie.
+func (m *Manager) createResult(ctx context.Context, data Data, now time.Time) (Result, error) {
+	age, browserClose := m.expiry(data, now)
+	key, err := m.create(ctx, data, now.Add(age))
+	if err != nil {
+		return Result{}, err
+	}
 	return Result{Cookie: CookieSet, Key: key, Age: age, BrowserClose: browserClose}, nil
+}
+
+// apply returns d with u applied in Django's order (flush, clear, delete,
+// set, expiry); d itself is not modified.
+func (u *Update) apply(d Data) Data {
+	view := Data{}
+	if !u.Flush && !u.Clear {
+		view = maps.Clone(d)
+		if view == nil {
+			view = Data{}
+		}
+	}
+	for _, k := range u.Delete {
+		delete(view, k)
+	}
+	maps.Copy(view, u.Set)
+	if e := u.Expiry; e != nil {
+		if e.Default {
+			delete(view, ExpiryKey)
+		} else {
+			view[ExpiryKey] = expiryValue(e)
+		}
+	}
+	return view
+}
+
+// delta is u as a ModeUpdate change: its deletes, then its sets, with the
+// expiry as a set or delete of ExpiryKey.
+func (u *Update) delta() Change {
+	c := Change{Mode: ModeUpdate, Set: maps.Clone(u.Set), Delete: slices.Clone(u.Delete)}
+	if e := u.Expiry; e != nil {
+		if e.Default {
+			delete(c.Set, ExpiryKey)
+			c.Delete = append(c.Delete, ExpiryKey)
+		} else {
+			if c.Set == nil {
+				c.Set = Data{}
+			}
+			c.Set[ExpiryKey] = expiryValue(e)
+		}
+	}
+	return c
+}
+
+// LimitError is an update refused because the session or the update would
+// exceed a configured limit. It carries sizes, never data.
+type LimitError struct {
+	What  string // "session size" or "keys in one update"
+	Size  int
+	Limit int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%s %d is over the limit of %d", e.What, e.Size, e.Limit)
+}
+
+func (m *Manager) checkUpdate(u *Update) error {
+	if max := m.Config.MaxUpdateKeys; max > 0 {
+		if n := len(u.Set) + len(u.Delete); n > max {
+			return &LimitError{What: "keys in one update", Size: n, Limit: max}
+		}
+	}
+	return nil
+}
+
+func (m *Manager) checkSize(d Data) error {
+	if max := m.Config.MaxSize; max > 0 {
+		if n := Size(d); n > max {
+			return &LimitError{What: "session size", Size: n, Limit: max}
+		}
+	}
+	return nil
+}
+
+// Size is the length in bytes of d as one JSON object, with every value
+// verbatim: what the session adds to the token before base64.
+func Size(d Data) int {
+	n := 2 // {}
+	for k, v := range d {
+		n += quotedLen(k) + 1 + len(v) + 1 // "k":v,
+	}
+	if len(d) > 0 {
+		n-- // no comma after the last
+	}
+	return n
+}
+
+// quotedLen is the length of s as a JSON string, escapes included.
+func quotedLen(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+			n++
+		case c < 0x20:
+			n += 5
+		}
+	}
+	return n
 }
 
 func (m *Manager) save(ctx context.Context, key string, c Change) (bool, error) {

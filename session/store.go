@@ -28,9 +28,20 @@ type Store interface {
 	// and ModeReplace, a key that is no longer stored gives ErrGone.
 	Save(ctx context.Context, key string, c Change) (bool, error)
 
-	// Delete removes the session under key. Deleting a key that is not
-	// stored is not an error.
-	Delete(ctx context.Context, key string) error
+	// Delete removes the session under key and reports whether a live
+	// session was stored there. Deleting a key that is not stored is not
+	// an error: it is (false, nil). A flush uses the report to tell that
+	// another request ended the session first.
+	Delete(ctx context.Context, key string) (bool, error)
+
+	// Take removes the session under key and returns what it held, in one
+	// atomic step: of two concurrent Takes (or a Take and a Delete) of one
+	// key, exactly one finds the session. A key that is not stored, or
+	// whose session has expired, is (Record{}, false, nil). cycle_key takes
+	// the old key before it stores the data under the new one, so a
+	// session ended meanwhile (a logout in another tab, a parallel
+	// cycle_key) is never brought back under a new key.
+	Take(ctx context.Context, key string) (Record, bool, error)
 }
 
 // Record is one stored session.

@@ -21,6 +21,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,15 +53,43 @@ var _ session.Store = (*Store)(nil)
 // New returns a store keeping its sessions in dir, creating it (mode 0700)
 // if needed. Several Store values, in one process or several, may share
 // a directory.
+//
+// A directory that already exists must be private to its owner: its file
+// names are session keys, so anyone who can list it can take over every
+// session in it. New refuses one with any group or other permission bit
+// rather than changing the operator's permissions behind their back.
 func New(dir string) (*Store, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("resolving session directory: %w", err)
 	}
+	if err := checkPrivate(dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(dir, lockDir), 0o700); err != nil {
 		return nil, fmt.Errorf("creating session directory: %w", err)
 	}
 	return &Store{dir: dir, stripes: stripesFor(dir)}, nil
+}
+
+// checkPrivate refuses an existing dir that group or others may read,
+// write or search. A missing one is fine: New creates it 0700. Windows has
+// ACLs, not mode bits, so the check does not apply there.
+func checkPrivate(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	info, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("checking session directory: %w", err)
+	}
+	if perm := info.Mode().Perm(); info.IsDir() && perm&0o077 != 0 {
+		return fmt.Errorf("session directory %s is open to other users (mode %04o), who could list the session keys; run: chmod 700 %s", dir, perm, dir)
+	}
+	return nil
 }
 
 // Load reads the session under key without locking: files are only ever
@@ -127,21 +156,32 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 	return true, nil
 }
 
-// Delete removes the session under key. It takes the lock stripe so that a
-// Save already under way cannot bring the session back afterwards.
-func (s *Store) Delete(_ context.Context, key string) error {
+// Delete removes the session under key and reports whether it was live.
+func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
+	_, ok, err := s.Take(ctx, key)
+	return ok, err
+}
+
+// Take removes the session under key and returns it. It holds the lock
+// stripe, so that a Save already under way cannot bring the session back
+// afterwards and of two Takes only one finds it.
+func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error) {
 	if !session.ValidKey(key) {
-		return nil // never stored
+		return session.Record{}, false, nil // never stored
 	}
 	unlock, err := s.lock(key)
 	if err != nil {
-		return err
+		return session.Record{}, false, err
 	}
 	defer unlock()
-	if err := removeIfExists(s.path(key)); err != nil {
-		return fmt.Errorf("removing session file: %w", hidePath(err))
+	rec, ok, err := s.read(key, time.Now())
+	if err != nil {
+		return session.Record{}, false, err
 	}
-	return nil
+	if err := removeIfExists(s.path(key)); err != nil {
+		return session.Record{}, false, fmt.Errorf("removing session file: %w", hidePath(err))
+	}
+	return rec, ok, nil
 }
 
 // Purge removes the session files that are expired at now or corrupt, and

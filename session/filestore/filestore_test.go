@@ -169,7 +169,7 @@ func TestInvalidKeys(t *testing.T) {
 					t.Errorf("Save(%s) error = %v; want an invalid key error", mode, err)
 				}
 			}
-			if err := s.Delete(t.Context(), key); err != nil {
+			if _, err := s.Delete(t.Context(), key); err != nil {
 				t.Errorf("Delete = %v; want nil", err)
 			}
 		})

@@ -82,12 +82,22 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 	return true, nil
 }
 
-// Delete removes the session under key.
-func (s *Store) Delete(_ context.Context, key string) error {
+// Delete removes the session under key and reports whether it was live.
+func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
+	_, ok, err := s.Take(ctx, key)
+	return ok, err
+}
+
+// Take removes the session under key and returns it.
+func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	e, ok := s.live(key, time.Now())
 	delete(s.entries, key)
-	return nil
+	if !ok {
+		return session.Record{}, false, nil
+	}
+	return session.Record{Data: e.data, ExpiresAt: e.expiresAt}, true, nil
 }
 
 // Purge removes the sessions that have expired at now and reports how many

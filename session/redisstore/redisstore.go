@@ -70,6 +70,16 @@ if #fields == 0 then return {} end
 return {redis.call('PTTL', KEYS[1]), fields}
 `)
 
+// takeScript is loadScript that also deletes KEYS[1]: a read and a removal
+// in one atomic step, so that of two takers only one gets the session.
+var takeScript = redis.NewScript(`
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return {} end
+local pttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return {pttl, fields}
+`)
+
 // Store keeps sessions in Redis.
 type Store struct {
 	client redis.UniversalClient
@@ -95,21 +105,39 @@ func (s *Store) key(key string) string {
 // Load returns the session under key; its ExpiresAt is now plus the key's
 // remaining TTL.
 func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, error) {
-	res, err := loadScript.Run(ctx, s.client, []string{s.key(key)}).Slice()
+	return s.read(ctx, loadScript, key)
+}
+
+// Take removes the session under key and returns it, in one script.
+func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, error) {
+	return s.read(ctx, takeScript, key)
+}
+
+func (s *Store) read(ctx context.Context, script *redis.Script, key string) (session.Record, bool, error) {
+	res, err := script.Run(ctx, s.client, []string{s.key(key)}).Slice()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return session.Record{}, false, fmt.Errorf("reading session hash: %w", err)
 	}
-	now := time.Now()
+	rec, ok, err := decodeReply(res, time.Now())
+	if err != nil {
+		return session.Record{}, false, fmt.Errorf("reading session hash: %w", err)
+	}
+	return rec, ok, nil
+}
+
+// decodeReply reads the {PTTL, HGETALL} reply of loadScript or takeScript,
+// received at now.
+func decodeReply(res []any, now time.Time) (session.Record, bool, error) {
 	if len(res) == 0 {
 		return session.Record{}, false, nil
 	}
 	if len(res) != 2 {
-		return session.Record{}, false, fmt.Errorf("reading session hash: unexpected reply of %d elements", len(res))
+		return session.Record{}, false, fmt.Errorf("unexpected reply of %d elements", len(res))
 	}
 	pttl, ok1 := res[0].(int64)
 	fields, ok2 := res[1].([]any)
 	if !ok1 || !ok2 || len(fields)%2 != 0 {
-		return session.Record{}, false, fmt.Errorf("reading session hash: unexpected reply types %T, %T", res[0], res[1])
+		return session.Record{}, false, fmt.Errorf("unexpected reply types %T, %T", res[0], res[1])
 	}
 	if pttl <= 0 {
 		// No TTL (-1) is not a session this store wrote; -2 cannot happen
@@ -121,7 +149,7 @@ func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, err
 		k, ok1 := fields[i].(string)
 		v, ok2 := fields[i+1].(string)
 		if !ok1 || !ok2 {
-			return session.Record{}, false, fmt.Errorf("reading session hash: unexpected field types %T, %T", fields[i], fields[i+1])
+			return session.Record{}, false, fmt.Errorf("unexpected field types %T, %T", fields[i], fields[i+1])
 		}
 		data[k] = []byte(v)
 	}
@@ -168,10 +196,11 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 	return false, fmt.Errorf("writing session hash: unexpected reply %d", code)
 }
 
-// Delete removes the session under key.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.client.Del(ctx, s.key(key)).Err(); err != nil {
-		return fmt.Errorf("deleting session hash: %w", err)
+// Delete removes the session under key and reports whether it was stored.
+func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
+	n, err := s.client.Del(ctx, s.key(key)).Result()
+	if err != nil {
+		return false, fmt.Errorf("deleting session hash: %w", err)
 	}
-	return nil
+	return n > 0, nil
 }

@@ -74,7 +74,7 @@ func TestKeyLayout(t *testing.T) {
 			if n := raw.DBSize(ctx).Val(); n != 1 {
 				t.Errorf("DBSIZE = %d; want 1 (the hash only)", n)
 			}
-			if err := s.Delete(ctx, key); err != nil {
+			if _, err := s.Delete(ctx, key); err != nil {
 				t.Fatal(err)
 			}
 			if n := raw.Exists(ctx, rkey).Val(); n != 0 {
@@ -135,7 +135,7 @@ func TestOutage(t *testing.T) {
 	if _, err := s.Save(ctx, key, update); err == nil || errors.Is(err, session.ErrGone) {
 		t.Errorf("Save while Redis is down: error = %v; want a connection error", err)
 	}
-	if err := s.Delete(ctx, key); err == nil {
+	if _, err := s.Delete(ctx, key); err == nil {
 		t.Error("Delete while Redis is down succeeded")
 	}
 

@@ -109,7 +109,7 @@ func TestCluster(t *testing.T) {
 			return nil
 		})
 
-		parallelDo(t, count, func(i int) error { return s.Delete(ctx, keys[i]) })
+		parallelDo(t, count, func(i int) error { _, err := s.Delete(ctx, keys[i]); return err })
 		err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 			if left, err := node.Keys(ctx, "spread:*").Result(); err != nil || len(left) != 0 {
 				return fmt.Errorf("KEYS spread:* on %s after deleting every session = %q, %v; want none", node.Options().Addr, left, err)

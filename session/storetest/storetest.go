@@ -211,19 +211,81 @@ func Run(t *testing.T, open func(t *testing.T) session.Store) {
 		t.Run("Existing", func(t *testing.T) {
 			s, key := open(t), session.NewKey()
 			create(t, s, key, session.Data{"a": raw(`1`)})
-			if err := s.Delete(t.Context(), key); err != nil {
-				t.Fatalf("Delete: %v", err)
+			existed, err := s.Delete(t.Context(), key)
+			if err != nil || !existed {
+				t.Fatalf("Delete = %v, %v; want true, nil", existed, err)
 			}
 			assertMissing(t, s, key)
-			_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": raw(`2`)}, ExpiresAt: later()})
+			_, err = s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": raw(`2`)}, ExpiresAt: later()})
 			if !errors.Is(err, session.ErrGone) {
 				t.Fatalf("Save(update) after Delete: error = %v; want ErrGone", err)
+			}
+			if existed, err := s.Delete(t.Context(), key); err != nil || existed {
+				t.Fatalf("second Delete = %v, %v; want false, nil", existed, err)
 			}
 		})
 		t.Run("Missing", func(t *testing.T) {
 			s := open(t)
-			if err := s.Delete(t.Context(), session.NewKey()); err != nil {
-				t.Fatalf("Delete(missing) = %v; want nil", err)
+			if existed, err := s.Delete(t.Context(), session.NewKey()); err != nil || existed {
+				t.Fatalf("Delete(missing) = %v, %v; want false, nil", existed, err)
+			}
+		})
+	})
+
+	t.Run("Take", func(t *testing.T) {
+		t.Run("Existing", func(t *testing.T) {
+			s, key := open(t), session.NewKey()
+			data := session.Data{"a": raw(`1`), "b": raw(`"two"`)}
+			expiresAt := later()
+			mustSave(t, s, key, session.Change{Mode: session.ModeCreate, Set: clone(data), ExpiresAt: expiresAt}, true)
+			rec, ok, err := s.Take(t.Context(), key)
+			if err != nil || !ok {
+				t.Fatalf("Take = %v, %v; want the session", ok, err)
+			}
+			assertData(t, rec.Data, data)
+			assertExpiry(t, rec.ExpiresAt, expiresAt)
+			assertMissing(t, s, key)
+			_, err = s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"c": raw(`3`)}, ExpiresAt: later()})
+			if !errors.Is(err, session.ErrGone) {
+				t.Fatalf("Save(update) after Take: error = %v; want ErrGone", err)
+			}
+		})
+		t.Run("Missing", func(t *testing.T) {
+			s := open(t)
+			rec, ok, err := s.Take(t.Context(), session.NewKey())
+			if err != nil || ok || rec.Data != nil {
+				t.Fatalf("Take(missing) = %v, %v, %v; want zero, false, nil", rec, ok, err)
+			}
+		})
+		// Of concurrent Takes and Deletes of one key, exactly one finds
+		// the session: a cycle_key racing a logout or another cycle_key
+		// never leaves two live copies.
+		t.Run("ExactlyOneWins", func(t *testing.T) {
+			s := open(t)
+			for round := range 5 {
+				key := session.NewKey()
+				create(t, s, key, session.Data{"user": raw(`"alice"`)})
+				var mu sync.Mutex
+				wins := 0
+				parallel(t, func(i int) error {
+					var found bool
+					var err error
+					if i%2 == 0 {
+						_, found, err = s.Take(t.Context(), key)
+					} else {
+						found, err = s.Delete(t.Context(), key)
+					}
+					if found {
+						mu.Lock()
+						wins++
+						mu.Unlock()
+					}
+					return err
+				})
+				if wins != 1 {
+					t.Fatalf("round %d: %d of %d concurrent Take/Delete found the session; want exactly 1", round, wins, workers)
+				}
+				assertMissing(t, s, key)
 			}
 		})
 	})
