@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -9,19 +11,37 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("session", parseCaddyfile)
+	httpcaddyfile.RegisterDirective("session", parseCaddyfile)
 	// Ahead of handle/route blocks, so that one `session` at the top of a
 	// site serves every route in it; after auth and encode.
 	httpcaddyfile.RegisterDirectiveOrder("session", httpcaddyfile.Before, "invoke")
 }
 
-func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+// parseCaddyfile is RegisterHandlerDirective's wrapper but for where the
+// matcher goes: into the handler's own `match`, not onto its route. A route
+// matcher would let the requests it does not match skip the handler, and
+// so reach the upstream with a client-forged token; the handler strips
+// those and gives them no session instead.
+func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
 	var handler Handler
-	err := handler.UnmarshalCaddyfile(h.Dispenser)
-	return &handler, err
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if matcherSet != nil {
+		handler.MatcherSetsRaw = caddyhttp.RawMatcherSets{matcherSet}
+	}
+	return h.NewRoute(nil, &handler), nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -42,31 +62,40 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		header            <base name>
 //		token_ttl         <duration>
 //		pass_cookie
+//		max_session_size  <size>
+//		max_update_keys   <n>
 //	}
 //
-// Durations accept Caddy's units plus `d` for days (`14d`).
+// Durations accept Caddy's units plus `d` for days (`14d`); sizes are bytes
+// or humanized sizes (`4KB` is 4000 bytes, `4KiB` 4096). `secret_fallbacks`
+// may repeat, its secrets adding up; any other subdirective given twice is
+// an error rather than the last one silently winning. A placeholder in a
+// secret that can never resolve (an unknown name such as `{envSECRET}`) is
+// refused here; whether an `{env.*}` is set is checked at provision. Write
+// a literal `{` in a secret as `\{`.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		sub := d.Val()
+		if sub != "secret_fallbacks" {
+			if err := once(d, seen, sub); err != nil {
+				return err
+			}
+		}
 		var err error
 		switch sub {
 		case "secret":
 			if h.Secret, err = oneArg(d); err == nil {
-				err = checkLiteralSecret(d, sub, h.Secret)
+				err = checkSecretArgs(d, sub, h.Secret)
 			}
 		case "secret_fallbacks":
-			args, err := someArgs(d)
-			if err != nil {
-				return err
-			}
-			for _, a := range args {
-				if err := checkLiteralSecret(d, sub, a); err != nil {
-					return err
-				}
+			var args []string
+			if args, err = someArgs(d); err == nil {
+				err = checkSecretArgs(d, sub, args...)
 			}
 			h.SecretFallbacks = append(h.SecretFallbacks, args...)
 		case "store":
@@ -98,6 +127,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.SaveEveryRequest, err = true, noArgs(d)
 		case "pass_cookie":
 			h.PassCookie, err = true, noArgs(d)
+		case "max_session_size":
+			err = sizeArg(d, &h.MaxSessionSize)
+		case "max_update_keys":
+			err = countArg(d, &h.MaxUpdateKeys)
 		default:
 			return d.Errf("unrecognized subdirective %q", sub)
 		}
@@ -177,6 +210,49 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	return nil
 }
 
+// sizeArg reads the one positive size argument of the current subdirective:
+// bytes, or a humanized size such as 4KB (4000 bytes) or 4KiB (4096).
+func sizeArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
+	val, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	n, err := humanize.ParseBytes(val)
+	if err != nil || n == 0 || n > math.MaxInt {
+		return d.Errf("%s: bad size %q: want a positive number of bytes, such as 4096 or 4KiB", name, val)
+	}
+	*dst = int(n)
+	return nil
+}
+
+// countArg reads the one positive integer argument of the current
+// subdirective.
+func countArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
+	val, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(val)
+	if err != nil || n < 1 {
+		return d.Errf("%s: bad value %q: want a positive integer", name, val)
+	}
+	*dst = n
+	return nil
+}
+
+// once refuses a single-valued subdirective given twice in one block, as
+// reverse_proxy refuses a second transport: letting the last one win would
+// hide a mistake such as two secrets.
+func once(d *caddyfile.Dispenser, seen map[string]bool, sub string) error {
+	if seen[sub] {
+		return d.Errf("%s: already specified", sub)
+	}
+	seen[sub] = true
+	return nil
+}
+
 // noArgs checks that the current subdirective is a bare flag.
 func noArgs(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
@@ -185,16 +261,54 @@ func noArgs(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// checkLiteralSecret rejects a short secret written into the config; one
-// from a placeholder is checked once expanded, at provision.
-func checkLiteralSecret(d *caddyfile.Dispenser, name, s string) error {
-	if strings.Contains(s, "{") {
-		return nil
+// checkSecretArgs checks secrets as far as can be known without the
+// environment Caddy will run in: placeholders that can never resolve, and
+// the length of a literal secret (one without placeholders). A secret from
+// a placeholder is checked once expanded, at provision.
+func checkSecretArgs(d *caddyfile.Dispenser, name string, secrets ...string) error {
+	if err := checkPlaceholders(d, name, true, secrets...); err != nil {
+		return err
 	}
-	if err := checkSecret(name, s); err != nil {
-		return d.Err(err.Error())
+	for _, s := range secrets {
+		lit, err := caddy.NewEmptyReplacer().ReplaceOrErr(s, false, true)
+		if err != nil {
+			continue // it holds a placeholder
+		}
+		if err := checkSecret(name, lit); err != nil {
+			return d.Err(err.Error())
+		}
 	}
 	return nil
+}
+
+// checkPlaceholders refuses a placeholder in the values of option name that
+// can never resolve at provision, where there is no request: a typo such as
+// {envSECRET} or a request placeholder such as {http.request.host}. An
+// {env.*} passes whether set or not: the environment that runs Caddy may not
+// be the one that adapts its config; provision refuses an empty one.
+func checkPlaceholders(d *caddyfile.Dispenser, name string, secret bool, vals ...string) error {
+	repl := provisionPlaceholders()
+	for _, v := range vals {
+		if _, err := repl.ReplaceOrErr(v, false, true); err != nil {
+			return d.Err(placeholderError(name, err, secret).Error())
+		}
+	}
+	return nil
+}
+
+// provisionPlaceholders knows the placeholders that resolve at provision:
+// Caddy's global ones ({env.*}, {file.*}, {system.*}, {time.*}). Files are
+// not read here; whether one is there is checked at provision.
+func provisionPlaceholders() *caddy.Replacer {
+	global := caddy.NewReplacer()
+	repl := caddy.NewEmptyReplacer()
+	repl.Map(func(key string) (any, bool) {
+		if strings.HasPrefix(key, "file.") {
+			return "", true
+		}
+		return global.Get(key)
+	})
+	return repl
 }
 
 func knownStores() []string {

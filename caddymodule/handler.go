@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -31,6 +32,13 @@ const (
 	defaultCookieName = "sessionid"
 	defaultCookieAge  = 14 * 24 * time.Hour // SESSION_COOKIE_AGE, 1209600 s
 	defaultTokenTTL   = 60 * time.Second
+	// defaultMaxSessionSize keeps the token header line (4/3 of the
+	// session plus about 330 bytes of claims, signature and name) under
+	// the 8190-byte request-header field limits of Apache and gunicorn and
+	// nginx's 8 KB buffers, and inside Node's 16 KB for all headers
+	// (TestDefaultSizeFitsHeaderLimits).
+	defaultMaxSessionSize = 5120
+	defaultMaxUpdateKeys  = 128
 	// retryAfter is what a client is told to wait when the store is down.
 	retryAfter = "5"
 )
@@ -46,15 +54,28 @@ const (
 // case-insensitively with `_` and `.` folded to `-`) is removed before the
 // upstream sees the request, and every such response header or trailer is
 // removed before the client sees the response.
+//
+// With `match`, requests that match none of the matcher sets get no session,
+// but are still stripped of client-sent session headers, and their
+// upstream's update headers are still removed (unapplied) before the client
+// sees them: the Caddyfile's `session <matcher>` puts its matcher here, not
+// on the route, so that no request of the site escapes the stripping.
 type Handler struct {
+	// Matcher sets: only matching requests get a session. Default: all.
+	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
+
 	// The key that signs the token (HS256). Required; at least 32 bytes
 	// once placeholders are expanded. Use a placeholder such as
 	// `{env.SESSION_SECRET}` rather than writing the secret in the config.
 	Secret string `json:"secret,omitempty"`
 
-	// Former secrets, kept so that values signed with them still verify
-	// during a rotation. They never sign anything. Each must also be at
-	// least 32 bytes.
+	// Former secrets, for rotation: they never sign anything. Nothing
+	// verifies with them yet: the upstream verifies the token with the
+	// current secret, and the session cookie is a random key, not a signed
+	// value. A codec that verifies stored values (the Django codec, to
+	// come) will accept values signed with them; until one is configured,
+	// Caddy logs a warning that they have no effect. Each must be at least
+	// 32 bytes once placeholders are expanded.
 	SecretFallbacks []string `json:"secret_fallbacks,omitempty"`
 
 	// The session store, a module in the `http.session.stores` namespace.
@@ -110,8 +131,8 @@ type Handler struct {
 	// carries it. An update that would make the session larger is refused
 	// whole (502); a stored session larger than this is not handed to the
 	// upstream (it is treated as no session and left in the store).
-	// Default: 4096, which keeps the token under the 8 KB request-header
-	// field limits of nginx, Apache and gunicorn with room to spare.
+	// Default: 5120, which keeps the token header under the 8190-byte
+	// request-header field limits of Apache, gunicorn and nginx.
 	MaxSessionSize int `json:"max_session_size,omitempty"`
 
 	// The most fields one update may set or delete. An update over it is
@@ -119,8 +140,9 @@ type Handler struct {
 	// Default: 128.
 	MaxUpdateKeys int `json:"max_update_keys,omitempty"`
 
-	store   session.Store
-	manager *session.Manager
+	matchers caddyhttp.MatcherSets
+	store    session.Store
+	manager  *session.Manager
 	names   headers.Names
 	signer  *headers.Signer
 	cookie  http.Cookie // the attributes every session cookie carries
@@ -139,16 +161,26 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	repl := caddy.NewReplacer()
 
-	secret := repl.ReplaceKnown(h.Secret, "")
+	secret, err := expand("secret", h.Secret, true)
+	if err != nil {
+		return err
+	}
 	if err := checkSecret("secret", secret); err != nil {
 		return err
 	}
 	for i, fb := range h.SecretFallbacks {
-		if err := checkSecret(fmt.Sprintf("secret_fallbacks[%d]", i), repl.ReplaceKnown(fb, "")); err != nil {
+		name := fmt.Sprintf("secret_fallbacks[%d]", i)
+		fb, err := expand(name, fb, true)
+		if err != nil {
 			return err
 		}
+		if err := checkSecret(name, fb); err != nil {
+			return err
+		}
+	}
+	if len(h.SecretFallbacks) > 0 {
+		h.logger.Warn("secret_fallbacks has no effect yet: nothing verifies with them until a codec that verifies stored values is configured")
 	}
 
 	if h.StoreRaw == nil {
@@ -171,11 +203,30 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if age < time.Second {
 		return fmt.Errorf("cookie_age: must be at least 1s, got %s", age)
 	}
+	maxSize, maxKeys := defaultMaxSessionSize, defaultMaxUpdateKeys
+	if h.MaxSessionSize > 0 {
+		maxSize = h.MaxSessionSize
+	}
+	if h.MaxUpdateKeys > 0 {
+		maxKeys = h.MaxUpdateKeys
+	}
 	h.manager = &session.Manager{Store: store, Config: session.Config{
 		Age:                  age,
 		ExpireAtBrowserClose: h.ExpireAtBrowserClose,
 		SaveEveryRequest:     h.SaveEveryRequest,
+		MaxSize:              maxSize,
+		MaxUpdateKeys:        maxKeys,
 	}}
+
+	if h.MatcherSetsRaw != nil {
+		mods, err := ctx.LoadModule(h, "MatcherSetsRaw")
+		if err != nil {
+			return fmt.Errorf("match: loading matchers: %w", err)
+		}
+		if err := h.matchers.FromInterface(mods); err != nil {
+			return fmt.Errorf("match: %w", err)
+		}
+	}
 
 	if h.names, err = headers.NewNames(h.Header); err != nil { // "": X-Session
 		return fmt.Errorf("header: %w", err)
@@ -191,12 +242,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("secret: %w", err)
 	}
 
+	if err := loadAudit(ctx); err != nil {
+		return err
+	}
 	return h.provisionCookie()
 }
 
 func checkSecret(name, secret string) error {
 	if secret == "" {
-		return fmt.Errorf("%s: is empty once placeholders are expanded (is the environment variable set?)", name)
+		return fmt.Errorf("%s: required (e.g. {env.SESSION_SECRET})", name)
 	}
 	if len(secret) < headers.MinSecretLen {
 		return fmt.Errorf("%s: must be at least %d bytes once placeholders are expanded, got %d", name, headers.MinSecretLen, len(secret))
@@ -248,13 +302,21 @@ func (h *Handler) provisionCookie() error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	h.names.Strip(r.Header)
-	if r.Body != nil && r.Body != http.NoBody {
-		// Declared trailers are names now and values once the body has been
-		// read to its end: strip both.
-		h.names.Strip(r.Trailer)
-		r.Body = &trailerStripper{ReadCloser: r.Body, r: r, names: h.names}
+	h.stripRequest(r)
+	if len(h.matchers) > 0 {
+		match, err := h.matchers.AnyMatchWithError(r)
+		if err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, err)
+		}
+		if !match {
+			err := next.ServeHTTP(&stripWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names}, r)
+			h.names.Strip(w.Header()) // trailers arrive after the body
+			return err
+		}
 	}
+	// What handlers before this one set (HSTS, CSP, ...) stays on this
+	// handler's own error responses.
+	before := w.Header().Clone()
 	w.Header().Add("Vary", "Cookie")
 
 	cookieValue := ""
@@ -264,6 +326,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	sess, err := h.manager.Load(r.Context(), cookieValue)
 	if err != nil {
 		return h.storeError(w, err)
+	}
+	if n := sess.Oversize(); n > 0 {
+		if ce := h.logger.Check(zap.WarnLevel, "stored session over max_session_size: handled as no session, left in the store"); ce != nil {
+			ce.Write(zap.Int("size", n), zap.Int("limit", h.manager.Config.MaxSize))
+		}
 	}
 	if !h.PassCookie && cookieValue != "" {
 		removeCookie(r.Header, h.cookie.Name)
@@ -282,10 +349,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		rw.WriteHeader(http.StatusOK) // the server would send 200 implicitly
 	}
 	if rw.failed != nil {
-		// Nothing of the upstream's response has reached the client.
+		// Nothing of the upstream's response has reached the client: drop
+		// its headers, keep the site's.
 		hdr := w.Header()
 		clear(hdr)
-		hdr.Set("Vary", "Cookie")
+		maps.Copy(hdr, before)
+		hdr.Add("Vary", "Cookie")
+		patchVary(hdr)
 		var he caddyhttp.HandlerError
 		if errors.As(rw.failed, &he) && he.StatusCode == http.StatusServiceUnavailable {
 			hdr.Set("Retry-After", retryAfter)
@@ -293,6 +363,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return rw.failed
 	}
 	return err
+}
+
+// stripRequest removes every client-sent header of the session family from
+// the request's headers and trailers, declared or delivered.
+func (h *Handler) stripRequest(r *http.Request) {
+	h.names.Strip(r.Header)
+	if r.Body != nil && r.Body != http.NoBody {
+		// Declared trailers are names now and values once the body has been
+		// read to its end: strip both.
+		h.names.Strip(r.Trailer)
+		r.Body = &trailerStripper{ReadCloser: r.Body, r: r, names: h.names}
+	}
 }
 
 func (h *Handler) token(sess *session.Session) (string, error) {
@@ -309,6 +391,7 @@ func (h *Handler) token(sess *session.Session) (string, error) {
 // storeError answers 503 when the store cannot be reached. The cause is in
 // Caddy's error log; it never holds a session key or data.
 func (h *Handler) storeError(w http.ResponseWriter, err error) error {
+	patchVary(w.Header())
 	w.Header().Set("Retry-After", retryAfter)
 	return caddyhttp.Error(http.StatusServiceUnavailable, err)
 }
@@ -317,12 +400,16 @@ func (h *Handler) storeError(w http.ResponseWriter, err error) error {
 // runs when the upstream writes its response header, before anything of the
 // response reaches the client, so that a failed save replaces the response.
 func (h *Handler) commit(rw *responseWriter, status int) error {
+	patchVary(rw.Header())
+	if status >= 500 {
+		// Django saves nothing on a server error; neither do we. The error
+		// passes as it is, whatever update headers it carries.
+		h.names.Strip(rw.Header())
+		return nil
+	}
 	upd, err := h.names.ParseUpdate(rw.Header())
 	if err != nil {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("parsing session update: %w", err))
-	}
-	if status >= 500 {
-		return nil // Django saves nothing on a server error; neither do we
 	}
 	// The upstream has acted; a client that hangs up now must not undo a
 	// login or logout. The store's own timeouts bound the save.
@@ -330,6 +417,9 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	res, err := h.manager.Commit(ctx, rw.sess, upd)
 	if errors.Is(err, session.ErrInterrupted) {
 		return caddyhttp.Error(http.StatusBadRequest, err)
+	}
+	if le, ok := errors.AsType[*session.LimitError](err); ok {
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", le))
 	}
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
@@ -347,13 +437,61 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 			}
 		}
 		http.SetCookie(rw, &c)
+		keepPrivate(rw.Header())
 	case session.CookieDelete:
 		c := h.cookieFor(rw.r)
 		c.MaxAge = -1
 		c.Expires = time.Unix(0, 0)
 		http.SetCookie(rw, &c)
+		keepPrivate(rw.Header())
 	}
 	return nil
+}
+
+// keepPrivate keeps shared caches from storing a response that sets or
+// deletes the session cookie: unless the upstream already said private or
+// no-store, its public and shared-cache directives are dropped and private
+// is added. What the browser's own cache may do (max-age, ...) is kept.
+func keepPrivate(hdr http.Header) {
+	var kept []string
+	for _, line := range hdr.Values("Cache-Control") {
+		for _, d := range strings.Split(line, ",") {
+			d = strings.TrimSpace(d)
+			name, _, _ := strings.Cut(strings.ToLower(d), "=")
+			switch strings.TrimSpace(name) {
+			case "private", "no-store":
+				return
+			case "public", "s-maxage", "proxy-revalidate", "":
+				continue
+			}
+			kept = append(kept, d)
+		}
+	}
+	hdr.Set("Cache-Control", strings.Join(append([]string{"private"}, kept...), ", "))
+}
+
+// patchVary makes the Vary header name Cookie exactly once, whatever the
+// upstream sent, keeping its other fields; "*" already covers Cookie.
+func patchVary(hdr http.Header) {
+	var fields []string
+	seen := map[string]bool{}
+	for _, line := range hdr.Values("Vary") {
+		for _, f := range strings.Split(line, ",") {
+			f = strings.TrimSpace(f)
+			if k := strings.ToLower(f); f != "" && !seen[k] {
+				seen[k] = true
+				fields = append(fields, f)
+			}
+		}
+	}
+	if seen["*"] {
+		hdr.Set("Vary", "*")
+		return
+	}
+	if !seen["cookie"] {
+		fields = append(fields, "Cookie")
+	}
+	hdr.Set("Vary", strings.Join(fields, ", "))
 }
 
 func (h *Handler) cookieFor(r *http.Request) http.Cookie {
@@ -405,6 +543,53 @@ func (b *trailerStripper) Read(p []byte) (int, error) {
 		b.names.Strip(b.r.Trailer)
 	}
 	return n, err
+}
+
+// stripWriter removes the session family from the response headers and
+// trailers of a request that gets no session, without applying anything.
+type stripWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	names       headers.Names
+	wroteHeader bool
+}
+
+func (sw *stripWriter) WriteHeader(status int) {
+	sw.names.Strip(sw.Header())
+	if status >= 200 || status == http.StatusSwitchingProtocols {
+		sw.wroteHeader = true
+	}
+	sw.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (sw *stripWriter) Write(p []byte) (int, error) {
+	if !sw.wroteHeader {
+		sw.WriteHeader(http.StatusOK)
+	}
+	return sw.ResponseWriterWrapper.Write(p)
+}
+
+// ReadFrom keeps io.Copy from bypassing WriteHeader.
+func (sw *stripWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !sw.wroteHeader {
+		sw.WriteHeader(http.StatusOK)
+	}
+	return sw.ResponseWriterWrapper.ReadFrom(src)
+}
+
+// FlushError must not let a flush send the headers unstripped.
+func (sw *stripWriter) FlushError() error {
+	if !sw.wroteHeader {
+		sw.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(sw.ResponseWriterWrapper.ResponseWriter).Flush()
+}
+
+// Flush implements http.Flusher.
+func (sw *stripWriter) Flush() { _ = sw.FlushError() }
+
+// Hijack lets a protocol switch take the connection.
+func (sw *stripWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(sw.ResponseWriterWrapper.ResponseWriter).Hijack()
 }
 
 // responseWriter holds the upstream's response header until the session
@@ -493,4 +678,7 @@ var (
 	_ http.Flusher                = (*responseWriter)(nil)
 	_ http.Hijacker               = (*responseWriter)(nil)
 	_ io.ReaderFrom               = (*responseWriter)(nil)
+	_ http.Flusher                = (*stripWriter)(nil)
+	_ http.Hijacker               = (*stripWriter)(nil)
+	_ io.ReaderFrom               = (*stripWriter)(nil)
 )
