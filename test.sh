@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and vet, the unit packages under the race
-# detector, then the end-to-end suite against the real ./caddy with real
-# redis-server, php-fpm, Node and Python upstreams.
+# detector, a brief run of every fuzz target, then the end-to-end suite
+# against the real ./caddy with real redis-server, php-fpm, Node and Python
+# upstreams.
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin"
@@ -18,6 +19,9 @@ go vet ./...
 
 echo "== unit tests (race detector)"
 go test -race -count=1 ./session/... ./headers/... ./caddymodule/...
+
+echo "== fuzz (brief)"
+scripts/fuzz.sh
 
 echo "== build ./caddy"
 ./xcaddy.sh
