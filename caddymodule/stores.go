@@ -6,9 +6,12 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -78,6 +81,28 @@ func (p *pooledStore) Cleanup() error {
 	return err
 }
 
+// expand replaces the placeholders in the value of the option name, as
+// caddytls's ACME issuer does: an unknown placeholder (a typo such as
+// `{envSECRET}`) or one that is empty (an unset variable) is an error
+// naming the option, never a literal or an empty value. `\{` is a literal
+// brace. For a secret, an unknown placeholder is not quoted: the braces may
+// belong to a literal secret.
+func expand(name, val string, secret bool) (string, error) {
+	out, err := caddy.NewReplacer().ReplaceOrErr(val, true, true)
+	if err != nil {
+		return "", placeholderError(name, err, secret)
+	}
+	return out, nil
+}
+
+// placeholderError names the option in a placeholder error.
+func placeholderError(name string, err error, secret bool) error {
+	if secret && strings.HasPrefix(err.Error(), "unrecognized placeholder") {
+		return fmt.Errorf(`%s: unrecognized placeholder (not shown: it may be part of a literal secret); use {env.NAME} or {file.PATH}, and write a literal { as \{`, name)
+	}
+	return fmt.Errorf("%s: %v", name, err)
+}
+
 // runPurger sweeps expired sessions every purgeInterval until stopped.
 func runPurger(logger *zap.Logger, purge func(time.Time) (int, error)) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -138,7 +163,10 @@ func (m *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // default store.
 type FileStore struct {
 	// The directory. Default: `sessions` under Caddy's data directory.
-	// Placeholders such as `{env.X}` are expanded.
+	// Placeholders such as `{env.X}` are expanded; an unknown or empty
+	// one is an error. The store creates a missing directory with mode
+	// 0700 and refuses an existing one that group or others may read,
+	// write or search: the file names are session keys.
 	Dir string `json:"dir,omitempty"`
 
 	pooledStore
@@ -152,9 +180,12 @@ func (FileStore) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the store.
 func (f *FileStore) Provision(ctx caddy.Context) error {
 	logger := ctx.Logger()
-	dir := caddy.NewReplacer().ReplaceKnown(f.Dir, "")
-	if dir == "" {
-		dir = filepath.Join(caddy.AppDataDir(), "sessions")
+	dir := filepath.Join(caddy.AppDataDir(), "sessions")
+	if f.Dir != "" {
+		var err error
+		if dir, err = expand("dir", f.Dir, false); err != nil {
+			return fmt.Errorf("store file: %w", err)
+		}
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -178,6 +209,9 @@ func (f *FileStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
 	if d.NextArg() {
 		f.Dir = d.Val()
+		if err := checkPlaceholders(d, "dir", false, f.Dir); err != nil {
+			return fmt.Errorf("store file: %w", err)
+		}
 	}
 	if d.NextArg() || d.NextBlock(0) {
 		return d.Err("store file: takes at most one argument, the directory")
@@ -191,14 +225,20 @@ func (f *FileStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // shared across config reloads.
 type RedisStore struct {
 	// host:port of the server, the cluster's nodes, or the sentinels.
+	// Placeholders are expanded; an unknown or empty one is an error.
 	// Default: 127.0.0.1:6379.
 	Addresses []string `json:"addresses,omitempty"`
-	// The sentinel master's name; makes Addresses sentinels.
+	// The sentinel master's name; makes Addresses sentinels, which must
+	// then be given.
 	MasterName string `json:"master_name,omitempty"`
-	Username   string `json:"username,omitempty"`
-	// Placeholders such as `{env.REDIS_PASSWORD}` are expanded.
+	// Placeholders are expanded; an unknown or empty one is an error.
+	Username string `json:"username,omitempty"`
+	// Placeholders such as `{env.REDIS_PASSWORD}` are expanded; an unknown
+	// or empty one is an error.
 	Password string `json:"password,omitempty"`
-	// Database number (single node and sentinel only). Default: 0.
+	// Database number, single node and sentinel only: a cluster (several
+	// addresses, no master_name) has only database 0, and any other number
+	// is refused. Default: 0.
 	DB int `json:"db,omitempty"`
 	// Prefix of every key: `<prefix>:<session key>`, or the bare session
 	// key when empty. Default: `session`.
@@ -224,11 +264,18 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // while Redis is down, requests get 503 meanwhile, and the client
 // reconnects on its own.
 func (rs *RedisStore) Provision(ctx caddy.Context) error {
-	repl := caddy.NewReplacer()
+	username, err := expand("username", rs.Username, false)
+	if err != nil {
+		return fmt.Errorf("store redis: %w", err)
+	}
+	password, err := expand("password", rs.Password, true)
+	if err != nil {
+		return fmt.Errorf("store redis: %w", err)
+	}
 	opts := &redis.UniversalOptions{
 		MasterName:   rs.MasterName,
-		Username:     repl.ReplaceKnown(rs.Username, ""),
-		Password:     repl.ReplaceKnown(rs.Password, ""),
+		Username:     username,
+		Password:     password,
 		DB:           rs.DB,
 		DialTimeout:  2 * time.Second,
 		ReadTimeout:  2 * time.Second,
@@ -243,7 +290,11 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 		DialerRetryTimeout: 50 * time.Millisecond,
 	}
 	for _, a := range rs.Addresses {
-		opts.Addrs = append(opts.Addrs, repl.ReplaceKnown(a, ""))
+		addr, err := expand("address", a, false)
+		if err != nil {
+			return fmt.Errorf("store redis: %w", err)
+		}
+		opts.Addrs = append(opts.Addrs, addr)
 	}
 	if len(opts.Addrs) == 0 {
 		opts.Addrs = []string{"127.0.0.1:6379"}
@@ -293,39 +344,55 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 //		timeout      <duration>
 //		pool_size    <n>
 //	}
+//
+// `address` may repeat, its addresses adding up; any other subdirective
+// given twice is an error. username, password and the addresses may hold
+// placeholders, expanded at provision; one that can never resolve (an
+// unknown name) is refused here already.
 func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		sub := d.Val()
 		var err error
-		switch sub {
-		case "address":
+		if sub != "address" {
+			err = once(d, seen, sub)
+		}
+		switch {
+		case err != nil:
+		case sub == "address":
 			var args []string
-			args, err = someArgs(d)
+			if args, err = someArgs(d); err == nil {
+				err = checkPlaceholders(d, sub, false, args...)
+			}
 			rs.Addresses = append(rs.Addresses, args...)
-		case "tls":
+		case sub == "tls":
 			rs.TLS, err = true, noArgs(d)
-		case "master_name":
+		case sub == "master_name":
 			rs.MasterName, err = oneArg(d)
-		case "username":
-			rs.Username, err = oneArg(d)
-		case "password":
-			rs.Password, err = oneArg(d)
-		case "key_prefix":
+		case sub == "username":
+			if rs.Username, err = oneArg(d); err == nil {
+				err = checkPlaceholders(d, sub, false, rs.Username)
+			}
+		case sub == "password":
+			if rs.Password, err = oneArg(d); err == nil {
+				err = checkPlaceholders(d, sub, true, rs.Password)
+			}
+		case sub == "key_prefix":
 			var prefix string
 			if prefix, err = oneArg(d); err == nil {
 				rs.KeyPrefix = &prefix
 			}
-		case "db":
+		case sub == "db":
 			err = intArg(d, &rs.DB)
-		case "pool_size":
+		case sub == "pool_size":
 			err = intArg(d, &rs.PoolSize)
-		case "dial_timeout":
+		case sub == "dial_timeout":
 			err = durationArg(d, &rs.DialTimeout)
-		case "timeout":
+		case sub == "timeout":
 			err = durationArg(d, &rs.Timeout)
 		default:
 			return d.Errf("store redis: unrecognized subdirective %q", sub)
@@ -333,6 +400,35 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return fmt.Errorf("store redis: %w", err)
 		}
+	}
+	// What Validate refuses fails `caddy adapt` already.
+	if err := rs.Validate(); err != nil {
+		return d.Err(err.Error())
+	}
+	return nil
+}
+
+// Validate refuses options that cannot apply, alone or together.
+func (rs *RedisStore) Validate() error {
+	var err error
+	switch {
+	case rs.DB < 0:
+		err = fmt.Errorf("db: must not be negative, got %d", rs.DB)
+	case rs.DB != 0 && len(rs.Addresses) > 1 && rs.MasterName == "":
+		err = fmt.Errorf("db %d: a Redis Cluster (several addresses without master_name) has only database 0; remove db, or give one address or master_name", rs.DB)
+	case rs.MasterName != "" && len(rs.Addresses) == 0:
+		err = errors.New("master_name: needs the sentinels' addresses (address <host:port>...)")
+	case slices.Contains(rs.Addresses, ""):
+		err = errors.New("address: must not be empty")
+	case rs.PoolSize < 0:
+		err = fmt.Errorf("pool_size: must not be negative, got %d", rs.PoolSize)
+	case rs.DialTimeout < 0:
+		err = fmt.Errorf("dial_timeout: must not be negative, got %s", time.Duration(rs.DialTimeout))
+	case rs.Timeout < 0:
+		err = fmt.Errorf("timeout: must not be negative, got %s", time.Duration(rs.Timeout))
+	}
+	if err != nil {
+		return fmt.Errorf("store redis: %w", err)
 	}
 	return nil
 }
@@ -366,5 +462,6 @@ var (
 	_ session.Store         = (*RedisStore)(nil)
 	_ caddy.Provisioner     = (*RedisStore)(nil)
 	_ caddy.CleanerUpper    = (*RedisStore)(nil)
+	_ caddy.Validator       = (*RedisStore)(nil)
 	_ caddyfile.Unmarshaler = (*RedisStore)(nil)
 )

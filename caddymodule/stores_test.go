@@ -21,7 +21,7 @@ func TestPurgerSweepsExpiredFiles(t *testing.T) {
 	purgeInterval = 10 * time.Millisecond
 	t.Cleanup(func() { purgeInterval = old })
 
-	dir := t.TempDir()
+	dir := dirWithMode(t, 0o700) // the store refuses a directory others can list
 	fs, err := filestore.New(dir)
 	if err != nil {
 		t.Fatal(err)

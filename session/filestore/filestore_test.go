@@ -19,7 +19,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) session.Store { return open(t, t.TempDir()) })
+	storetest.Run(t, func(t *testing.T) session.Store { return open(t, privateDir(t)) })
 }
 
 func open(t *testing.T, dir string) *filestore.Store {
@@ -29,6 +29,17 @@ func open(t *testing.T, dir string) *filestore.Store {
 		t.Fatalf("New(%q): %v", dir, err)
 	}
 	return s
+}
+
+// privateDir returns a new directory with mode 0700, as New demands of a
+// directory that exists: t.TempDir's mode is 0777 less the umask.
+func privateDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func change(mode session.Mode, set session.Data, expiresAt time.Time) session.Change {
@@ -47,8 +58,64 @@ func TestNewCreatesPrivateDirectory(t *testing.T) {
 	}
 }
 
+// An existing directory open to group or others is refused: its file names
+// are session keys. New leaves its mode alone.
+func TestNewRefusesLooseDirectory(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("mode bits do not describe access on Windows")
+	}
+	tests := []struct {
+		name    string
+		perm    os.FileMode
+		wantErr bool
+	}{
+		{name: "0700", perm: 0o700},
+		{name: "0755", perm: 0o755, wantErr: true},
+		{name: "0750", perm: 0o750, wantErr: true},
+		{name: "0707", perm: 0o707, wantErr: true},
+		{name: "0710", perm: 0o710, wantErr: true},
+		{name: "0701", perm: 0o701, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "sessions")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, tt.perm); err != nil {
+				t.Fatal(err)
+			}
+			_, err := filestore.New(dir)
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatalf("New(%s) with mode %04o: %v", dir, tt.perm, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("New(%s) with mode %04o succeeded; want an error", dir, tt.perm)
+			}
+			for _, want := range []string{dir, fmt.Sprintf("mode %04o", tt.perm), "chmod 700 " + dir} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error = %v; want it to contain %q", err, want)
+				}
+			}
+			info, err := os.Stat(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Mode().Perm() != tt.perm {
+				t.Errorf("mode after New = %04o; want it left at %04o", info.Mode().Perm(), tt.perm)
+			}
+			if _, err := os.Stat(filepath.Join(dir, ".locks")); !os.IsNotExist(err) {
+				t.Errorf("New created .locks in a directory it refused (stat: %v)", err)
+			}
+		})
+	}
+}
+
 func TestFileFormat(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateDir(t)
 	s := open(t, dir)
 	key := session.NewKey()
 	expiresAt := time.UnixMilli(time.Now().Add(time.Hour).UnixMilli())
@@ -76,7 +143,7 @@ func TestFileFormat(t *testing.T) {
 }
 
 func TestReopen(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateDir(t)
 	key := session.NewKey()
 	first := open(t, dir)
 	if _, err := first.Save(t.Context(), key, change(session.ModeCreate, session.Data{"a": []byte(`1`)}, time.Now().Add(time.Hour))); err != nil {
@@ -95,7 +162,7 @@ func TestReopen(t *testing.T) {
 }
 
 func TestTwoStoresOneDirectory(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateDir(t)
 	stores := []*filestore.Store{open(t, dir), open(t, dir)}
 	key := session.NewKey()
 	if _, err := stores[0].Save(t.Context(), key, change(session.ModeCreate, session.Data{"base": []byte(`0`)}, time.Now().Add(time.Hour))); err != nil {
@@ -197,7 +264,7 @@ func TestCorruptFile(t *testing.T) {
 		"Binary":          "\x00\xff\xfe garbage",
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := privateDir(t)
 			s := open(t, dir)
 			key := session.NewKey()
 			path := filepath.Join(dir, key)
@@ -231,7 +298,7 @@ func TestCorruptFile(t *testing.T) {
 }
 
 func TestPurge(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateDir(t)
 	s := open(t, dir)
 	ctx := t.Context()
 	now := time.Now()

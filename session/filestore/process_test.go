@@ -25,7 +25,7 @@ const (
 // again as TestHelperProcess) on one session, so that only flock stands
 // between them: every field each of them wrote must survive.
 func TestProcesses(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateDir(t)
 	key := session.NewKey()
 	if _, err := open(t, dir).Save(t.Context(), key, change(session.ModeCreate, session.Data{"base": []byte(`0`)}, time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
