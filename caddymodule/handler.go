@@ -294,7 +294,7 @@ func (h *Handler) provisionCookie() error {
 		return fmt.Errorf("cookie: %w", err)
 	}
 	if c.SameSite == http.SameSiteNoneMode && h.secure != nil && !*h.secure {
-		h.logger.Warn("cookie_samesite none without Secure: browsers reject such cookies")
+		return errors.New("cookie_samesite none with cookie_secure off: browsers reject SameSite=None cookies without Secure; use cookie_secure on (or auto behind TLS), or another cookie_samesite")
 	}
 	h.cookie = c
 	return nil

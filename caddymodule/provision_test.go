@@ -63,6 +63,12 @@ func TestProvisionHandler(t *testing.T) {
 			hideInErr: "SECRETPART",
 		},
 		{
+			name:    "samesite none without secure",
+			handler: Handler{Secret: goodSecret, StoreRaw: memory, CookieSameSite: "none", CookieSecure: "off"},
+			wantErr: "cookie_samesite none with cookie_secure off",
+		},
+		{name: "samesite none with secure", handler: Handler{Secret: goodSecret, StoreRaw: memory, CookieSameSite: "none", CookieSecure: "on"}},
+		{
 			name:    "unset env secret",
 			handler: Handler{Secret: "{env.CADDY_SESSION_TEST_UNSET}", StoreRaw: memory},
 			wantErr: "secret: evaluated placeholder {env.CADDY_SESSION_TEST_UNSET} is empty",
