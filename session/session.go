@@ -224,6 +224,13 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 	return s, nil
 }
 
+// ExpiryAge is Django's get_expiry_age for data d modified now: the custom
+// expiry in d when it holds a valid one, otherwise the configured age.
+func (m *Manager) ExpiryAge(d Data) time.Duration {
+	age, _ := m.expiry(d, m.now())
+	return age
+}
+
 // BrowserClose reports whether the session's cookie should expire when the
 // browser closes (Django's get_expire_at_browser_close).
 func (m *Manager) BrowserClose(d Data) bool {

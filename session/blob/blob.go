@@ -1,0 +1,222 @@
+// Package blob is a session.Store over any backend that keeps one opaque
+// value per session key: Django's layouts (the django_session table, the
+// cache engine's Redis string, django-redis-sessions, the file engine),
+// where a session is one encoded blob and a store cannot apply a delta to
+// one field on its own. The Store decodes the current value, applies the
+// delta and encodes the result inside the backend's atomic
+// read-modify-write (a row lock, a check-and-set, a file lock), so
+// concurrent requests that change different fields of one session still
+// all survive, and a session deleted concurrently is never written back.
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// Value is what a backend keeps under one key.
+type Value struct {
+	Data []byte
+	// ExpiresAt is when the value expires. Backends that keep no expiry of
+	// their own (Django's file engine dates a session by its file's
+	// modification time) leave it zero and set ModTime instead.
+	ExpiresAt time.Time
+	// ModTime is when the value was last written, for backends that keep
+	// no expiry; the Store derives the expiry from it as Django does.
+	ModTime time.Time
+}
+
+// OpKind says what Modify writes.
+type OpKind uint8
+
+const (
+	// Keep writes nothing.
+	Keep OpKind = iota
+	// Put stores Op.Value under the key (expiry and data).
+	Put
+	// Remove deletes the key.
+	Remove
+)
+
+// Op is the outcome of a ModifyFunc.
+type Op struct {
+	Kind  OpKind
+	Value Value // for Put: Data and ExpiresAt
+}
+
+// ModifyFunc computes what to write from what is stored: cur and exists
+// (exists is false when nothing, or only an expired value, is stored; a
+// backend may pass an expired value with exists true, and the Store checks
+// its expiry itself). It may run more than once when an optimistic backend
+// retries after a conflict, so it must have no other effect.
+type ModifyFunc func(cur Value, exists bool) (Op, error)
+
+// Backend keeps one opaque value per key. Implementations must be safe for
+// concurrent use, including by several processes sharing the backing store
+// (several Caddy instances, or Caddy and Django).
+type Backend interface {
+	// Read returns the value under key. A key that is not stored is
+	// (Value{}, false, nil); only a failure to answer is an error.
+	Read(ctx context.Context, key string) (Value, bool, error)
+
+	// Modify runs fn on the value under key and writes what it returns,
+	// atomically with respect to every other Modify of key: no other write
+	// to key happens between fn's read and the write (a lock), or the write
+	// is refused and fn runs again on the newer value (a check-and-set).
+	// An error from fn is returned as it is, with nothing written.
+	Modify(ctx context.Context, key string, fn ModifyFunc) error
+}
+
+// Store is a session.Store over a Backend and a Codec.
+type Store struct {
+	Backend Backend
+	Codec   session.Codec
+	// Age is the session age used to date values that carry a ModTime and
+	// no expiry (Django's SESSION_COOKIE_AGE). Default: 14 days.
+	Age time.Duration
+	// OnBadValue, when set, is told of every stored value the codec
+	// rejected (tampered, signed with an unknown key, pickled): a security
+	// event. The error holds neither the key nor the value.
+	OnBadValue func(err error)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+var _ session.Store = (*Store)(nil)
+
+const defaultAge = 14 * 24 * time.Hour
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// decode returns the live session in v, or false when v is expired, empty
+// or rejected by the codec (reported through OnBadValue).
+func (s *Store) decode(v Value, now time.Time) (session.Record, bool) {
+	data, err := s.Codec.Decode(v.Data)
+	if err != nil {
+		if s.OnBadValue != nil {
+			s.OnBadValue(err)
+		}
+		return session.Record{}, false
+	}
+	if len(data) == 0 {
+		return session.Record{}, false
+	}
+	exp := v.ExpiresAt
+	if exp.IsZero() {
+		exp = s.expiryFromModTime(data, v.ModTime)
+	}
+	if !exp.After(now) {
+		return session.Record{}, false
+	}
+	return session.Record{Data: data, ExpiresAt: exp}, true
+}
+
+// expiryFromModTime is Django's file engine: a custom expiry in seconds
+// counts from the last modification, a time is itself, anything else is
+// the modification plus the session age.
+func (s *Store) expiryFromModTime(d session.Data, mod time.Time) time.Time {
+	age := s.Age
+	if age <= 0 {
+		age = defaultAge
+	}
+	m := session.Manager{Config: session.Config{Age: age}, Now: func() time.Time { return mod }}
+	return mod.Add(m.ExpiryAge(d))
+}
+
+// Load implements session.Store.
+func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, error) {
+	v, ok, err := s.Backend.Read(ctx, key)
+	if err != nil || !ok {
+		return session.Record{}, false, err
+	}
+	rec, ok := s.decode(v, s.now())
+	return rec, ok, nil
+}
+
+// Save implements session.Store: the delta is applied to the value stored
+// at the moment of the write, under the backend's atomic read-modify-write.
+func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, error) {
+	if c.ExpiresAt.IsZero() && c.Mode != session.ModeUpdate {
+		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
+	}
+	var left bool
+	err := s.Backend.Modify(ctx, key, func(cur Value, exists bool) (Op, error) {
+		now := s.now()
+		left = false
+		rec, live := session.Record{}, false
+		if exists {
+			rec, live = s.decode(cur, now)
+		}
+		switch {
+		case c.Mode == session.ModeCreate && live:
+			return Op{}, session.ErrKeyExists
+		case c.Mode != session.ModeCreate && !live:
+			return Op{}, session.ErrGone
+		}
+		data := rec.Data
+		if c.Mode != session.ModeUpdate || data == nil {
+			data = make(session.Data, len(c.Set))
+		}
+		for _, k := range c.Delete {
+			delete(data, k)
+		}
+		maps.Copy(data, c.Set)
+		expiresAt := rec.ExpiresAt
+		if !c.ExpiresAt.IsZero() {
+			expiresAt = c.ExpiresAt
+		}
+		if len(data) == 0 || !expiresAt.After(now) {
+			if exists {
+				return Op{Kind: Remove}, nil
+			}
+			return Op{Kind: Keep}, nil
+		}
+		b, err := s.Codec.Encode(data)
+		if err != nil {
+			return Op{}, err
+		}
+		left = true
+		return Op{Kind: Put, Value: Value{Data: b, ExpiresAt: expiresAt}}, nil
+	})
+	if err != nil {
+		if errors.Is(err, session.ErrKeyExists) || errors.Is(err, session.ErrGone) {
+			return false, err
+		}
+		return false, fmt.Errorf("saving session: %w", err)
+	}
+	return left, nil
+}
+
+// Take implements session.Store.
+func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, error) {
+	var rec session.Record
+	var found bool
+	err := s.Backend.Modify(ctx, key, func(cur Value, exists bool) (Op, error) {
+		rec, found = session.Record{}, false
+		if !exists {
+			return Op{Kind: Keep}, nil
+		}
+		rec, found = s.decode(cur, s.now())
+		return Op{Kind: Remove}, nil
+	})
+	if err != nil {
+		return session.Record{}, false, fmt.Errorf("taking session: %w", err)
+	}
+	return rec, found, nil
+}
+
+// Delete implements session.Store.
+func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
+	_, found, err := s.Take(ctx, key)
+	return found, err
+}
