@@ -94,3 +94,71 @@ func TestExpiryFromModTime(t *testing.T) {
 		}
 	}
 }
+
+func newCached() (*blob.Cached, *lockedMap, *lockedMap) {
+	db := &lockedMap{m: map[string]blob.Value{}}
+	cache := &lockedMap{m: map[string]blob.Value{}}
+	return &blob.Cached{
+		DB:         &blob.Store{Backend: db, Codec: session.JSONCodec{}},
+		Cache:      cache,
+		CacheCodec: session.JSONCodec{},
+	}, db, cache
+}
+
+func TestCachedConformance(t *testing.T) {
+	c, _, _ := newCached()
+	storetest.Run(t, func(*testing.T) session.Store { return c })
+}
+
+// Reads fill the cache; writes go to the database and empty the cache, so
+// the next read sees the write; an ended session is marked ended in the
+// cache, so a read that loaded the database before the end cannot put it
+// back.
+func TestCachedReadsAndEnds(t *testing.T) {
+	ctx := context.Background()
+	c, db, cache := newCached()
+	key := session.NewKey()
+	exp := time.Now().Add(time.Hour)
+	if _, err := c.Save(ctx, key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte(`1`)}, ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cache.m[key]; ok {
+		t.Fatal("a save filled the cache; only reads should")
+	}
+	if _, ok, err := c.Load(ctx, key); !ok || err != nil {
+		t.Fatalf("Load = %v, %v", ok, err)
+	}
+	if _, ok := cache.m[key]; !ok {
+		t.Fatal("a read did not fill the cache")
+	}
+	// Served from the cache: the database copy is not consulted.
+	delete(db.m, key)
+	if _, ok, _ := c.Load(ctx, key); !ok {
+		t.Fatal("a cached session was not served from the cache")
+	}
+	db.m[key] = cache.m[key]
+
+	if _, err := c.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": []byte(`2`)}}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, _ := c.Load(ctx, key)
+	if string(rec.Data["b"]) != "2" {
+		t.Fatalf("read after a write = %s; want the write", rec.Data)
+	}
+
+	if ok, err := c.Delete(ctx, key); !ok || err != nil {
+		t.Fatalf("Delete = %v, %v", ok, err)
+	}
+	// A read that loaded the database before the delete now tries to fill
+	// the cache: it must not succeed.
+	stale, _ := session.JSONCodec{}.Encode(session.Data{"a": []byte(`1`)})
+	_ = cache.Modify(ctx, key, func(_ blob.Value, exists bool) (blob.Op, error) {
+		if exists {
+			return blob.Op{Kind: blob.Keep}, nil
+		}
+		return blob.Op{Kind: blob.Put, Value: blob.Value{Data: stale, ExpiresAt: exp}}, nil
+	})
+	if _, ok, _ := c.Load(ctx, key); ok {
+		t.Fatal("an ended session came back through a late cache fill")
+	}
+}
