@@ -27,7 +27,9 @@ type Value struct {
 	// modification time) leave it zero and set ModTime instead.
 	ExpiresAt time.Time
 	// ModTime is when the value was last written, for backends that keep
-	// no expiry; the Store derives the expiry from it as Django does.
+	// no expiry; the Store derives the expiry from it as Django does. On
+	// Put it is the modification time such a backend must record (usually
+	// now) for the value to expire at ExpiresAt.
 	ModTime time.Time
 }
 
@@ -121,6 +123,22 @@ func (s *Store) decode(v Value, now time.Time) (session.Record, bool) {
 	return session.Record{Data: data, ExpiresAt: exp}, true
 }
 
+// Expired reports whether v is past its expiry at now, for purging (Django's
+// clear_expired). A value the codec cannot read is dated as an empty
+// session, as Django dates it, rather than removed at once: with a wrong
+// key configured, a purge must not wipe every session Django wrote.
+func (s *Store) Expired(v Value, now time.Time) bool {
+	exp := v.ExpiresAt
+	if exp.IsZero() {
+		data, err := s.Codec.Decode(v.Data)
+		if err != nil {
+			data = nil
+		}
+		exp = s.expiryFromModTime(data, v.ModTime)
+	}
+	return !exp.After(now)
+}
+
 // expiryFromModTime is Django's file engine: a custom expiry in seconds
 // counts from the last modification, a time is itself, anything else is
 // the modification plus the session age.
@@ -186,7 +204,10 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 			return Op{}, err
 		}
 		left = true
-		return Op{Kind: Put, Value: Value{Data: b, ExpiresAt: expiresAt}}, nil
+		// For backends dated by modification time: the time from which
+		// Django's rules give exactly expiresAt.
+		mod := expiresAt.Add(now.Sub(s.expiryFromModTime(data, now)))
+		return Op{Kind: Put, Value: Value{Data: b, ExpiresAt: expiresAt, ModTime: mod}}, nil
 	})
 	if err != nil {
 		if errors.Is(err, session.ErrKeyExists) || errors.Is(err, session.ErrGone) {

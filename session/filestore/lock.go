@@ -41,12 +41,17 @@ func stripesFor(dir string) *stripes {
 // lock takes the stripe lock of key, first in this process, then across
 // processes, and returns its release.
 func (s *Store) lock(key string) (unlock func(), err error) {
+	return lockStripe(s.dir, s.stripes, key)
+}
+
+// lockStripe takes the stripe lock of key in dir.
+func lockStripe(dir string, st *stripes, key string) (unlock func(), err error) {
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	i := h.Sum32() % numStripes
-	mu := &s.stripes[i]
+	mu := &st[i]
 	mu.Lock()
-	release, err := lockFile(filepath.Join(s.dir, lockDir, fmt.Sprintf("%02x", i)))
+	release, err := lockFile(filepath.Join(dir, lockDir, fmt.Sprintf("%02x", i)))
 	if err != nil {
 		mu.Unlock()
 		return nil, fmt.Errorf("locking session: %w", err)
