@@ -45,9 +45,11 @@ var (
 // HMAC-SHA256 at time now. With compress, the payload is zlib-compressed
 // when that makes it shorter, and then marked by a leading '.'.
 //
-// The result equals Django's byte for byte, except that a compressed
-// payload comes from Go's deflate rather than zlib's: both sides read
-// either.
+// The result equals Django's byte for byte when the payload is not
+// compressed. Compressed, it comes from Go's deflate, not zlib's: other
+// bytes, and for small sessions a few bytes longer (Go ends the stream
+// with an empty stored block), so near the threshold Django may compress
+// where Dumps does not. Both sides read either.
 func Dumps(obj, key []byte, salt string, compress bool, now time.Time) string {
 	data, dot := obj, false
 	if compress {
