@@ -1,8 +1,25 @@
 #!/usr/bin/env bash
 # Builds ./caddy: Caddy v2.11.9 with this module from the local tree.
 # Installs xcaddy (pinned) into $(go env GOPATH)/bin when it is missing.
+#
+#   ./xcaddy.sh           # ./caddy
+#   ./xcaddy.sh -race     # ./caddy-race, with the race detector: what the
+#                         # end-to-end tests run (test.sh); slower, for tests
 set -euo pipefail
 cd "$(dirname "$0")"
+
+OUTPUT=./caddy
+case "${1:-}" in
+"") ;;
+-race)
+	OUTPUT=./caddy-race
+	export XCADDY_RACE_DETECTOR=1 # xcaddy adds -race and enables cgo
+	;;
+*)
+	echo "usage: $0 [-race]" >&2
+	exit 2
+	;;
+esac
 
 CADDY_VERSION=v2.11.9
 XCADDY_VERSION=v0.4.5
@@ -19,11 +36,13 @@ if [ ! -x "$XCADDY" ] || ! "$XCADDY" version 2>/dev/null | grep -q "$XCADDY_VERS
 	}
 fi
 
-# Build into a temporary name, then rename: a running ./caddy is not disturbed.
-XCADDY_SKIP_CLEANUP=0 "$XCADDY" build "$CADDY_VERSION" --output ./caddy.new --with "$MODULE@v0.0.0-00010101000000-000000000000=./"
-mv -f ./caddy.new ./caddy
-./caddy list-modules | grep -qx 'http.handlers.session' || {
-	echo "xcaddy.sh: ./caddy was built but does not list http.handlers.session" >&2
+# Build into a temporary name, then rename: a running binary is not disturbed.
+XCADDY_SKIP_CLEANUP=0 "$XCADDY" build "$CADDY_VERSION" --output "$OUTPUT.new" --with "$MODULE@v0.0.0-00010101000000-000000000000=./"
+mv -f "$OUTPUT.new" "$OUTPUT"
+"$OUTPUT" list-modules | grep -qx 'http.handlers.session' || {
+	echo "xcaddy.sh: $OUTPUT was built but does not list http.handlers.session" >&2
 	exit 1
 }
-echo "xcaddy.sh: built ./caddy ($(./caddy version | cut -d' ' -f1)) with $MODULE" >&2
+race=""
+[ "${XCADDY_RACE_DETECTOR:-}" = 1 ] && race=", race detector on"
+echo "xcaddy.sh: built $OUTPUT ($("$OUTPUT" version | cut -d' ' -f1)) with $MODULE$race" >&2

@@ -68,7 +68,9 @@ type Caddy struct {
 	env       []string
 	cmd       *exec.Cmd
 	waitDone  chan struct{}
+	waitErr   error // how the process ended, once waitDone is closed
 	logs      *syncBuffer
+	raced     bool // a data race was reported already
 }
 
 // startCaddy runs ./caddy with a Caddyfile whose only site listens on a free
@@ -110,7 +112,7 @@ func (c *Caddy) Start() {
 	c.cmd = cmd
 	done := make(chan struct{})
 	c.waitDone = done
-	go func() { _ = cmd.Wait(); close(done) }()
+	go func() { c.waitErr = cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -133,7 +135,10 @@ func (c *Caddy) Start() {
 	c.waitDone = done
 }
 
-// Stop ends the process gracefully (SIGINT), then kills it if need be.
+// Stop ends the process gracefully (SIGINT), then kills it if need be. It
+// fails the test when the process reported a data race: test.sh runs a
+// ./caddy-race built with the race detector, which prints the report to
+// stderr and, having found one, exits with status 66.
 func (c *Caddy) Stop() {
 	if c.cmd == nil {
 		return
@@ -146,6 +151,29 @@ func (c *Caddy) Stop() {
 		<-c.waitDone
 	}
 	c.cmd = nil
+	c.checkRace()
+}
+
+// raceExitCode is the status a race-enabled binary exits with after it
+// reported a race (GORACE exitcode, 66 by default).
+const raceExitCode = 66
+
+// checkRace fails the test, once per Caddy, when the race detector
+// reported a data race in the process.
+func (c *Caddy) checkRace() {
+	if c.raced {
+		return
+	}
+	logs := c.Logs()
+	exitErr, _ := c.waitErr.(*exec.ExitError)
+	switch {
+	case strings.Contains(logs, "WARNING: DATA RACE"):
+		c.raced = true
+		c.t.Errorf("caddy reported a data race:\n%s", logs)
+	case exitErr != nil && exitErr.ExitCode() == raceExitCode:
+		c.raced = true
+		c.t.Errorf("caddy exited with status %d, the race detector's, after:\n%s", raceExitCode, logs)
+	}
 }
 
 // Logs is everything the process wrote so far.
