@@ -64,6 +64,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		pass_cookie
 //		max_session_size  <size>
 //		max_update_keys   <n>
+//		codec             json | django
+//		django_secret_key <Django's SECRET_KEY>
+//		django_secret_key_fallbacks <old key>...
 //	}
 //
 // Durations accept Caddy's units plus `d` for days (`14d`); sizes are bytes
@@ -81,7 +84,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if sub != "secret_fallbacks" {
+		if sub != "secret_fallbacks" && sub != "django_secret_key_fallbacks" {
 			if err := once(d, seen, sub); err != nil {
 				return err
 			}
@@ -131,6 +134,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &h.MaxSessionSize)
 		case "max_update_keys":
 			err = countArg(d, &h.MaxUpdateKeys)
+		case "codec":
+			h.Codec, err = oneOf(d, "json", "django")
+		case "django_secret_key":
+			if h.DjangoSecretKey, err = oneArg(d); err == nil {
+				err = checkPlaceholders(d, sub, true, h.DjangoSecretKey)
+			}
+		case "django_secret_key_fallbacks":
+			var args []string
+			if args, err = someArgs(d); err == nil {
+				err = checkPlaceholders(d, sub, true, args...)
+			}
+			h.DjangoSecretKeyFallbacks = append(h.DjangoSecretKeyFallbacks, args...)
 		default:
 			return d.Errf("unrecognized subdirective %q", sub)
 		}

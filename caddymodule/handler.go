@@ -127,6 +127,25 @@ type Handler struct {
 	// cookie is removed from the upstream's Cookie header.
 	PassCookie bool `json:"pass_cookie,omitempty"`
 
+	// How stores that keep each session as one value encode it: `django`
+	// (Django's SessionBase.encode: signed, compressed JSON, readable by
+	// Django's own engines) or `json` (this project's format). With
+	// `django`, `store redis` keeps django-redis-sessions' layout and
+	// `store file` Django's file engine layout instead of their own.
+	// Default: `django` for the stores that exist only in Django's layouts
+	// (db, cached_db); each store's own format otherwise. Django's cache
+	// engine always keeps plain JSON (django-redis's JSON serializer).
+	Codec string `json:"codec,omitempty"`
+
+	// The key the Django codec signs and verifies with: the Django site's
+	// SECRET_KEY. Placeholders are expanded strictly. Default: `secret`.
+	DjangoSecretKey string `json:"django_secret_key,omitempty"`
+
+	// Former Django keys (Django's SECRET_KEY_FALLBACKS): values signed
+	// with them verify, new values are signed with django_secret_key.
+	// Default: secret_fallbacks when django_secret_key is not set.
+	DjangoSecretKeyFallbacks []string `json:"django_secret_key_fallbacks,omitempty"`
+
 	// The largest session, in bytes of its JSON object as the token
 	// carries it. An update that would make the session larger is refused
 	// whole (502); a stored session larger than this is not handed to the
@@ -141,13 +160,18 @@ type Handler struct {
 	MaxUpdateKeys int `json:"max_update_keys,omitempty"`
 
 	matchers caddyhttp.MatcherSets
-	store    session.Store
-	manager  *session.Manager
-	names   headers.Names
-	signer  *headers.Signer
-	cookie  http.Cookie // the attributes every session cookie carries
-	secure  *bool       // nil: auto
-	logger  *zap.Logger
+	// purge removes expired sessions now (clear-expired); nil when the
+	// store expires them itself. stopPurge ends the handler's own
+	// background purge, when it runs one.
+	purge     func(time.Time) (int, error)
+	stopPurge func() error
+	store     session.Store
+	manager   *session.Manager
+	names     headers.Names
+	signer    *headers.Signer
+	cookie    http.Cookie // the attributes every session cookie carries
+	secure    *bool       // nil: auto
+	logger    *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -169,6 +193,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := checkSecret("secret", secret); err != nil {
 		return err
 	}
+	var fallbacks []string
 	for i, fb := range h.SecretFallbacks {
 		name := fmt.Sprintf("secret_fallbacks[%d]", i)
 		fb, err := expand(name, fb, true)
@@ -178,23 +203,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err := checkSecret(name, fb); err != nil {
 			return err
 		}
+		fallbacks = append(fallbacks, fb)
 	}
-	if len(h.SecretFallbacks) > 0 {
-		h.logger.Warn("secret_fallbacks has no effect yet: nothing verifies with them until a codec that verifies stored values is configured")
+	if len(h.SecretFallbacks) > 0 && (h.Codec != "django" || h.DjangoSecretKey != "") {
+		h.logger.Warn("secret_fallbacks has no effect here: they verify values signed with an old secret, and only codec django, with no django_secret_key of its own, signs with the secret")
 	}
-
-	if h.StoreRaw == nil {
-		h.StoreRaw = json.RawMessage(`{"backend":"file"}`)
-	}
-	mod, err := ctx.LoadModule(h, "StoreRaw")
-	if err != nil {
-		return fmt.Errorf("store: loading module: %w", err)
-	}
-	store, ok := mod.(session.Store)
-	if !ok {
-		return fmt.Errorf("store: module %T is not a session store", mod)
-	}
-	h.store = store
 
 	age := defaultCookieAge
 	if h.CookieAge != 0 {
@@ -203,6 +216,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if age < time.Second {
 		return fmt.Errorf("cookie_age: must be at least 1s, got %s", age)
 	}
+	if h.store, err = h.provisionStore(ctx, age, secret, fallbacks); err != nil {
+		return err
+	}
+	store := h.store
 	maxSize, maxKeys := defaultMaxSessionSize, defaultMaxUpdateKeys
 	if h.MaxSessionSize > 0 {
 		maxSize = h.MaxSessionSize
@@ -674,6 +691,7 @@ func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 	_ http.Flusher                = (*responseWriter)(nil)
 	_ http.Hijacker               = (*responseWriter)(nil)

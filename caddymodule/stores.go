@@ -169,7 +169,15 @@ type FileStore struct {
 	// write or search: the file names are session keys.
 	Dir string `json:"dir,omitempty"`
 
+	// The layout of the files: "" for this store's own (one JSON file per
+	// session, fields apart), or "django" for Django's file engine (one
+	// file "<cookie name><key>" holding the encoded session), which the
+	// handler sets under `codec django`.
+	Layout string `json:"layout,omitempty"`
+
 	pooledStore
+	dir       string // absolute, placeholders expanded
+	djangoKey string // pool key of the Django layout's backend
 }
 
 // CaddyModule returns the Caddy module information.
@@ -190,6 +198,14 @@ func (f *FileStore) Provision(ctx caddy.Context) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("store file: %w", err)
+	}
+	f.dir = dir
+	switch f.Layout {
+	case "":
+	case "django":
+		return nil // opened by BlobBackend, which knows the cookie name
+	default:
+		return fmt.Errorf("store file: layout must be empty or django, got %q", f.Layout)
 	}
 	err = f.load("file:"+dir, func() (session.Store, func() error, error) {
 		s, err := filestore.New(dir)
@@ -465,3 +481,18 @@ var (
 	_ caddy.Validator       = (*RedisStore)(nil)
 	_ caddyfile.Unmarshaler = (*RedisStore)(nil)
 )
+
+// PurgeExpired removes the expired sessions now.
+func (m *MemoryStore) PurgeExpired(now time.Time) (int, error) {
+	return m.Store.(*memstore.Store).Purge(now), nil
+}
+
+// PurgeExpired removes the expired session files now (this store's own
+// layout; the Django layout is purged by the handler, which holds the
+// codec).
+func (f *FileStore) PurgeExpired(now time.Time) (int, error) {
+	if f.Layout == "django" {
+		return 0, nil
+	}
+	return f.Store.(*filestore.Store).Purge(now)
+}
