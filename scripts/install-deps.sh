@@ -24,6 +24,7 @@ if [ "$what" = test ]; then
 	check "test -x /usr/bin/python3" python3
 	check "command -v redis-server" redis-server
 	check "/usr/bin/python3 -c 'import jwt'" python3-jwt
+	check "/usr/bin/python3 -c 'import django'" python3-django # session/django: Django is the oracle
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "command -v php" php-cli
 	check "command -v node && command -v npm" "nodejs npm"
