@@ -134,8 +134,11 @@ func LoadsAt(s string, keys [][]byte, salt string, maxAge time.Duration, now tim
 // an empty secret.
 func verify(value, sig string, keys [][]byte, salt string) bool {
 	var want [43]byte // base64 of the longest MAC, SHA-256's
-	for _, h := range []func() hash.Hash{sha256.New, sha1.New} {
-		n := base64.RawURLEncoding.EncodedLen(h().Size())
+	for _, alg := range []struct {
+		h    func() hash.Hash
+		size int
+	}{{sha256.New, sha256.Size}, {sha1.New, sha1.Size}} {
+		n := base64.RawURLEncoding.EncodedLen(alg.size)
 		if len(sig) != n {
 			continue
 		}
@@ -143,7 +146,7 @@ func verify(value, sig string, keys [][]byte, salt string) bool {
 			if len(key) == 0 {
 				continue
 			}
-			base64.RawURLEncoding.Encode(want[:n], signature(h, key, salt, []byte(value)))
+			base64.RawURLEncoding.Encode(want[:n], signature(alg.h, key, salt, []byte(value)))
 			if hmac.Equal(want[:n], []byte(sig)) {
 				return true
 			}
