@@ -13,6 +13,7 @@ import (
 	"github.com/caddy-session/caddy-session/internal/testredis"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/session/blob"
+	djangocodec "github.com/caddy-session/caddy-session/session/django"
 	"github.com/caddy-session/caddy-session/session/redisblob"
 )
 
@@ -26,7 +27,11 @@ type djangoConfig struct {
 	Version    int    `json:"version"`
 	Serializer string `json:"serializer,omitempty"` // "json" (default) or "pickle"
 	Prefix     string `json:"prefix"`               // django-redis-sessions
+	SecretKey  string `json:"secret_key"`
 }
+
+// secretKey is the Django SECRET_KEY of the interop tests.
+const secretKey = "django-insecure-interop-test-key-0123456789"
 
 // needDjango skips the test without Django and the two Redis packages, or
 // fails it under CI=true.
@@ -223,15 +228,16 @@ func TestDjangoCachePickleRefused(t *testing.T) {
 }
 
 // django-redis-sessions: the key layout and TTL, with the value an opaque
-// blob both ways. Django's signed encoding is done in Python here; with
-// the project's Django codec the same layout stores what Django reads.
+// blob both ways (Django's signed encoding done in Python); then the whole
+// store, this backend under the project's Django codec, sharing sessions
+// with Django both ways.
 func TestDjangoRedisSessionsInterop(t *testing.T) {
 	needDjango(t)
 	srv := testredis.Start(t)
 	for _, prefix := range []string{"", "session"} {
 		t.Run("prefix="+prefix, func(t *testing.T) {
 			ctx := t.Context()
-			cfg := djangoConfig{Engine: "redis_sessions", Port: srv.Port, Prefix: prefix}
+			cfg := djangoConfig{Engine: "redis_sessions", Port: srv.Port, Prefix: prefix, SecretKey: secretKey}
 			b := redisblob.New(client(t, srv), redisblob.SessionsKey(prefix))
 
 			// Django writes; we read the value Django signed, and Django
@@ -273,10 +279,32 @@ func TestDjangoRedisSessionsInterop(t *testing.T) {
 				t.Errorf("Django loads %v (exists %v); want our write", got.Data, got.Exists)
 			}
 
-			// We remove it; Django sees nothing.
-			err = b.Modify(ctx, created.Key, func(blob.Value, bool) (blob.Op, error) { return blob.Op{Kind: blob.Remove}, nil })
-			if err != nil {
+			// The store with Django's codec reads Django's session...
+			s := &blob.Store{Backend: b, Codec: djangocodec.Codec{Key: []byte(secretKey), Salt: djangocodec.SessionSalt}}
+			rec, ok, err := s.Load(ctx, created.Key)
+			if err != nil || !ok || len(rec.Data) != 2 || string(rec.Data["_auth_user_id"]) != `"7"` || string(rec.Data["theme"]) != `"dark"` {
+				t.Fatalf("Load with the Django codec = %q, %v, %v", rec.Data, ok, err)
+			}
+			// ... changes it, and Django sees the change.
+			if _, err := s.Save(ctx, created.Key, session.Change{Mode: session.ModeUpdate, Delete: []string{"theme"}, Set: session.Data{"cart": []byte(`[1, "é"]`)}, ExpiresAt: expiresAt}); err != nil {
 				t.Fatal(err)
+			}
+			got = load(t, cfg, created.Key)
+			if !got.Exists || !sameJSON(t, got.Data, `{"_auth_user_id":"7","cart":[1,"é"]}`) {
+				t.Errorf("Django loads %v (exists %v); want our update", got.Data, got.Exists)
+			}
+			// A session we create, Django reads.
+			key := session.NewKey()
+			if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeCreate, Set: session.Data{"_auth_user_id": []byte(`"8"`)}, ExpiresAt: expiresAt}); err != nil {
+				t.Fatal(err)
+			}
+			if got := load(t, cfg, key); !got.Exists || !sameJSON(t, got.Data, `{"_auth_user_id":"8"}`) {
+				t.Errorf("Django loads %v (exists %v) from our session", got.Data, got.Exists)
+			}
+
+			// We flush; Django sees nothing.
+			if found, err := s.Delete(ctx, created.Key); err != nil || !found {
+				t.Fatalf("Delete = %v, %v; want true, nil", found, err)
 			}
 			got = load(t, cfg, created.Key)
 			if got.Exists || len(got.Data) != 0 {

@@ -25,9 +25,10 @@ func client(t *testing.T, srv *testredis.Server) *redis.Client {
 	return c
 }
 
-// layouts are the two key layouts, each with the codec it is used with
-// here (django-redis-sessions' values are Django's signed encoding, applied
-// above the backend; the suite only needs some codec).
+// layouts are the two key layouts. django-redis-sessions' values are
+// Django's signed encoding in production (see django_test.go), which
+// normalises JSON text as Python writes it; the suite checks values byte
+// for byte, so it runs that layout with the JSON codec.
 var layouts = []struct {
 	name  string
 	key   func(string) string
