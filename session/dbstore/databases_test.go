@@ -11,7 +11,7 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // "mysql" for admin statements
-	_ "github.com/jackc/pgx/v5/stdlib"  // "pgx" for admin statements
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" for admin statements
 )
 
 // The test databases: the services this project's machines run (see

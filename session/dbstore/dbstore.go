@@ -30,7 +30,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,10 +74,10 @@ type Backend struct {
 
 	// The statements, built once from the checked, quoted table name.
 	selectSQL, lockSQL, insertSQL, updateSQL, deleteSQL, purgeSQL, probeSQL string
-	createSQL                                                                []string
+	createSQL                                                               []string
 
-	initMu sync.Mutex
-	inited atomic.Bool
+	initSem chan struct{} // one Init at a time, waiting with its context
+	inited  atomic.Bool
 }
 
 var _ blob.Backend = (*Backend)(nil)
@@ -108,7 +107,7 @@ func Open(dsn, table string) (*Backend, error) {
 	if err := checkTable(d, table); err != nil {
 		return nil, err
 	}
-	b := &Backend{d: d}
+	b := &Backend{d: d, initSem: make(chan struct{}, 1)}
 	switch d {
 	case postgresDialect:
 		err = b.openPostgres(dsn)
@@ -313,8 +312,12 @@ func (b *Backend) Init(ctx context.Context) error {
 	if b.inited.Load() {
 		return nil
 	}
-	b.initMu.Lock()
-	defer b.initMu.Unlock()
+	select {
+	case b.initSem <- struct{}{}:
+		defer func() { <-b.initSem }()
+	case <-ctx.Done():
+		return fmt.Errorf("checking session table: %w", ctx.Err())
+	}
 	if b.inited.Load() {
 		return nil
 	}

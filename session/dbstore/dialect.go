@@ -123,9 +123,19 @@ func (d *dialect) quote(name string) string {
 // MySQL, database) before a dot. Nothing else reaches SQL text.
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
 
-func checkTable(d *dialect, table string) error {
+// CheckTable refuses a table name that Open refuses on every database:
+// anything but letters, digits and underscores (at most 63, not starting
+// with a digit), optionally schema.table.
+func CheckTable(table string) error {
 	if !identifier.MatchString(table) {
 		return fmt.Errorf("table %q: want letters, digits and underscores (at most 63, not starting with a digit), optionally schema.table", table)
+	}
+	return nil
+}
+
+func checkTable(d *dialect, table string) error {
+	if err := CheckTable(table); err != nil {
+		return err
 	}
 	if d == sqliteDialect && strings.Contains(table, ".") {
 		return fmt.Errorf("table %q: SQLite takes no schema; give the table name alone", table)
