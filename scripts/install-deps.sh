@@ -25,6 +25,7 @@ if [ "$what" = test ]; then
 	check "command -v redis-server" redis-server
 	check "/usr/bin/python3 -c 'import jwt'" python3-jwt
 	check "/usr/bin/python3 -c 'import django'" python3-django # session/django: Django is the oracle
+	check "/usr/bin/python3 -c 'import psycopg2'" python3-psycopg2 # session/dbstore: Django's db engine on PostgreSQL
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "command -v php" php-cli
 	check "command -v node && command -v npm" "nodejs npm"
