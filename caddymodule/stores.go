@@ -236,9 +236,11 @@ func (f *FileStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 // RedisStore keeps each session in a Redis hash whose TTL is the session's
-// expiry. One address is a single node; several are a cluster; with
-// master_name, the addresses are sentinels. One client per configuration is
-// shared across config reloads.
+// expiry; under the handler's `codec django`, one string per session in
+// django-redis-sessions' layout instead (BlobBackend, in redisblob.go). One
+// address is a single node; several are a cluster; with master_name, the
+// addresses are sentinels. One client per configuration is shared across
+// config reloads.
 type RedisStore struct {
 	// host:port of the server, the cluster's nodes, or the sentinels.
 	// Placeholders are expanded; an unknown or empty one is an error.
@@ -269,6 +271,8 @@ type RedisStore struct {
 	PoolSize int `json:"pool_size,omitempty"`
 
 	pooledStore
+	client redis.UniversalClient // the pooled client, for BlobBackend
+	prefix string                // key_prefix with its default applied
 }
 
 // CaddyModule returns the Caddy module information.
@@ -280,13 +284,44 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // while Redis is down, requests get 503 meanwhile, and the client
 // reconnects on its own.
 func (rs *RedisStore) Provision(ctx caddy.Context) error {
-	username, err := expand("username", rs.Username, false)
+	opts, err := rs.clientOptions()
 	if err != nil {
 		return fmt.Errorf("store redis: %w", err)
 	}
-	password, err := expand("password", rs.Password, true)
+	prefix := "session"
+	if rs.KeyPrefix != nil {
+		prefix = *rs.KeyPrefix
+	}
+
+	// The pool key covers everything that makes a different client, with
+	// placeholders expanded; the password is hashed, not kept readable.
+	keyJSON, err := json.Marshal([]any{rs, opts.Addrs, opts.Username, opts.Password, prefix})
 	if err != nil {
 		return fmt.Errorf("store redis: %w", err)
+	}
+	sum := sha256.Sum256(keyJSON)
+	err = rs.load("redis:"+hex.EncodeToString(sum[:]), func() (session.Store, func() error, error) {
+		client := redis.NewUniversalClient(opts)
+		return redisShared{redisstore.New(client, prefix), client}, client.Close, nil
+	})
+	if err != nil {
+		return fmt.Errorf("store redis: %w", err)
+	}
+	rs.client, rs.prefix = rs.Store.(redisShared).client, prefix
+	return nil
+}
+
+// clientOptions are the go-redis options of the configuration, with its
+// placeholders expanded and the defaults applied. `store cache` shares
+// them.
+func (rs *RedisStore) clientOptions() (*redis.UniversalOptions, error) {
+	username, err := expand("username", rs.Username, false)
+	if err != nil {
+		return nil, err
+	}
+	password, err := expand("password", rs.Password, true)
+	if err != nil {
+		return nil, err
 	}
 	opts := &redis.UniversalOptions{
 		MasterName:   rs.MasterName,
@@ -308,7 +343,7 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 	for _, a := range rs.Addresses {
 		addr, err := expand("address", a, false)
 		if err != nil {
-			return fmt.Errorf("store redis: %w", err)
+			return nil, err
 		}
 		opts.Addrs = append(opts.Addrs, addr)
 	}
@@ -324,26 +359,7 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 	if rs.TLS {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	prefix := "session"
-	if rs.KeyPrefix != nil {
-		prefix = *rs.KeyPrefix
-	}
-
-	// The pool key covers everything that makes a different client, with
-	// placeholders expanded; the password is hashed, not kept readable.
-	keyJSON, err := json.Marshal([]any{rs, opts.Addrs, opts.Username, opts.Password, prefix})
-	if err != nil {
-		return fmt.Errorf("store redis: %w", err)
-	}
-	sum := sha256.Sum256(keyJSON)
-	err = rs.load("redis:"+hex.EncodeToString(sum[:]), func() (session.Store, func() error, error) {
-		client := redis.NewUniversalClient(opts)
-		return redisstore.New(client, prefix), client.Close, nil
-	})
-	if err != nil {
-		return fmt.Errorf("store redis: %w", err)
-	}
-	return nil
+	return opts, nil
 }
 
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. Syntax:
@@ -366,9 +382,15 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 // placeholders, expanded at provision; one that can never resolve (an
 // unknown name) is refused here already.
 func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return rs.unmarshalBlock(d, "redis", nil)
+}
+
+// unmarshalBlock reads `store <name> { ... }` with the subdirectives of
+// `store redis`, and those that extra reports it handled (`store cache`).
+func (rs *RedisStore) unmarshalBlock(d *caddyfile.Dispenser, name string, extra func(sub string) (bool, error)) error {
 	d.Next()
 	if d.NextArg() {
-		return d.ArgErr()
+		return d.Errf("store %s: takes a block, not arguments", name)
 	}
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
@@ -411,21 +433,30 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case sub == "timeout":
 			err = durationArg(d, &rs.Timeout)
 		default:
-			return d.Errf("store redis: unrecognized subdirective %q", sub)
+			handled := false
+			if extra != nil {
+				handled, err = extra(sub)
+			}
+			if !handled {
+				return d.Errf("store %s: unrecognized subdirective %q", name, sub)
+			}
 		}
 		if err != nil {
-			return fmt.Errorf("store redis: %w", err)
+			return fmt.Errorf("store %s: %w", name, err)
 		}
 	}
 	// What Validate refuses fails `caddy adapt` already.
-	if err := rs.Validate(); err != nil {
+	if err := rs.validate(name); err != nil {
 		return d.Err(err.Error())
 	}
 	return nil
 }
 
 // Validate refuses options that cannot apply, alone or together.
-func (rs *RedisStore) Validate() error {
+func (rs *RedisStore) Validate() error { return rs.validate("redis") }
+
+// validate is Validate for `store <name>`.
+func (rs *RedisStore) validate(name string) error {
 	var err error
 	switch {
 	case rs.DB < 0:
@@ -444,7 +475,7 @@ func (rs *RedisStore) Validate() error {
 		err = fmt.Errorf("timeout: must not be negative, got %s", time.Duration(rs.Timeout))
 	}
 	if err != nil {
-		return fmt.Errorf("store redis: %w", err)
+		return fmt.Errorf("store %s: %w", name, err)
 	}
 	return nil
 }
