@@ -112,7 +112,7 @@ func Open(dsn, table string) (*Backend, error) {
 	case postgresDialect:
 		err = b.openPostgres(dsn)
 	case mysqlDialect:
-		err = b.openMySQL(strings.TrimPrefix(dsn, "mysql://"))
+		err = b.openMySQL(strings.TrimPrefix(dsn, "mysql://"), !strings.Contains(table, "."))
 	default:
 		err = b.openSQLite(dsn)
 	}
@@ -164,10 +164,13 @@ func (b *Backend) openPostgres(dsn string) error {
 	return nil
 }
 
-func (b *Backend) openMySQL(dsn string) error {
+func (b *Backend) openMySQL(dsn string, needDB bool) error {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return errors.New("dsn: not a valid MySQL DSN after mysql:// (user:pass@tcp(host:port)/db or user@unix(/path)/db)")
+	}
+	if cfg.DBName == "" && needDB {
+		return errors.New("dsn: names no database (mysql://user@tcp(host:port)/<database>); give one, or a table as database.table")
 	}
 	// Django with USE_TZ stores naive UTC; read and write times as such.
 	cfg.ParseTime, cfg.Loc = true, time.UTC

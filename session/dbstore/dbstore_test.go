@@ -210,6 +210,8 @@ func TestOpen(t *testing.T) {
 		{"KeywordValue", "host=127.0.0.1 dbname=app", "", "", "postgres:// URL"},
 		{"BadPostgresURL", "postgres://u:secret@[::1/app", "", "", "not a valid PostgreSQL URL"},
 		{"BadMySQL", "mysql://u:secret@127.0.0.1/app", "", "", "not a valid MySQL DSN"},
+		{"MySQLNoDatabase", "mysql://u:secret@tcp(127.0.0.1:3306)/", "", "", "names no database"},
+		{"MySQLDatabaseInTable", "mysql://u:secret@tcp(127.0.0.1:3306)/", "app.django_session", "mysql", ""},
 		{"Memory", ":memory:", "", "", "in-memory"},
 		{"MemoryURI", "file:x?mode=memory", "", "", "in-memory"},
 		{"TableQuote", dir + "/c.sqlite3", `sessions"; DROP TABLE x; --`, "", "want letters, digits and underscores"},
@@ -269,5 +271,58 @@ func TestDatabaseDown(t *testing.T) {
 	}
 	if errors.Is(err2, session.ErrGone) || errors.Is(err2, session.ErrKeyExists) {
 		t.Fatalf("Modify error = %v; want an outage, not a session verdict", err2)
+	}
+}
+
+// TestWaitsForOtherWriter: while another transaction (Django, another
+// Caddy) holds the row's lock (SQLite: the database's write lock), a save
+// waits for it instead of failing, then reads what it committed: neither
+// write is lost.
+func TestWaitsForOtherWriter(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			dsn := e.dsn(t)
+			b := open(t, dsn, "")
+			key := session.NewKey()
+			put(t, b, key, `a`, time.Now().Add(time.Hour))
+
+			update := "UPDATE django_session SET session_data = session_data || 'b' WHERE session_key = ?"
+			switch {
+			case strings.HasPrefix(dsn, "postgres://"):
+				update = strings.Replace(update, "?", "$1", 1)
+			case strings.HasPrefix(dsn, "mysql://"):
+				update = strings.Replace(update, "session_data || 'b'", "CONCAT(session_data, 'b')", 1)
+			}
+			tx, err := rawDB(t, dsn).BeginTx(t.Context(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.Exec(update, key); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				done <- b.Modify(t.Context(), key, func(cur blob.Value, _ bool) (blob.Op, error) {
+					return blob.Op{Kind: blob.Put, Value: blob.Value{Data: append(cur.Data, 'c'), ExpiresAt: cur.ExpiresAt}}, nil
+				})
+			}()
+			time.Sleep(300 * time.Millisecond)
+			select {
+			case err := <-done:
+				t.Fatalf("Modify returned (%v) while another transaction held the lock", err)
+			default:
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("Modify after the other writer committed: %v", err)
+			}
+			v, _, err := b.Read(t.Context(), key)
+			if err != nil || string(v.Data) != "abc" {
+				t.Fatalf("Read = %q, %v; want both writes, in order: abc", v.Data, err)
+			}
+		})
 	}
 }
