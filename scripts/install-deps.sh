@@ -26,6 +26,8 @@ if [ "$what" = test ]; then
 	check "/usr/bin/python3 -c 'import jwt'" python3-jwt
 	check "/usr/bin/python3 -c 'import django'" python3-django # session/django: Django is the oracle
 	check "/usr/bin/python3 -c 'import psycopg2'" python3-psycopg2 # session/dbstore: Django's db engine on PostgreSQL
+	check "/usr/bin/python3 -c 'import django_redis'" python3-django-redis # session/redisblob: Django's cache engine
+	check "/usr/bin/python3 -c 'import redis_sessions'" python3-django-redis-sessions # session/redisblob
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "command -v php" php-cli
 	check "command -v node && command -v npm" "nodejs npm"
