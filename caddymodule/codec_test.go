@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,5 +96,62 @@ func TestCodecConfigErrors(t *testing.T) {
 				t.Fatalf("Provision = %v; want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// signed_cookies: the session is the cookie, signed as Django's engine
+// signs it; it reads back, a tampered cookie is no session, a logout
+// deletes the cookie, and a session too large for a cookie fails clearly.
+func TestSignedCookies(t *testing.T) {
+	const djangoKey = "django-insecure-signed-cookies-test-key"
+	h := newHandler(t, &Handler{Codec: "django", DjangoSecretKey: djangoKey, StoreRaw: json.RawMessage(`{"backend":"signed_cookies"}`)})
+	cookie := login(t, h, `{"_auth_user_id":"7"}`)
+	c := django.Codec{Key: []byte(djangoKey), Salt: django.SignedCookiesSalt}
+	if data, err := c.Decode([]byte(cookie.Value)); err != nil || string(data["_auth_user_id"]) != `"7"` {
+		t.Fatalf("the cookie is not Django's signed session: %v, %v", data, err)
+	}
+
+	read := func(value string) map[string]any {
+		r := newRequest("GET", "/")
+		r.AddCookie(&http.Cookie{Name: "sessionid", Value: value})
+		up := &upstream{}
+		if _, err := serve(t, h, r, nil, up); err != nil {
+			t.Fatal(err)
+		}
+		return claimsOf(t, up.got)
+	}
+	if got := read(cookie.Value); got["new"] != false || got["data"].(map[string]any)["_auth_user_id"] != "7" {
+		t.Fatalf("claims = %v; want the cookie's session", got)
+	}
+	tampered := []byte(cookie.Value)
+	tampered[1] ^= 1
+	if got := read(string(tampered)); got["new"] != true {
+		t.Fatalf("a tampered cookie gave %v; want no session", got)
+	}
+
+	// A change mints a new cookie; a logout deletes it.
+	r := newRequest("GET", "/")
+	r.AddCookie(cookie)
+	w, err := serve(t, h, r, nil, &upstream{header: http.Header{"X-Session-Flush": {"1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := w.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
+		t.Fatalf("logout cookies = %v; want the cookie deleted", w.Header().Values("Set-Cookie"))
+	}
+
+	// Incompressible data over 4096 bytes cannot be a cookie.
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	rng := rand.New(rand.NewPCG(1, 2))
+	var big strings.Builder
+	for range 4500 {
+		big.WriteByte(alphabet[rng.IntN(len(alphabet))])
+	}
+	w, err = serve(t, h, newRequest("GET", "/"), nil, &upstream{header: http.Header{"X-Session-Set": {`{"blob":"` + big.String() + `"}`}}})
+	if statusOf(err) != http.StatusInternalServerError || len(w.Header().Values("Set-Cookie")) != 0 {
+		t.Fatalf("an oversized cookie session: status %d (%v), Set-Cookie %d; want 500 and none", statusOf(err), err, len(w.Header().Values("Set-Cookie")))
+	}
+	if !strings.Contains(err.Error(), "over the 4096 browsers keep") {
+		t.Errorf("error %q does not say why", err)
 	}
 }

@@ -453,6 +453,11 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 				c.MaxAge = -1 // an expiry in the past ends the cookie now
 			}
 		}
+		if line := c.String(); len(line) > maxCookieBytes {
+			// Only a session kept in the cookie (signed_cookies) grows so:
+			// a truncated or dropped cookie would lose it silently.
+			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("session cookie would be %d bytes, over the %d browsers keep: refusing the update", len(line), maxCookieBytes))
+		}
 		http.SetCookie(rw, &c)
 		keepPrivate(rw.Header())
 	case session.CookieDelete:

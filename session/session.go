@@ -201,7 +201,11 @@ func (s *Session) Oversize() int { return s.oversize }
 // session all give a new, empty session; only a store failure is an error.
 func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 	s := &Session{CookieKey: cookie, data: Data{}}
-	if !ValidKey(cookie) {
+	if _, minted := m.Store.(Minter); minted {
+		if cookie == "" {
+			return s, nil
+		}
+	} else if !ValidKey(cookie) {
 		return s, nil
 	}
 	rec, ok, err := m.Store.Load(ctx, cookie)
@@ -332,6 +336,9 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if s.CookieKey != "" {
 		emptied.Cookie = CookieDelete
 	}
+	if mt, ok := m.Store.(Minter); ok {
+		return m.commitMinted(ctx, mt, view, modified, emptied, now)
+	}
 
 	switch {
 	case u.Flush:
@@ -398,6 +405,24 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 		}
 	}
 	return Result{Cookie: CookieSet, Key: oldKey, Age: age, BrowserClose: browserClose}, nil
+}
+
+// commitMinted is Commit for a store that keeps the session in the cookie:
+// any change (cycle_key included) mints a new cookie value; an emptied
+// session deletes the cookie.
+func (m *Manager) commitMinted(ctx context.Context, mt Minter, view Data, modified bool, emptied Result, now time.Time) (Result, error) {
+	if !modified && !m.Config.SaveEveryRequest {
+		return Result{}, nil
+	}
+	if len(view) == 0 {
+		return emptied, nil
+	}
+	age, browserClose := m.expiry(view, now)
+	value, err := mt.Mint(ctx, view, now.Add(age))
+	if err != nil {
+		return Result{}, fmt.Errorf("encoding session cookie: %w", err)
+	}
+	return Result{Cookie: CookieSet, Key: value, Age: age, BrowserClose: browserClose}, nil
 }
 
 // cycle is cycle_key: the old key is taken (read and removed in one step),

@@ -96,3 +96,16 @@ var (
 	// reports the request as interrupted instead, as Django does.
 	ErrGone = errors.New("session was deleted during the request")
 )
+
+// Minter is a store that keeps the session in the cookie itself (Django's
+// signed_cookies engine): the cookie value is the encoded session, so there
+// is no key to create, update or end. The Manager loads a Minter's session
+// from any cookie value (Load decodes it; anything that does not decode is
+// no session) and, whenever a session must be saved, sends the value Mint
+// returns as the cookie. Such sessions cannot be revoked before they
+// expire, and of two concurrent responses the cookie of the last one wins.
+type Minter interface {
+	Store
+	// Mint returns the cookie value holding data until expiresAt.
+	Mint(ctx context.Context, data Data, expiresAt time.Time) (string, error)
+}
