@@ -32,6 +32,7 @@ if [ "$what" = test ]; then
 	check "command -v php" php-cli
 	check "command -v node && command -v npm" "nodejs npm"
 	check "test -x /usr/bin/chromium" chromium # integration/browser_test.go
+	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -57,4 +58,25 @@ if [ "$what" = test ]; then
 			exit 1
 		}
 	done
+fi
+
+if [ "$what" = test ]; then
+	# The db store's tests use a real PostgreSQL on 127.0.0.1:5432, as the
+	# postgres user without a password (trust for local TCP, as on the
+	# project's machines; a fresh Debian cluster asks for a password, which
+	# the tests then report), each run in a database of its own: start the
+	# cluster when it is installed but not running.
+	if ! (: >/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+		if [ "$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null; then
+			ver=$(ls /etc/postgresql | sort -V | tail -1)
+			echo "install-deps: starting PostgreSQL $ver" >&2
+			pg_ctlcluster --skip-systemctl-redirect "$ver" main start >&2 || {
+				echo "install-deps: could not start PostgreSQL: pg_ctlcluster --skip-systemctl-redirect $ver main start" >&2
+				exit 1
+			}
+		else
+			echo "install-deps: PostgreSQL is not listening on 127.0.0.1:5432; start it (as root: pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start)" >&2
+			exit 1
+		fi
+	fi
 fi
