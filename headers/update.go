@@ -88,9 +88,11 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 	var lines []line
 	var firstErr *HeaderError
 	fail := func(name, reason string) {
-		// Keep the first by name, so that the error does not depend on
-		// map order.
-		if c := canonical(name); firstErr == nil || c < firstErr.Header {
+		// Keep the first by name, then by reason, so that the error does
+		// not depend on map order (found by FuzzParseUpdate: a name both
+		// announced and sent as a trailer).
+		c := canonical(name)
+		if firstErr == nil || c < firstErr.Header || (c == firstErr.Header && reason < firstErr.Reason) {
 			firstErr = &HeaderError{Header: c, Reason: reason}
 		}
 	}
