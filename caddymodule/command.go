@@ -61,10 +61,10 @@ func cmdClearExpired(fl caddycmd.Flags) (int, error) {
 		if err := json.Unmarshal(raw, &h); err != nil {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("session handler %d: %w", i+1, err)
 		}
+		backend := storeName(h.StoreRaw) // before Provision, which drops the raw JSON
 		if err := h.Provision(ctx); err != nil {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("session handler %d: %w", i+1, err)
 		}
-		backend := storeName(h.StoreRaw)
 		if h.purge == nil {
 			fmt.Fprintf(os.Stdout, "session handler %d, store %s: nothing to clear, the store expires sessions itself\n", i+1, backend)
 			_ = h.Cleanup()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/session/blob"
+	"github.com/caddy-session/caddy-session/session/dbstore"
 	"github.com/caddy-session/caddy-session/session/django"
 )
 
@@ -55,6 +57,33 @@ func TestClearExpiredCommand(t *testing.T) {
 	write(filepath.Join(djangoDir, "sessionid"+oldDj), enc(session.Data{"a": []byte(`1`)}), twoDays)
 	write(filepath.Join(djangoDir, "sessionid"+longDj), enc(session.Data{"a": []byte(`1`), session.ExpiryKey: []byte(`2592000`)}), twoDays)
 
+	// Django's db engine: rows with an expire_date.
+	dbPath := filepath.Join(dir, "sessions.sqlite3")
+	db, err := dbstore.Open(dbPath, "django_session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Init(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	liveRow, oldRow := session.NewKey(), session.NewKey()
+	for key, exp := range map[string]time.Time{liveRow: time.Now().Add(time.Hour), oldRow: time.Now().Add(-time.Hour)} {
+		err := db.Modify(t.Context(), key, func(blob.Value, bool) (blob.Op, error) {
+			return blob.Op{Kind: blob.Put, Value: blob.Value{Data: []byte(enc(session.Data{"a": []byte(`1`)})), ExpiresAt: exp}}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rowExists := func(key string) bool {
+		v, ok, err := db.Read(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok && len(v.Data) > 0
+	}
+	_ = db.Close()
+
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	cfg := fmt.Sprintf(`{
 	admin off
@@ -63,20 +92,29 @@ http://127.0.0.1:1 {
 	handle /json/* {
 		session {
 			secret {env.SESSION_SECRET}
-			store file %s
+			store file %[1]s
+		}
+	}
+	handle /db/* {
+		session {
+			secret {env.SESSION_SECRET}
+			django_secret_key %[2]s
+			store db {
+				dsn %[4]s
+			}
 		}
 	}
 	handle {
 		session {
 			secret {env.SESSION_SECRET}
 			codec django
-			django_secret_key %s
+			django_secret_key %[2]s
 			cookie_age 1d
-			store file %s
+			store file %[3]s
 		}
 	}
 }
-`, jsonDir, djangoKey, djangoDir)
+`, jsonDir, djangoKey, djangoDir, dbPath)
 	if err := os.WriteFile(caddyfile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +128,18 @@ http://127.0.0.1:1 {
 			t.Errorf("output lacks two lines %q:\n%s", want, out)
 		}
 	}
+	if !strings.Contains(out, "store db: removed 1 expired sessions") {
+		t.Errorf("output lacks the db line:\n%s", out)
+	}
 	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	db, err = dbstore.Open(dbPath, "django_session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if !rowExists(liveRow) || rowExists(oldRow) {
+		t.Errorf("rows after clear-expired: live %v, expired %v; want true, false", rowExists(liveRow), rowExists(oldRow))
+	}
 	for _, tc := range []struct {
 		path string
 		want bool
