@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -18,10 +19,17 @@ import (
 // leave the older data in the cache, so here a write instead removes the
 // cached copy after the database commit, and the next read fills it again
 // from the database, only when no copy is there (set-if-absent), for at
-// most FillTTL. An end (flush, cycle_key's take) leaves an empty session in
-// the cache for TombstoneTTL: Django reads it as no session, and a read
-// that loaded the database before the end cannot fill the cache again
-// with the ended session. The remaining window is a read that loaded the
+// most FillTTL. An end (flush, cycle_key's take) leaves a tombstone in the
+// cache for TombstoneTTL, so that a read that loaded the database before
+// the end cannot fill the cache again with the ended session. The
+// tombstone is JSON null, which django-redis's JSON serializer reads as
+// None, what Django's cache.get returns for a missing key: Django's
+// cached_db then reads the database, finds no row and forgets the key, as
+// after its own logout. (An empty session, {}, would be served from the
+// cache as is: Django would keep the ended key and its next save, a forced
+// UPDATE of a missing row, would fail with SessionInterrupted.) Django's
+// exists() still finds the key for TombstoneTTL; Django only asks it when
+// it draws a new key. The remaining window is a read that loaded the
 // database before a write and fills the cache after it: that copy is stale
 // for at most FillTTL, and the next write removes it; no write is ever
 // lost, since writes only ever read the database.
@@ -40,6 +48,10 @@ type Cached struct {
 
 var _ session.Store = (*Cached)(nil)
 
+// tombstone marks an ended session in the cache: JSON null, a miss to
+// Django (see Cached).
+var tombstone = []byte("null")
+
 func (c *Cached) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
@@ -51,6 +63,9 @@ func (c *Cached) now() time.Time {
 func (c *Cached) Load(ctx context.Context, key string) (session.Record, bool, error) {
 	now := c.now()
 	if v, ok, err := c.Cache.Read(ctx, key); err == nil && ok && v.ExpiresAt.After(now) {
+		if bytes.Equal(v.Data, tombstone) {
+			return session.Record{}, false, nil // ended
+		}
 		if data, err := c.CacheCodec.Decode(v.Data); err == nil {
 			if len(data) == 0 {
 				return session.Record{}, false, nil // ended
@@ -119,13 +134,9 @@ func (c *Cached) tombstone(ctx context.Context, key string) error {
 	if ttl <= 0 {
 		ttl = time.Minute
 	}
-	empty, err := c.CacheCodec.Encode(session.Data{})
-	if err != nil {
-		return err
-	}
 	until := c.now().Add(ttl)
-	err = c.Cache.Modify(ctx, key, func(Value, bool) (Op, error) {
-		return Op{Kind: Put, Value: Value{Data: empty, ExpiresAt: until}}, nil
+	err := c.Cache.Modify(ctx, key, func(Value, bool) (Op, error) {
+		return Op{Kind: Put, Value: Value{Data: tombstone, ExpiresAt: until}}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("marking the cached copy ended: %w", err)
