@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 )
 
@@ -85,6 +86,33 @@ type Change struct {
 	// after it. Zero keeps the stored expiry (ModeUpdate only); a time in
 	// the past leaves nothing stored.
 	ExpiresAt time.Time
+}
+
+// Apply is Save's logic for stores that read, modify and write a session
+// under their own lock: given what the key held at now (rec, when live),
+// it checks the mode (ErrKeyExists, ErrGone), then applies the deletes, the
+// sets and the expiry. keep is false when nothing is left to store (no
+// data, or an expiry in the past). rec.Data is modified and returned.
+func (c Change) Apply(rec Record, live bool, now time.Time) (data Data, expiresAt time.Time, keep bool, err error) {
+	switch {
+	case c.Mode == ModeCreate && live:
+		return nil, time.Time{}, false, ErrKeyExists
+	case c.Mode != ModeCreate && !live:
+		return nil, time.Time{}, false, ErrGone
+	}
+	data = rec.Data
+	if c.Mode != ModeUpdate || data == nil {
+		data = make(Data, len(c.Set))
+	}
+	for _, k := range c.Delete {
+		delete(data, k)
+	}
+	maps.Copy(data, c.Set)
+	expiresAt = rec.ExpiresAt
+	if !c.ExpiresAt.IsZero() {
+		expiresAt = c.ExpiresAt
+	}
+	return data, expiresAt, len(data) > 0 && expiresAt.After(now), nil
 }
 
 var (

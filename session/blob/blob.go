@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/caddy-session/caddy-session/session"
@@ -175,25 +174,11 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		if exists {
 			rec, live = s.decode(cur, now)
 		}
-		switch {
-		case c.Mode == session.ModeCreate && live:
-			return Op{}, session.ErrKeyExists
-		case c.Mode != session.ModeCreate && !live:
-			return Op{}, session.ErrGone
+		data, expiresAt, keep, err := c.Apply(rec, live, now)
+		if err != nil {
+			return Op{}, err
 		}
-		data := rec.Data
-		if c.Mode != session.ModeUpdate || data == nil {
-			data = make(session.Data, len(c.Set))
-		}
-		for _, k := range c.Delete {
-			delete(data, k)
-		}
-		maps.Copy(data, c.Set)
-		expiresAt := rec.ExpiresAt
-		if !c.ExpiresAt.IsZero() {
-			expiresAt = c.ExpiresAt
-		}
-		if len(data) == 0 || !expiresAt.After(now) {
+		if !keep {
 			if exists {
 				return Op{Kind: Remove}, nil
 			}

@@ -123,32 +123,10 @@ func (b *DjangoBackend) Modify(_ context.Context, key string, fn blob.ModifyFunc
 	return nil
 }
 
-func (b *DjangoBackend) write(key string, data []byte, mod time.Time) (err error) {
+func (b *DjangoBackend) write(key string, data []byte, mod time.Time) error {
 	// The temporary name does not start with the prefix, so Django's
 	// clear_expired never takes it for a session.
-	f, err := os.CreateTemp(b.dir, tmpPrefix+"django-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && !mod.IsZero() {
-		err = os.Chtimes(f.Name(), mod, mod)
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), b.path(key))
+	return writeAtomic(b.dir, tmpPrefix+"django-*", b.path(key), data, mod)
 }
 
 // Purge removes the session files whose value expired reports as expired at

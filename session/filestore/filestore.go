@@ -12,17 +12,14 @@
 package filestore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,27 +117,12 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 	if err != nil {
 		return false, err
 	}
-	switch {
-	case c.Mode == session.ModeCreate && exists:
-		return false, session.ErrKeyExists
-	case c.Mode != session.ModeCreate && !exists:
-		return false, session.ErrGone
+	data, expiresAt, keep, err := c.Apply(rec, exists, now) // rec is freshly decoded: ours to modify
+	if err != nil {
+		return false, err
 	}
-	data := rec.Data // freshly decoded: ours to modify
-	if c.Mode != session.ModeUpdate || data == nil {
-		data = make(session.Data, len(c.Set))
-	}
-	for _, k := range c.Delete {
-		delete(data, k)
-	}
-	maps.Copy(data, c.Set)
-	expiresAt := rec.ExpiresAt
-	if !c.ExpiresAt.IsZero() {
-		expiresAt = c.ExpiresAt
-	}
-
 	// A store never keeps an empty or expired session.
-	if len(data) == 0 || !expiresAt.After(now) {
+	if !keep {
 		if err := removeIfExists(s.path(key)); err != nil {
 			return false, fmt.Errorf("removing session file: %w", hidePath(err))
 		}
@@ -269,8 +251,15 @@ func (s *Store) read(key string, now time.Time) (session.Record, bool, error) {
 // before the rename, so after a crash the session is either its previous
 // or its new version, never a partial one. The directory is not synced: at
 // worst a crash undoes the last write of a session.
-func (s *Store) write(key string, b []byte) (err error) {
-	f, err := os.CreateTemp(s.dir, tmpPrefix+key+"-*")
+func (s *Store) write(key string, b []byte) error {
+	return writeAtomic(s.dir, tmpPrefix+key+"-*", s.path(key), b, time.Time{})
+}
+
+// writeAtomic replaces path with b through a temporary file in dir (named
+// by pattern) that is synced, given the modification time mod unless zero,
+// and renamed over path.
+func writeAtomic(dir, pattern, path string, b []byte, mod time.Time) (err error) {
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return err
 	}
@@ -286,10 +275,13 @@ func (s *Store) write(key string, b []byte) (err error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && !mod.IsZero() {
+		err = os.Chtimes(f.Name(), mod, mod)
+	}
 	if err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), s.path(key))
+	return os.Rename(f.Name(), path)
 }
 
 func removeIfExists(path string) error {
@@ -309,28 +301,16 @@ type fileRecord struct {
 // which would compact the values and escape HTML characters in them:
 // values are stored exactly as given.
 func encode(expiresAt time.Time, data session.Data) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString(`{"expires_at":`)
-	b.WriteString(strconv.FormatInt(expiresAt.UnixMilli(), 10))
-	b.WriteString(`,"data":{`)
-	for i, k := range slices.Sorted(maps.Keys(data)) {
-		v := data[k]
-		if !json.Valid(v) {
-			return nil, errors.New("a session value is not JSON")
-		}
-		name, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(name)
-		b.WriteByte(':')
-		b.Write(v)
+	obj, err := session.MarshalData(data)
+	if err != nil {
+		return nil, err
 	}
-	b.WriteString("}}\n")
-	return b.Bytes(), nil
+	b := make([]byte, 0, len(obj)+40)
+	b = append(b, `{"expires_at":`...)
+	b = strconv.AppendInt(b, expiresAt.UnixMilli(), 10)
+	b = append(b, `,"data":`...)
+	b = append(b, obj...)
+	return append(b, "}\n"...), nil
 }
 
 // decode reads a session file; ok is false for anything that is not one,
