@@ -219,13 +219,7 @@ func TestDBStoreHandler(t *testing.T) {
 		t.Fatalf("row holds %v", got)
 	}
 
-	r := newRequest("GET", "/")
-	r.AddCookie(cookie)
-	up := &upstream{}
-	if _, err := serve(t, h, r, nil, up); err != nil {
-		t.Fatal(err)
-	}
-	if claimsOf(t, up.got)["data"].(map[string]any)["_auth_user_id"] != "7" {
+	if readClaims(t, h, cookie)["data"].(map[string]any)["_auth_user_id"] != "7" {
 		t.Fatal("the session did not read back")
 	}
 }

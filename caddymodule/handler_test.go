@@ -103,6 +103,21 @@ func claimsOf(t *testing.T, r *http.Request) map[string]any {
 	return c
 }
 
+// readClaims makes a request with cookie through h, which the upstream
+// answers with no update, and returns the claims of the token it got.
+func readClaims(t *testing.T, h *Handler, cookie *http.Cookie) map[string]any {
+	t.Helper()
+	r := newRequest("GET", "/")
+	if cookie != nil {
+		r.AddCookie(cookie)
+	}
+	up := &upstream{}
+	if _, err := serve(t, h, r, nil, up); err != nil {
+		t.Fatal(err)
+	}
+	return claimsOf(t, up.got)
+}
+
 // login stores a session through h and returns its cookie.
 func login(t *testing.T, h *Handler, set string) *http.Cookie {
 	t.Helper()

@@ -115,13 +115,7 @@ func TestHandlerCacheStore(t *testing.T) {
 			if ttl := raw.PTTL(t.Context(), key).Val(); ttl < 14*24*time.Hour-time.Minute || ttl > 14*24*time.Hour {
 				t.Fatalf("PTTL = %s; want the cookie age, 14 days", ttl)
 			}
-			r := newRequest("GET", "/")
-			r.AddCookie(cookie)
-			up := &upstream{}
-			if _, err := serve(t, h, r, nil, up); err != nil {
-				t.Fatal(err)
-			}
-			if claimsOf(t, up.got)["data"].(map[string]any)["_auth_user_id"] != "7" {
+			if readClaims(t, h, cookie)["data"].(map[string]any)["_auth_user_id"] != "7" {
 				t.Fatal("the session did not read back")
 			}
 		})
