@@ -26,9 +26,10 @@ const cachedDBPrefix = "django.contrib.sessions.cached_db"
 // "<key_prefix>:<version>:django.contrib.sessions.cached_db<key>", plain
 // JSON through django-redis's JSON serializer) serves reads. A write
 // removes the cached copy after the database commits, a read fills it again
-// (for at most 5 minutes), and a logout leaves an empty copy for a minute,
-// which Django reads as no session; see blob.Cached for why this, rather
-// than Django's write-through, keeps concurrent writers and logouts right.
+// (for at most 5 minutes), and a logout leaves a null marker for a minute,
+// which Django reads as a missing cache entry (and so finds no row); see
+// blob.Cached for why this, rather than Django's write-through, keeps
+// concurrent writers and logouts right.
 type CachedDBStore struct {
 	// The cache: every option of `store cache`.
 	Cache CacheStore `json:"cache"`
