@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha1" //nolint:gosec // the WebSocket accept key is defined with SHA-1
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	_ "modernc.org/sqlite" // counts the db store's rows
 
 	"github.com/caddy-session/caddy-session/session"
 )
@@ -721,7 +723,7 @@ func TestContractStoreContents(t *testing.T) {
 	}
 }
 
-// ctStoredSessions counts the sessions in e's file or Redis store.
+// ctStoredSessions counts the sessions in e's file, Redis or db store.
 func ctStoredSessions(t *testing.T, e *ctEnv) int {
 	t.Helper()
 	if e.store.redis != nil {
@@ -732,6 +734,18 @@ func ctStoredSessions(t *testing.T, e *ctEnv) int {
 			t.Fatalf("counting Redis keys: %v", err)
 		}
 		return int(n)
+	}
+	if e.store.db != "" {
+		db, err := sql.Open("sqlite", e.store.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM django_session`).Scan(&n); err != nil {
+			t.Fatalf("counting rows: %v", err)
+		}
+		return n
 	}
 	entries, err := os.ReadDir(ctFileStoreDir(e.caddy))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

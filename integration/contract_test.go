@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -46,7 +47,8 @@ type ctStore struct {
 
 type ctStoreFixture struct {
 	line  string            // the `store` subdirective
-	redis *testredis.Server // the redis store's server
+	redis *testredis.Server // the redis or cache store's server
+	db    string            // the db store's SQLite file
 }
 
 func ctRedisLine(addr string) string {
@@ -65,6 +67,16 @@ var ctStores = []ctStore{
 	{name: "redis", static: ctRedisLine("127.0.0.1:6379"), setup: func(t *testing.T, args ...string) *ctStoreFixture {
 		s := testredis.Start(t, args...)
 		return &ctStoreFixture{line: ctRedisLine(s.Addr()), redis: s}
+	}},
+	// Django's engines, in Django's signed format (db) and django-redis's
+	// JSON (cache): the same contract holds on them.
+	{name: "db", static: "store db {\n\tdsn /var/lib/caddy/sessions.sqlite3\n}", setup: func(t *testing.T, _ ...string) *ctStoreFixture {
+		path := filepath.Join(t.TempDir(), "sessions.sqlite3")
+		return &ctStoreFixture{line: "store db {\n\tdsn " + path + "\n}", db: path}
+	}},
+	{name: "cache", static: "store cache {\n\taddress 127.0.0.1:6379\n}", setup: func(t *testing.T, args ...string) *ctStoreFixture {
+		s := testredis.Start(t, args...)
+		return &ctStoreFixture{line: "store cache {\n\taddress " + s.Addr() + "\n\tkey_prefix djc\n\tdial_timeout 1s\n\ttimeout 1s\n}", redis: s}
 	}},
 }
 
