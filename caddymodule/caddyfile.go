@@ -64,6 +64,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		pass_cookie
 //		max_session_size  <size>
 //		max_update_keys   <n>
+//		idle_timeout      <duration>
+//		absolute_timeout  <duration>
 //		codec             json | django
 //		django_secret_key <Django's SECRET_KEY>
 //		django_secret_key_fallbacks <old key>...
@@ -134,6 +136,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &h.MaxSessionSize)
 		case "max_update_keys":
 			err = countArg(d, &h.MaxUpdateKeys)
+		case "idle_timeout":
+			err = durationArg(d, &h.IdleTimeout)
+		case "absolute_timeout":
+			err = durationArg(d, &h.AbsoluteTimeout)
 		case "codec":
 			h.Codec, err = oneOf(d, "json", "django")
 		case "django_secret_key":

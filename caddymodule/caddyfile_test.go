@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -208,4 +209,23 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	ja, _ := json.Marshal(x)
 	jb, _ := json.Marshal(y)
 	return string(ja) == string(jb)
+}
+
+func TestTimeoutSubdirectives(t *testing.T) {
+	var h Handler
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`session {
+		secret {env.S}
+		idle_timeout 30m
+		absolute_timeout 12h
+	}`)); err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(h.IdleTimeout) != 30*time.Minute || time.Duration(h.AbsoluteTimeout) != 12*time.Hour {
+		t.Fatalf("idle %v, absolute %v", time.Duration(h.IdleTimeout), time.Duration(h.AbsoluteTimeout))
+	}
+	var twice Handler
+	err := twice.UnmarshalCaddyfile(caddyfile.NewTestDispenser("session {\n\tsecret {env.S}\n\tidle_timeout 1m\n\tidle_timeout 2m\n}"))
+	if err == nil || !strings.Contains(err.Error(), "idle_timeout: already specified") {
+		t.Fatalf("repeated idle_timeout: %v", err)
+	}
 }

@@ -159,6 +159,21 @@ type Handler struct {
 	// Default: 128.
 	MaxUpdateKeys int `json:"max_update_keys,omitempty"`
 
+	// End a session that no request used for this long, whatever
+	// cookie_age says (lua-resty-session's and OWASP's idle timeout; Django
+	// has none). Enforced on the server; the upstream sees the deadline in
+	// the token's idle_expires_at. The access time lives in the session
+	// under _session_accessed and is rewritten when a request finds it
+	// older than a tenth of the timeout. Default: off.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+
+	// End a session this long after it was created, however active it is
+	// (cycle_key keeps the creation time, flush starts a new one). Enforced
+	// on the server, capping the cookie's Max-Age; the upstream sees the
+	// deadline in absolute_expires_at. The creation time lives in the
+	// session under _session_created. Default: off.
+	AbsoluteTimeout caddy.Duration `json:"absolute_timeout,omitempty"`
+
 	matchers caddyhttp.MatcherSets
 	// purge removes expired sessions now (clear-expired); nil when the
 	// store expires them itself. stopPurge ends the handler's own
@@ -233,7 +248,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		SaveEveryRequest:     h.SaveEveryRequest,
 		MaxSize:              maxSize,
 		MaxUpdateKeys:        maxKeys,
+		IdleTimeout:          time.Duration(h.IdleTimeout),
+		AbsoluteTimeout:      time.Duration(h.AbsoluteTimeout),
 	}}
+	if h.IdleTimeout < 0 || h.AbsoluteTimeout < 0 {
+		return errors.New("idle_timeout, absolute_timeout: must not be negative")
+	}
 
 	if h.MatcherSetsRaw != nil {
 		mods, err := ctx.LoadModule(h, "MatcherSetsRaw")
@@ -344,6 +364,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.storeError(w, err)
 	}
+	if why := sess.Ended(); why != "" {
+		if ce := h.logger.Check(zap.InfoLevel, "session ended by a server-side timeout: handled as no session"); ce != nil {
+			ce.Write(zap.String("timeout", why))
+		}
+	}
 	if n := sess.Oversize(); n > 0 {
 		if ce := h.logger.Check(zap.WarnLevel, "stored session over max_session_size: handled as no session, left in the store"); ce != nil {
 			ce.Write(zap.Int("size", n), zap.Int("limit", h.manager.Config.MaxSize))
@@ -401,6 +426,8 @@ func (h *Handler) token(sess *session.Session) (string, error) {
 		c.SID = h.signer.SID(sess.Key())
 		c.ExpiresAt = sess.ExpiresAt()
 		c.BrowserClose = h.manager.BrowserClose(sess.Data())
+		c.IdleExpiresAt = sess.IdleExpiresAt()
+		c.AbsoluteExpiresAt = sess.AbsoluteExpiresAt()
 	}
 	return h.signer.Sign(c, time.Now())
 }

@@ -15,9 +15,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-session/caddy-session/session"
 )
 
 // newHandler provisions h (memory store and the test secret unless set).
@@ -389,4 +392,25 @@ func TestDefaultSizeFitsHeaderLimits(t *testing.T) {
 		t.Fatalf("token header line is %d bytes; want at most 8190", line)
 	}
 	t.Logf("token header line at the default max_session_size: %d bytes", line)
+}
+
+// The server-side timeouts reach the upstream as token claims.
+func TestTimeoutClaims(t *testing.T) {
+	h := newHandler(t, &Handler{IdleTimeout: caddy.Duration(30 * time.Minute), AbsoluteTimeout: caddy.Duration(8 * time.Hour)})
+	cookie := login(t, h, `{"user":"bob"}`)
+	c := readClaims(t, h, cookie)
+	now := float64(time.Now().Unix())
+	for name, want := range map[string]float64{"idle_expires_at": now + 1800, "absolute_expires_at": now + 8*3600} {
+		got, ok := c[name].(float64)
+		if !ok || got < want-5 || got > want+5 {
+			t.Errorf("%s = %v; want about %v", name, c[name], want)
+		}
+	}
+	if d := c["data"].(map[string]any); d[session.CreatedKey] == nil || d[session.AccessedKey] == nil {
+		t.Errorf("data = %v; want the timeout fields", d)
+	}
+	plain := newHandler(t, &Handler{})
+	if c := readClaims(t, plain, login(t, plain, `{"user":"bob"}`)); c["idle_expires_at"] != nil || c["absolute_expires_at"] != nil {
+		t.Errorf("claims without timeouts = %v", c)
+	}
 }

@@ -39,6 +39,10 @@ type Claims struct {
 	ExpiresAt time.Time
 	// BrowserClose is true when the cookie expires with the browser.
 	BrowserClose bool
+	// IdleExpiresAt and AbsoluteExpiresAt, when not zero, are the
+	// server-side timeouts' deadlines (idle_expires_at, absolute_expires_at).
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
 }
 
 // Signer makes the request header's token: a compact HS256 JWT. It is safe
@@ -137,6 +141,14 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 		p = strconv.AppendInt(p, c.ExpiresAt.Unix(), 10)
 		p = append(p, `,"browser_close":`...)
 		p = strconv.AppendBool(p, c.BrowserClose)
+		if !c.IdleExpiresAt.IsZero() {
+			p = append(p, `,"idle_expires_at":`...)
+			p = strconv.AppendInt(p, c.IdleExpiresAt.Unix(), 10)
+		}
+		if !c.AbsoluteExpiresAt.IsZero() {
+			p = append(p, `,"absolute_expires_at":`...)
+			p = strconv.AppendInt(p, c.AbsoluteExpiresAt.Unix(), 10)
+		}
 	}
 	p = append(p, '}')
 

@@ -149,6 +149,12 @@ type Config struct {
 	// MaxUpdateKeys bounds how many fields one update may set or delete.
 	// 0 means no limit.
 	MaxUpdateKeys int
+	// IdleTimeout ends a session that no request used for this long,
+	// whatever its age (0: off). Django has none.
+	IdleTimeout time.Duration
+	// AbsoluteTimeout ends a session this long after it was created,
+	// however active (0: off). Django has none.
+	AbsoluteTimeout time.Duration
 }
 
 // Manager loads and commits sessions against one store.
@@ -177,6 +183,10 @@ type Session struct {
 	// oversize is the size of a stored session that was over MaxSize
 	// and so not loaded; 0 otherwise.
 	oversize int
+	// ended, touch, idleAt and absoluteAt belong to the timeouts.
+	ended              string
+	touch              bool
+	idleAt, absoluteAt time.Time
 }
 
 // Key is the stored session's key, or "" when none was found.
@@ -212,8 +222,14 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading session: %w", err)
 	}
-	if !ok || len(rec.Data) == 0 || !rec.ExpiresAt.After(m.now()) {
+	now := m.now()
+	if !ok || len(rec.Data) == 0 || !rec.ExpiresAt.After(now) {
 		return s, nil
+	}
+	if m.timeouts() {
+		if s.ended = m.checkTimeouts(s, rec.Data, now); s.ended != "" {
+			return s, nil
+		}
 	}
 	if m.Config.MaxSize > 0 {
 		if n := Size(rec.Data); n > m.Config.MaxSize {
@@ -323,8 +339,22 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	now := m.now()
 	oldKey := s.key
 	modified := !u.Empty()
+	touch := s.touch && !modified && oldKey != ""
 	cycle := u.CycleKey && oldKey != "" && !u.Flush
 	view := u.apply(s.data)
+	if m.timeouts() {
+		if userEmpty(view) {
+			// Only the timeout fields would be left: the session is empty,
+			// and a delta must remove them too.
+			view = Data{}
+			if oldKey != "" && !u.Flush && !u.Clear {
+				u = withStampDeletes(u)
+			}
+		} else if modified || touch || m.Config.SaveEveryRequest {
+			u = m.stamp(s, u, now)
+			view = u.apply(s.data)
+		}
+	}
 	if modified {
 		if err := m.checkSize(view); err != nil {
 			return Result{}, err
@@ -337,7 +367,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 		emptied.Cookie = CookieDelete
 	}
 	if mt, ok := m.Store.(Minter); ok {
-		return m.commitMinted(ctx, mt, view, modified, emptied, now)
+		return m.commitMinted(ctx, mt, view, modified || touch, emptied, now)
 	}
 
 	switch {
@@ -380,6 +410,16 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 		}
 		return emptied, nil
 	}
+	if touch && !m.Config.SaveEveryRequest {
+		// Only the access time changes: save it, leave the cookie alone.
+		expiresAt, _ := m.clampExpiry(view, now, m.ExpiryAge(view))
+		delta := u.delta()
+		delta.ExpiresAt = expiresAt
+		if _, err := m.save(ctx, oldKey, delta); err != nil {
+			return Result{}, err
+		}
+		return Result{}, nil
+	}
 	if !modified && !m.Config.SaveEveryRequest {
 		return Result{}, nil
 	}
@@ -388,7 +428,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	}
 
 	age, browserClose := m.expiry(view, now)
-	expiresAt := now.Add(age)
+	expiresAt, age := m.clampExpiry(view, now, age)
 	if u.Clear {
 		if _, err := m.save(ctx, oldKey, Change{Mode: ModeReplace, Set: view, ExpiresAt: expiresAt}); err != nil {
 			return Result{}, err
@@ -418,7 +458,8 @@ func (m *Manager) commitMinted(ctx context.Context, mt Minter, view Data, modifi
 		return emptied, nil
 	}
 	age, browserClose := m.expiry(view, now)
-	value, err := mt.Mint(ctx, view, now.Add(age))
+	expiresAt, age := m.clampExpiry(view, now, age)
+	value, err := mt.Mint(ctx, view, expiresAt)
 	if err != nil {
 		return Result{}, fmt.Errorf("encoding session cookie: %w", err)
 	}
@@ -439,7 +480,7 @@ func (m *Manager) cycle(ctx context.Context, oldKey string, u *Update, now time.
 		return Result{}, ErrInterrupted
 	}
 	data := u.apply(rec.Data)
-	if len(data) == 0 {
+	if len(data) == 0 || (m.timeouts() && userEmpty(data)) {
 		return emptied, nil
 	}
 	res, err := m.createResult(ctx, data, now)
@@ -456,7 +497,8 @@ func (m *Manager) cycle(ctx context.Context, oldKey string, u *Update, now time.
 // createResult stores data under a fresh key and says to send its cookie.
 func (m *Manager) createResult(ctx context.Context, data Data, now time.Time) (Result, error) {
 	age, browserClose := m.expiry(data, now)
-	key, err := m.create(ctx, data, now.Add(age))
+	expiresAt, age := m.clampExpiry(data, now, age)
+	key, err := m.create(ctx, data, expiresAt)
 	if err != nil {
 		return Result{}, err
 	}
