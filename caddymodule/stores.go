@@ -269,6 +269,14 @@ type RedisStore struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// Connections per node. Default: go-redis's, 10 per CPU.
 	PoolSize int `json:"pool_size,omitempty"`
+	// Replicas that must acknowledge each save and delete (Redis WAIT on
+	// the connection that wrote) before it counts as done; fewer within
+	// wait_timeout make the request fail with 503, though the primary
+	// applied the write. Single node or sentinel only; hash layout only
+	// (codec json). Default: 0, no waiting.
+	WaitReplicas int `json:"wait_replicas,omitempty"`
+	// How long a save waits for wait_replicas; below timeout. Default: 1s.
+	WaitTimeout caddy.Duration `json:"wait_timeout,omitempty"`
 
 	pooledStore
 	client redis.UniversalClient // the pooled client, for BlobBackend
@@ -302,13 +310,33 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 	sum := sha256.Sum256(keyJSON)
 	err = rs.load("redis:"+hex.EncodeToString(sum[:]), func() (session.Store, func() error, error) {
 		client := redis.NewUniversalClient(opts)
-		return redisShared{redisstore.New(client, prefix), client}, client.Close, nil
+		var sopts []redisstore.Option
+		if rs.WaitReplicas > 0 {
+			sopts = append(sopts, redisstore.WaitReplicas(rs.WaitReplicas, rs.waitTimeout()))
+		}
+		return redisShared{redisstore.New(client, prefix, sopts...), client}, client.Close, nil
 	})
 	if err != nil {
 		return fmt.Errorf("store redis: %w", err)
 	}
 	rs.client, rs.prefix = rs.Store.(redisShared).client, prefix
 	return nil
+}
+
+// waitTimeout is wait_timeout with its default applied.
+func (rs *RedisStore) waitTimeout() time.Duration {
+	if rs.WaitTimeout > 0 {
+		return time.Duration(rs.WaitTimeout)
+	}
+	return time.Second
+}
+
+// commandTimeout is timeout with its default applied.
+func (rs *RedisStore) commandTimeout() time.Duration {
+	if rs.Timeout > 0 {
+		return time.Duration(rs.Timeout)
+	}
+	return 2 * time.Second
 }
 
 // clientOptions are the go-redis options of the configuration, with its
@@ -375,6 +403,7 @@ func (rs *RedisStore) clientOptions() (*redis.UniversalOptions, error) {
 //		dial_timeout <duration>
 //		timeout      <duration>
 //		pool_size    <n>
+//		wait_replicas <n> [<timeout>]
 //	}
 //
 // `address` may repeat, its addresses adding up; any other subdirective
@@ -432,6 +461,8 @@ func (rs *RedisStore) unmarshalBlock(d *caddyfile.Dispenser, name string, extra 
 			err = durationArg(d, &rs.DialTimeout)
 		case sub == "timeout":
 			err = durationArg(d, &rs.Timeout)
+		case sub == "wait_replicas" && name == "redis":
+			err = rs.waitArgs(d)
 		default:
 			handled := false
 			if extra != nil {
@@ -473,9 +504,40 @@ func (rs *RedisStore) validate(name string) error {
 		err = fmt.Errorf("dial_timeout: must not be negative, got %s", time.Duration(rs.DialTimeout))
 	case rs.Timeout < 0:
 		err = fmt.Errorf("timeout: must not be negative, got %s", time.Duration(rs.Timeout))
+	case rs.WaitReplicas < 0:
+		err = fmt.Errorf("wait_replicas: must not be negative, got %d", rs.WaitReplicas)
+	case rs.WaitTimeout < 0:
+		err = fmt.Errorf("wait_timeout: must not be negative, got %s", time.Duration(rs.WaitTimeout))
+	case rs.WaitTimeout > 0 && rs.WaitReplicas == 0:
+		err = errors.New("wait_timeout: needs wait_replicas")
+	case rs.WaitReplicas > 0 && len(rs.Addresses) > 1 && rs.MasterName == "":
+		err = errors.New("wait_replicas: not on a Redis Cluster (several addresses without master_name): WAIT has no key to route by; give one address or master_name")
+	case rs.WaitReplicas > 0 && rs.waitTimeout() >= rs.commandTimeout():
+		err = fmt.Errorf("wait_replicas: its timeout %s must be below the command timeout %s, or the wait would end in a read timeout", rs.waitTimeout(), rs.commandTimeout())
 	}
 	if err != nil {
 		return fmt.Errorf("store %s: %w", name, err)
+	}
+	return nil
+}
+
+// waitArgs reads `wait_replicas <n> [<timeout>]`.
+func (rs *RedisStore) waitArgs(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return d.Errf("wait_replicas: want <n> [<timeout>], got %d arguments", len(args))
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		return d.Errf("wait_replicas: bad value %q: want an integer of at least 1", args[0])
+	}
+	rs.WaitReplicas = n
+	if len(args) == 2 {
+		dur, err := caddy.ParseDuration(args[1])
+		if err != nil || dur <= 0 {
+			return d.Errf("wait_replicas: bad timeout %q: want a positive duration", args[1])
+		}
+		rs.WaitTimeout = caddy.Duration(dur)
 	}
 	return nil
 }

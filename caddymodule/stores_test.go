@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/session"
@@ -61,5 +64,67 @@ func TestPurgerSweepsExpiredFiles(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if runs.Load() != after {
 		t.Fatal("the purger kept running after stop")
+	}
+}
+
+// wait_replicas: parsed from the Caddyfile into wait_replicas and
+// wait_timeout, and refused where WAIT cannot apply.
+func TestRedisStoreWaitReplicas(t *testing.T) {
+	parse := []struct {
+		name, input string
+		want        RedisStore
+		wantErr     string
+	}{
+		{name: "n only", input: "redis {\n wait_replicas 1\n}", want: RedisStore{WaitReplicas: 1}},
+		{name: "n and timeout", input: "redis {\n wait_replicas 2 250ms\n}", want: RedisStore{WaitReplicas: 2, WaitTimeout: caddy.Duration(250 * time.Millisecond)}},
+		{name: "zero", input: "redis {\n wait_replicas 0\n}", wantErr: "wait_replicas: bad value \"0\""},
+		{name: "no args", input: "redis {\n wait_replicas\n}", wantErr: "wait_replicas: want <n> [<timeout>]"},
+		{name: "bad timeout", input: "redis {\n wait_replicas 1 soon\n}", wantErr: "wait_replicas: bad timeout"},
+		{name: "twice", input: "redis {\n wait_replicas 1\n wait_replicas 2\n}", wantErr: "wait_replicas"},
+		{name: "on a cluster", input: "redis {\n address 127.0.0.1:1 127.0.0.1:2\n wait_replicas 1\n}", wantErr: "wait_replicas: not on a Redis Cluster"},
+		{name: "timeout not below the command timeout", input: "redis {\n timeout 1s\n wait_replicas 1 1s\n}", wantErr: "must be below the command timeout"},
+	}
+	for _, tc := range parse {
+		t.Run(tc.name, func(t *testing.T) {
+			var rs RedisStore
+			err := rs.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v; want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rs.WaitReplicas != tc.want.WaitReplicas || rs.WaitTimeout != tc.want.WaitTimeout {
+				t.Fatalf("got wait_replicas %d, wait_timeout %s; want %d, %s", rs.WaitReplicas, time.Duration(rs.WaitTimeout), tc.want.WaitReplicas, time.Duration(tc.want.WaitTimeout))
+			}
+		})
+	}
+
+	validate := []struct {
+		name    string
+		store   RedisStore
+		wantErr string
+	}{
+		{name: "sentinel", store: RedisStore{Addresses: []string{"127.0.0.1:1", "127.0.0.1:2"}, MasterName: "m", WaitReplicas: 1}},
+		{name: "negative", store: RedisStore{WaitReplicas: -1}, wantErr: "store redis: wait_replicas: must not be negative"},
+		{name: "timeout alone", store: RedisStore{WaitTimeout: caddy.Duration(time.Second)}, wantErr: "store redis: wait_timeout: needs wait_replicas"},
+		{name: "default timeout vs short command timeout", store: RedisStore{WaitReplicas: 1, Timeout: caddy.Duration(500 * time.Millisecond)}, wantErr: "must be below the command timeout"},
+	}
+	for _, tc := range validate {
+		t.Run("Validate/"+tc.name, func(t *testing.T) {
+			err := tc.store.Validate()
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Validate() = %v; want %q", err, tc.wantErr)
+			}
+		})
+	}
+
+	// `store cache` has no WAIT: its Django layout is another client's.
+	var cs CacheStore
+	if err := cs.UnmarshalCaddyfile(caddyfile.NewTestDispenser("cache {\n wait_replicas 1\n}")); err == nil {
+		t.Error("store cache accepted wait_replicas")
 	}
 }

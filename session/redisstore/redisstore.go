@@ -84,15 +84,37 @@ return {pttl, fields}
 type Store struct {
 	client redis.UniversalClient
 	prefix string
+
+	// waitReplicas > 0 makes each save wait for that many replicas to
+	// acknowledge it, for up to waitTimeout (WaitReplicas).
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 var _ session.Store = (*Store)(nil)
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WaitReplicas makes every save wait, with Redis's WAIT on the connection
+// that ran it, until n replicas have acknowledged it, for at most timeout
+// (0: forever). Fewer acknowledgements make the save an error, though the
+// primary applied it: a write the caller may lose in a failover is never
+// reported as done. WAIT has no key, so this needs a single node or a
+// sentinel client, not a cluster client.
+func WaitReplicas(n int, timeout time.Duration) Option {
+	return func(s *Store) { s.waitReplicas, s.waitTimeout = n, timeout }
+}
+
 // New returns a store using client, which may be a single node, sentinel or
 // cluster client. Keys are prefix + ":" + session key, or just the session
 // key when prefix is empty, as django-redis-sessions lays them out.
-func New(client redis.UniversalClient, prefix string) *Store {
-	return &Store{client: client, prefix: prefix}
+func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
+	s := &Store{client: client, prefix: prefix}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 func (s *Store) key(key string) string {
@@ -179,7 +201,13 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		args = append(args, k, []byte(v))
 	}
 
-	code, err := saveScript.Run(ctx, s.client, []string{s.key(key)}, args...).Int64()
+	var code int64
+	var err error
+	if s.waitReplicas > 0 {
+		code, err = s.saveAndWait(ctx, []string{s.key(key)}, args)
+	} else {
+		code, err = saveScript.Run(ctx, s.client, []string{s.key(key)}, args...).Int64()
+	}
 	if err != nil {
 		return false, fmt.Errorf("writing session hash: %w", err)
 	}
@@ -196,11 +224,68 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 	return false, fmt.Errorf("writing session hash: unexpected reply %d", code)
 }
 
+// saveAndWait runs saveScript and WAIT in one pipeline, so that both go
+// over one connection and WAIT counts the acknowledgements of this very
+// write. WAIT cannot run inside the script. A script Redis does not hold
+// yet (NOSCRIPT) is sent whole once.
+func (s *Store) saveAndWait(ctx context.Context, keys []string, args []any) (int64, error) {
+	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.Cmd, error) {
+		var save *redis.Cmd
+		var wait *redis.Cmd
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			save = eval(p)
+			wait = p.Do(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
+			return nil
+		})
+		return save, wait, err
+	}
+	save, wait, err := run(func(p redis.Pipeliner) *redis.Cmd {
+		return saveScript.EvalSha(ctx, p, keys, args...)
+	})
+	if save != nil && redis.HasErrorPrefix(save.Err(), "NOSCRIPT") {
+		save, wait, err = run(func(p redis.Pipeliner) *redis.Cmd {
+			return saveScript.Eval(ctx, p, keys, args...)
+		})
+	}
+	if save == nil || wait == nil {
+		return 0, err
+	}
+	code, serr := save.Int64()
+	if serr != nil {
+		return 0, serr
+	}
+	acks, werr := wait.Int64()
+	if werr != nil {
+		return 0, fmt.Errorf("waiting for replicas: %w", werr)
+	}
+	if acks < int64(s.waitReplicas) {
+		return 0, fmt.Errorf("waiting for replicas: %d of %d acknowledged within %s", acks, s.waitReplicas, s.waitTimeout)
+	}
+	return code, nil
+}
+
 // Delete removes the session under key and reports whether it was stored.
 func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
-	n, err := s.client.Del(ctx, s.key(key)).Result()
+	if s.waitReplicas == 0 {
+		n, err := s.client.Del(ctx, s.key(key)).Result()
+		if err != nil {
+			return false, fmt.Errorf("deleting session hash: %w", err)
+		}
+		return n > 0, nil
+	}
+	// A logout a failover undid would bring the session back: wait as Save.
+	var del *redis.IntCmd
+	var wait *redis.Cmd
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		del = p.Del(ctx, s.key(key))
+		wait = p.Do(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("deleting session hash: %w", err)
 	}
-	return n > 0, nil
+	if acks, _ := wait.Int64(); acks < int64(s.waitReplicas) {
+		return false, fmt.Errorf("deleting session hash: waiting for replicas: %d of %d acknowledged within %s", acks, s.waitReplicas, s.waitTimeout)
+	}
+	return del.Val() > 0, nil
 }
