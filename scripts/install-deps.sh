@@ -31,6 +31,7 @@ if [ "$what" = test ]; then
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "command -v php" php-cli
 	check "command -v node && command -v npm" "nodejs npm"
+	check "command -v gunicorn" gunicorn # integration/reliability_smuggling_test.go: the WSGI stack
 	check "test -x /usr/bin/chromium" chromium # integration/browser_test.go
 	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
 fi
