@@ -12,8 +12,6 @@ require (
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
 	modernc.org/sqlite v1.62.0
-
-	go.uber.org/goleak v1.3.0
 )
 
 require (
