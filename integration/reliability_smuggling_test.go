@@ -74,10 +74,11 @@ var smugStacks = []smugStack{
 }
 
 func TestReliabilitySmuggling(t *testing.T) {
+	spellings := smugSpellings(relreport.Scale(50, 2000))
 	php := smugStartPHP(t)
 	wsgi := smugStartGunicorn(t)
 	node := smugStartNode(t)
-	c := smugStartCaddy(t, php, wsgi, node)
+	c := smugStartCaddy(t, spellings, php, wsgi, node)
 
 	h1 := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}}
 	h2 := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
@@ -87,16 +88,24 @@ func TestReliabilitySmuggling(t *testing.T) {
 	t.Cleanup(h1.CloseIdleConnections)
 	t.Cleanup(h2.CloseIdleConnections)
 	protos := []struct {
-		name   string
-		base   string
-		client *http.Client
-		major  int
+		name         string
+		base, opened string
+		client       *http.Client
+		major        int
 	}{
-		{"HTTP/1.1", c.h1URL, h1, 1},
-		{"HTTP/2", c.h2URL, h2, 2},
+		{"HTTP/1.1", c.h1URL, c.h1OpenURL, h1, 1},
+		{"HTTP/2", c.h2URL, c.h2OpenURL, h2, 2},
 	}
 
-	spellings := smugSpellings(relreport.Scale(50, 2000))
+	// The detector must see what it is to count: through the same stacks
+	// with no session handler, every vehicle leaks.
+	t.Run("detector sees leaks without the handler", func(t *testing.T) {
+		for _, st := range smugStacks {
+			r := &smugRun{t: t, stack: st, base: c.bareURL + st.prefix, client: h1, major: 1}
+			r.detectorSees()
+		}
+	})
+
 	var total struct {
 		sync.Mutex
 		cases int
@@ -110,8 +119,20 @@ func TestReliabilitySmuggling(t *testing.T) {
 					req := r.requestDirection(spellings)
 					relreport.Record(t, relreport.Figure{
 						Scenario: smugScenario, Name: fmt.Sprintf("leaks, %s, %s, request → upstream", st.name, p.name),
-						Value: req.leaks, Unit: "headers", Goal: "0", Met: relreport.Met(req.leaks == 0), Note: req.note(),
+						Value: req.leaks, Unit: "headers", Goal: "0", Met: relreport.Met(req.leaks == 0),
+						Note: req.note() + "; Caddy's default server drops request header names with _ or . before any handler",
 					})
+					// The same with Caddy's own _/. filter opened for every
+					// spelling: the session handler alone stands between.
+					ro := &smugRun{t: t, stack: st, base: p.opened + st.prefix, client: p.client, major: p.major, opened: true}
+					reqOpen := ro.requestDirection(spellings)
+					relreport.Record(t, relreport.Figure{
+						Scenario: smugScenario, Name: fmt.Sprintf("leaks, %s, %s, request → upstream, every _ and . spelling allowlisted", st.name, p.name),
+						Value: reqOpen.leaks, Unit: "headers", Goal: "0", Met: relreport.Met(reqOpen.leaks == 0),
+						Note: reqOpen.note() + "; expected_underscore_headers and expected_dot_headers list every spelling, so only the session handler strips them",
+					})
+					req.leaks += reqOpen.leaks
+					req.cases += reqOpen.cases
 					resp := r.responseDirection(spellings)
 					relreport.Record(t, relreport.Figure{
 						Scenario: smugScenario, Name: fmt.Sprintf("leaks, %s, %s, response → client", st.name, p.name),
@@ -248,6 +269,7 @@ type smugRun struct {
 	base   string
 	client *http.Client
 	major  int
+	opened bool // Caddy lets every _ and . spelling through
 }
 
 // smugTally is what one direction of one cell measured.
@@ -303,6 +325,10 @@ func (r *smugRun) requestDirection(spellings []smugSpelling) smugTally {
 			req.Header[k] = vs // as spelled: no canonicalization
 		}
 		req.Header.Set("X-Control", "control-header")
+		if r.opened {
+			req.Header["X_Control_U"] = []string{"control-header"}
+			req.Header["X.Control.D"] = []string{"control-header"}
+		}
 		if trailer != nil {
 			req.Body = io.NopCloser(strings.NewReader("payload"))
 			req.ContentLength = -1 // chunked, so that trailers can follow
@@ -331,6 +357,9 @@ func (r *smugRun) requestDirection(spellings []smugSpelling) smugTally {
 		tally.requests++
 		tally.tried(vehicle, tried)
 		leaks, tokens, control := r.countRequestLeaks(echo)
+		if r.opened && !smugSawAll(echo, r.stack.cgi, "x-control-u", "x-control-d") {
+			t.Errorf("%s: with the filter opened, X_Control_U and X.Control.D did not both reach the upstream (saw %q): Caddy still drops _ and . names", vehicle, echo.Headers)
+		}
 		if leaks > 0 {
 			t.Errorf("LEAK %s %s request → upstream via %s: %d (upstream saw %q, trailers %q)", r.stack.name, r.protoName(), vehicle, leaks, echo.Headers, echo.Trailers)
 		}
@@ -395,6 +424,25 @@ func (r *smugRun) requestDirection(spellings []smugSpelling) smugTally {
 		tally.notes = append(tally.notes, "request trailers reach this upstream (a control trailer arrived)")
 	}
 	return tally
+}
+
+// smugSawAll reports whether every folded name in want is among the
+// echoed headers.
+func smugSawAll(echo smugEcho, cgi bool, want ...string) bool {
+	seen := map[string]bool{}
+	for _, kv := range echo.Headers {
+		name := kv[0]
+		if cgi {
+			name = strings.TrimPrefix(name, "HTTP_")
+		}
+		seen[smugFold(name)] = true
+	}
+	for _, w := range want {
+		if !seen[w] {
+			return false
+		}
+	}
+	return true
 }
 
 // countRequestLeaks counts, in what the upstream saw, the family headers
@@ -463,6 +511,76 @@ func (r *smugRun) protoName() string {
 		return "HTTP/2"
 	}
 	return "HTTP/1.1"
+}
+
+// detectorSees checks, against a route with no session handler, that the
+// request echo and the response counters see a forged header, a request
+// trailer (where the stack receives them), a response trailer and a 103
+// (where the stack sends them).
+func (r *smugRun) detectorSees() {
+	t := r.t
+	req, err := http.NewRequest(http.MethodPost, r.base+"/?do=echo", io.NopCloser(strings.NewReader("payload")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	req.Header["x-SESSION-set"] = []string{smugForged} // Caddy drops _ and . names before any handler
+	req.Header.Set("X-Control", "control-header")
+	req.Trailer = http.Header{"X-Session-Flush": {smugForged}}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var echo smugEcho
+	if err := json.Unmarshal(body, &echo); err != nil {
+		t.Fatalf("%s: echo %q: %v", r.stack.name, body, err)
+	}
+	if leaks, _, _ := r.countRequestLeaks(smugEcho{Headers: echo.Headers}); leaks == 0 {
+		t.Errorf("%s: a forged request header went unseen without the handler (echo %q)", r.stack.name, echo.Headers)
+	}
+	if r.stack.name == "node" {
+		if leaks, _, _ := r.countRequestLeaks(smugEcho{Trailers: echo.Trailers}); leaks == 0 {
+			t.Errorf("%s: a forged request trailer went unseen without the handler (echo %q)", r.stack.name, echo.Trailers)
+		}
+	}
+
+	spec := smugSpec{Status: 200, Headers: [][2]string{{"x_Session.set", smugValid("set")}}}
+	if r.stack.trailers {
+		spec.Trailers = [][2]string{{"X-Session-Clear", smugSmuggled}}
+	}
+	if r.stack.hints {
+		spec.Hints = [][2]string{{"X-Session-Flush", smugSmuggled}}
+	}
+	raw, _ := json.Marshal(spec)
+	var hints []http.Header
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			hints = append(hints, http.Header(h).Clone())
+			return nil
+		},
+	})
+	req, err = http.NewRequestWithContext(ctx, http.MethodGet,
+		r.base+"/?do=respond&spec="+url.QueryEscape(base64.RawURLEncoding.EncodeToString(raw)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if smugResponseLeaks(&http.Response{Header: resp.Header}, nil) == 0 {
+		t.Errorf("%s: a session response header went unseen without the handler (%q)", r.stack.name, resp.Header)
+	}
+	if r.stack.trailers && smugResponseLeaks(&http.Response{Trailer: resp.Trailer}, nil) == 0 {
+		t.Errorf("%s: a session response trailer went unseen without the handler (%q)", r.stack.name, resp.Trailer)
+	}
+	if r.stack.hints && smugResponseLeaks(&http.Response{}, hints) == 0 {
+		t.Errorf("%s: a session header in a 103 went unseen without the handler (%q)", r.stack.name, hints)
+	}
 }
 
 // smugSpec is what the puppet upstream is told to answer.
@@ -702,26 +820,47 @@ func smugResponseLeaks(resp *http.Response, hints []http.Header) int {
 // and HTTP/2 (TLS with Caddy's internal CA).
 type smugCaddy struct {
 	*Caddy
-	h1URL, h2URL string
+	h1URL, h2URL         string
+	h1OpenURL, h2OpenURL string // with every _ and . spelling allowlisted
+	bareURL              string // the same stacks with no session handler
 }
 
-func smugStartCaddy(t *testing.T, php, wsgi, node string) *smugCaddy {
+func smugStartCaddy(t *testing.T, spellings []smugSpelling, php, wsgi, node string) *smugCaddy {
 	t.Helper()
 	c := &Caddy{t: t, Port: testredis.FreePort(t), AdminPort: testredis.FreePort(t), Dir: t.TempDir()}
-	tlsPort := testredis.FreePort(t)
+	tlsPort, barePort := testredis.FreePort(t), testredis.FreePort(t)
+	openPort, openTLSPort := testredis.FreePort(t), testredis.FreePort(t)
+	// Caddy drops request header names holding '_' or '.' unless they are
+	// allowlisted exactly (a name with both is never matched by a glob).
+	underscore, dot := []string{"X_Control_U"}, []string{"X.Control.D"}
+	for _, s := range spellings {
+		switch {
+		case strings.Contains(s.name, "_"):
+			underscore = append(underscore, s.name)
+		case strings.Contains(s.name, "."):
+			dot = append(dot, s.name)
+		}
+	}
+	opened := fmt.Sprintf("{\n\t\texpected_underscore_headers %s\n\t\texpected_dot_headers %s\n\t}",
+		strings.Join(underscore, " "), strings.Join(dot, " "))
 	c.URL = "http://127.0.0.1:" + strconv.Itoa(c.Port)
 	caddyfile := fmt.Sprintf(`{
 	admin 127.0.0.1:%[1]d
 	persist_config off
 	auto_https disable_redirects
 	skip_install_trust
+	servers :%[9]d %[11]s
+	servers :%[10]d %[11]s
 }
 
-(stacks) {
+(session) {
 	session {
 		secret {env.SESSION_SECRET}
 		store memory
 	}
+}
+
+(stacks) {
 	handle_path /php/* {
 		root * %[4]s
 		rewrite * /hostile.php?{query}
@@ -736,14 +875,33 @@ func smugStartCaddy(t *testing.T, php, wsgi, node string) *smugCaddy {
 }
 
 http://127.0.0.1:%[2]d {
+	import session
 	import stacks
 }
 
 https://127.0.0.1:%[3]d {
 	tls internal
+	import session
 	import stacks
 }
-`, c.AdminPort, c.Port, tlsPort, upstreamDir(t, "php"), php, wsgi, node)
+
+# The same with Caddy's _/. filter opened (servers above).
+http://127.0.0.1:%[9]d {
+	import session
+	import stacks
+}
+
+https://127.0.0.1:%[10]d {
+	tls internal
+	import session
+	import stacks
+}
+
+# No session handler: the detector's control.
+http://127.0.0.1:%[8]d {
+	import stacks
+}
+`, c.AdminPort, c.Port, tlsPort, upstreamDir(t, "php"), php, wsgi, node, barePort, openPort, openTLSPort, opened)
 	c.config = filepath.Join(c.Dir, "Caddyfile")
 	if err := os.WriteFile(c.config, []byte(caddyfile), 0o600); err != nil {
 		t.Fatal(err)
@@ -755,10 +913,14 @@ https://127.0.0.1:%[3]d {
 	}
 	c.Start()
 	t.Cleanup(c.Stop)
-	if err := testredis.WaitPort("127.0.0.1:"+strconv.Itoa(tlsPort), 20*time.Second); err != nil {
-		t.Fatalf("caddy's TLS port: %v\n%s", err, c.Logs())
+	for _, p := range []int{tlsPort, barePort, openPort, openTLSPort} {
+		if err := testredis.WaitPort("127.0.0.1:"+strconv.Itoa(p), 20*time.Second); err != nil {
+			t.Fatalf("caddy's port %d: %v\n%s", p, err, c.Logs())
+		}
 	}
-	return &smugCaddy{Caddy: c, h1URL: c.URL, h2URL: "https://127.0.0.1:" + strconv.Itoa(tlsPort)}
+	return &smugCaddy{Caddy: c, h1URL: c.URL, h2URL: "https://127.0.0.1:" + strconv.Itoa(tlsPort),
+		h1OpenURL: "http://127.0.0.1:" + strconv.Itoa(openPort), h2OpenURL: "https://127.0.0.1:" + strconv.Itoa(openTLSPort),
+		bareURL: "http://127.0.0.1:" + strconv.Itoa(barePort)}
 }
 
 // smugStartPHP starts php-fpm (as TestUpstreams does) and returns its
@@ -777,7 +939,7 @@ func smugStartGunicorn(t *testing.T) string {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(testredis.FreePort(t))
 	cmd := exec.Command(g, "--chdir", upstreamDir(t, "wsgi"), "--bind", addr,
-		"--workers", "2", "--access-logfile", "-", "app:app")
+		"--workers", "2", "app:app")
 	startProcess(t, "gunicorn", cmd, addr)
 	return addr
 }
