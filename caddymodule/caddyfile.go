@@ -64,6 +64,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		pass_cookie
 //		max_session_size  <size>
 //		max_update_keys   <n>
+//		on_store_error    fail | pass
+//		store_timeout     <duration>
 //		idle_timeout      <duration>
 //		absolute_timeout  <duration>
 //		codec             json | django
@@ -136,6 +138,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &h.MaxSessionSize)
 		case "max_update_keys":
 			err = countArg(d, &h.MaxUpdateKeys)
+		case "on_store_error":
+			h.OnStoreError, err = oneOf(d, "fail", "pass")
+		case "store_timeout":
+			err = durationArg(d, &h.StoreTimeout)
 		case "idle_timeout":
 			err = durationArg(d, &h.IdleTimeout)
 		case "absolute_timeout":

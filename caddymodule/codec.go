@@ -125,8 +125,12 @@ type codecPurger interface {
 	Purge(now time.Time, expired func(blob.Value, time.Time) bool) (int, error)
 }
 
-// Cleanup stops the handler's own purge, if it runs one.
+// Cleanup stops the handler's own purge, if it runs one, and takes its
+// store out of /sessions/health.
 func (h *Handler) Cleanup() error {
+	if h.health != nil {
+		unregisterHealth(h.health)
+	}
 	if h.stopPurge != nil {
 		return h.stopPurge()
 	}

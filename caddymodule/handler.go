@@ -39,6 +39,7 @@ const (
 	// (TestDefaultSizeFitsHeaderLimits).
 	defaultMaxSessionSize = 5120
 	defaultMaxUpdateKeys  = 128
+	defaultStoreTimeout   = 5 * time.Second
 	// retryAfter is what a client is told to wait when the store is down.
 	retryAfter = "5"
 )
@@ -159,6 +160,20 @@ type Handler struct {
 	// Default: 128.
 	MaxUpdateKeys int `json:"max_update_keys,omitempty"`
 
+	// What a request gets when the store cannot be reached to load its
+	// session: `fail`, 503 with Retry-After and the upstream not called
+	// (the default: a login never silently fails to stick); or `pass`: the
+	// upstream is called with an empty session and the token claim
+	// `store_error: true`, its session headers are removed and ignored, and
+	// the cookie is left alone, so a site whose pages work without a
+	// session keeps serving them. A store that fails while persisting an
+	// update answers 503 either way.
+	OnStoreError string `json:"on_store_error,omitempty"`
+
+	// The longest one request waits for the store, for its load and again
+	// for its save, whatever the store's own timeouts. Default: 5s.
+	StoreTimeout caddy.Duration `json:"store_timeout,omitempty"`
+
 	// End a session that no request used for this long, whatever
 	// cookie_age says (lua-resty-session's and OWASP's idle timeout; Django
 	// has none). Enforced on the server; the upstream sees the deadline in
@@ -180,6 +195,8 @@ type Handler struct {
 	// background purge, when it runs one.
 	purge     func(time.Time) (int, error)
 	stopPurge func() error
+	health    *storeHealth
+	timeout   time.Duration
 	store     session.Store
 	manager   *session.Manager
 	names     headers.Names
@@ -231,9 +248,23 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if age < time.Second {
 		return fmt.Errorf("cookie_age: must be at least 1s, got %s", age)
 	}
+	switch h.OnStoreError {
+	case "", "fail", "pass":
+	default:
+		return fmt.Errorf("on_store_error: must be fail or pass, got %q", h.OnStoreError)
+	}
+	h.timeout = defaultStoreTimeout
+	if h.StoreTimeout != 0 {
+		h.timeout = time.Duration(h.StoreTimeout)
+	}
+	if h.timeout <= 0 {
+		return fmt.Errorf("store_timeout: must be positive, got %s", h.timeout)
+	}
+	storeLabel, storeConfig := storeName(h.StoreRaw), []byte(h.StoreRaw) // before LoadModule drops them
 	if h.store, err = h.provisionStore(ctx, age, secret, fallbacks); err != nil {
 		return err
 	}
+	h.health = registerHealth(storeLabel, storeConfig)
 	store := h.store
 	maxSize, maxKeys := defaultMaxSessionSize, defaultMaxUpdateKeys
 	if h.MaxSessionSize > 0 {
@@ -360,10 +391,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if c, err := r.Cookie(h.cookie.Name); err == nil {
 		cookieValue = c.Value
 	}
-	sess, err := h.manager.Load(r.Context(), cookieValue)
+	loadCtx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	sess, err := h.manager.Load(loadCtx, cookieValue)
+	cancel()
 	if err != nil {
-		return h.storeError(w, err)
+		h.health.failed(err)
+		if h.OnStoreError != "pass" {
+			return h.storeError(w, err)
+		}
+		return h.servePassed(w, r, next, cookieValue, err)
 	}
+	h.health.ok()
 	if why := sess.Ended(); why != "" {
 		if ce := h.logger.Check(zap.InfoLevel, "session ended by a server-side timeout: handled as no session"); ce != nil {
 			ce.Write(zap.String("timeout", why))
@@ -404,6 +442,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return rw.failed
 	}
+	return err
+}
+
+// servePassed serves a request whose session the store could not load,
+// under on_store_error pass: the upstream gets an empty session marked
+// store_error, and nothing it answers about the session is applied or
+// reaches the client; the cookie is left alone.
+func (h *Handler) servePassed(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, cookieValue string, loadErr error) error {
+	if ce := h.logger.Check(zap.WarnLevel, "session store unavailable: serving without the session (on_store_error pass)"); ce != nil {
+		ce.Write(zap.Error(loadErr))
+	}
+	if !h.PassCookie && cookieValue != "" {
+		removeCookie(r.Header, h.cookie.Name)
+	}
+	token, err := h.signer.Sign(headers.Claims{New: true, StoreError: true}, time.Now())
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
+	}
+	r.Header.Set(h.names.Token(), token)
+	err = next.ServeHTTP(&stripWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names}, r)
+	h.names.Strip(w.Header()) // trailers arrive after the body
 	return err
 }
 
@@ -456,8 +515,9 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("parsing session update: %w", err))
 	}
 	// The upstream has acted; a client that hangs up now must not undo a
-	// login or logout. The store's own timeouts bound the save.
-	ctx := context.WithoutCancel(rw.r.Context())
+	// login or logout. store_timeout bounds the save.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(rw.r.Context()), h.timeout)
+	defer cancel()
 	res, err := h.manager.Commit(ctx, rw.sess, upd)
 	if errors.Is(err, session.ErrInterrupted) {
 		return caddyhttp.Error(http.StatusBadRequest, err)
@@ -466,8 +526,10 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", le))
 	}
 	if err != nil {
+		h.health.failed(err)
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
+	h.health.ok()
 	switch res.Cookie {
 	case session.CookieSet:
 		c := h.cookieFor(rw.r)

@@ -367,6 +367,9 @@ func (rs *RedisStore) clientOptions() (*redis.UniversalOptions, error) {
 		MaxRetries:         1,
 		DialerRetries:      2,
 		DialerRetryTimeout: 50 * time.Millisecond,
+		// The handler's store_timeout bounds each request through the
+		// context; go-redis honours a context deadline only when told to.
+		ContextTimeoutEnabled: true,
 	}
 	for _, a := range rs.Addresses {
 		addr, err := expand("address", a, false)

@@ -43,6 +43,9 @@ type Claims struct {
 	// server-side timeouts' deadlines (idle_expires_at, absolute_expires_at).
 	IdleExpiresAt     time.Time
 	AbsoluteExpiresAt time.Time
+	// StoreError marks a request served without its session because the
+	// store could not be reached (on_store_error pass): store_error true.
+	StoreError bool
 }
 
 // Signer makes the request header's token: a compact HS256 JWT. It is safe
@@ -134,6 +137,9 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 	p = strconv.AppendInt(p, iat+s.ttl, 10)
 	p = append(p, `,"new":`...)
 	p = strconv.AppendBool(p, c.New)
+	if c.StoreError {
+		p = append(p, `,"store_error":true`...)
+	}
 	if c.HasSession {
 		p = append(p, `,"sid":`...)
 		p = appendString(p, c.SID)
