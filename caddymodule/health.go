@@ -1,10 +1,10 @@
 package caddymodule
 
 import (
-	"encoding/json"
-	"net/http"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
