@@ -19,6 +19,14 @@ import (
 // arguments are config directives as for Start.
 func StartReplica(t testing.TB, primary *Server, extra ...string) *Server {
 	t.Helper()
+	// Redis delays a diskless full sync 5 s by default, for more replicas
+	// to join it; a test has only this one.
+	pc := redis.NewClient(&redis.Options{Addr: primary.Addr(), MaxRetries: -1})
+	err := pc.ConfigSet(context.Background(), "repl-diskless-sync-delay", "0").Err()
+	_ = pc.Close()
+	if err != nil {
+		t.Fatalf("CONFIG SET repl-diskless-sync-delay on %s: %v", primary.Addr(), err)
+	}
 	r := Start(t, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.Port)}, extra...)...)
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1})
 	defer rc.Close()
