@@ -51,11 +51,13 @@ type Claims struct {
 // Signer makes the request header's token: a compact HS256 JWT. It is safe
 // for concurrent use.
 type Signer struct {
-	key    any // []byte, boxed once for jwt's SigningMethod
-	ttl    int64
-	method jwt.SigningMethod
-	head   []byte // base64url JOSE header and '.'
-	sid    hash.Hash
+	key  any // []byte, boxed once for jwt's SigningMethod
+	ttl  int64
+	head []byte // base64url JOSE header and '.'
+	sid  hash.Hash
+	// mac is HMAC-SHA256 keyed with the secret, its key schedule done once;
+	// each signature clones it. Its output is what jwt's HS256 computes.
+	mac hash.Hash
 }
 
 // NewSigner returns a Signer for secret (at least MinSecretLen bytes) whose
@@ -77,11 +79,11 @@ func NewSigner(secret []byte, ttl time.Duration) (*Signer, error) {
 	sid := hmac.New(sha256.New, key)
 	sid.Write([]byte(sidContext))
 	return &Signer{
-		key:    key,
-		ttl:    int64(ttl / time.Second),
-		method: t.Method,
-		head:   append(head, '.'),
-		sid:    sid,
+		key:  key,
+		ttl:  int64(ttl / time.Second),
+		head: append(head, '.'),
+		sid:  sid,
+		mac:  hmac.New(sha256.New, key),
 	}, nil
 }
 
@@ -163,13 +165,23 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 	tok := make([]byte, 0, n+1+enc.EncodedLen(sha256.Size))
 	tok = append(tok, s.head...)
 	tok = enc.AppendEncode(tok, p)
-	sig, err := s.method.Sign(string(tok), s.key)
-	if err != nil {
-		return "", fmt.Errorf("session token: %w", err)
-	}
+	mac := s.keyedMAC()
+	mac.Write(tok)
+	var sum [sha256.Size]byte
 	tok = append(tok, '.')
-	tok = enc.AppendEncode(tok, sig)
+	tok = enc.AppendEncode(tok, mac.Sum(sum[:0]))
 	return string(tok), nil
+}
+
+// keyedMAC returns a fresh HMAC-SHA256 with the secret, cloned from the one
+// keyed at NewSigner (falling back to keying a new one).
+func (s *Signer) keyedMAC() hash.Hash {
+	if c, ok := s.mac.(hash.Cloner); ok {
+		if h, err := c.Clone(); err == nil {
+			return h
+		}
+	}
+	return hmac.New(sha256.New, s.key.([]byte))
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,

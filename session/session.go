@@ -340,6 +340,9 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	oldKey := s.key
 	modified := !u.Empty()
 	touch := s.touch && !modified && oldKey != ""
+	if !modified && !touch && !m.Config.SaveEveryRequest && len(s.data) > 0 {
+		return Result{}, nil // a read: nothing to store, the cookie stays
+	}
 	cycle := u.CycleKey && oldKey != "" && !u.Flush
 	view := u.apply(s.data)
 	if m.timeouts() {
