@@ -113,8 +113,9 @@ type relLoad struct {
 }
 
 // startRelLoad logs n clients in (each retrying until it succeeds, within
-// a deadline) and starts their loops.
-func startRelLoad(t *testing.T, base string, up *relUpstream, n int) *relLoad {
+// a deadline) and starts their loops. logs, for failure messages, is
+// Caddy's.
+func startRelLoad(t *testing.T, base string, up *relUpstream, n int, logs func() string) *relLoad {
 	t.Helper()
 	l := &relLoad{t: t, base: base, up: up, stop: make(chan struct{}), keys: make([]string, n)}
 	clients := make([]*http.Client, n)
@@ -123,15 +124,17 @@ func startRelLoad(t *testing.T, base string, up *relUpstream, n int) *relLoad {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			resp, err := clients[i].Get(fmt.Sprintf("%s/login?c=%d", base, i))
+			last := "" // the last answer, for the failure message
 			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
+				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					break
 				}
+				last = fmt.Sprintf("%s: %s", resp.Status, body)
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("client %d: no login within 30s: %v", i, err)
+				t.Fatalf("client %d: no login within 30s: %v %s\n%s", i, err, last, relLastLines(logs(), 5))
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -269,6 +272,12 @@ func (l *relLoad) waitFailed(since time.Time, k int, timeout time.Duration) bool
 	return false
 }
 
+// relLastLines is the last n lines of s.
+func relLastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
 // relStats sums up the events.
 type relStats struct {
 	total, ok, unavailable, other int
@@ -392,7 +401,7 @@ func TestReliabilityRedis(t *testing.T) {
 func relRedisRestartOrStall(t *testing.T, stall bool) {
 	srv := testredis.Start(t, ctRedisDurable...)
 	c, up := startRelCaddy(t, relRedisLine("address "+srv.Addr()))
-	l := startRelLoad(t, c.URL, up, relClients())
+	l := startRelLoad(t, c.URL, up, relClients(), c.Logs)
 	l.steady()
 
 	what, method := "Redis restart", "redis-server with appendonly yes, appendfsync always, killed and started again on its port under load from %d clients; down until %s"
@@ -460,7 +469,7 @@ func relSentinelFailover(t *testing.T, wait bool) {
 		what = "Sentinel failover, wait_replicas 1 500ms"
 	}
 	c, up := startRelCaddy(t, relRedisLine(lines...))
-	l := startRelLoad(t, c.URL, up, relClients())
+	l := startRelLoad(t, c.URL, up, relClients(), c.Logs)
 	l.steady()
 
 	t.Logf("topology and load up at %s", time.Since(t0))
@@ -524,7 +533,7 @@ func relSentinelFailover(t *testing.T, wait bool) {
 func relClusterMigration(t *testing.T) {
 	cluster := testredis.StartCluster(t, 3)
 	c, up := startRelCaddy(t, relRedisLine("address "+strings.Join(cluster.Addrs(), " ")))
-	l := startRelLoad(t, c.URL, up, relClients())
+	l := startRelLoad(t, c.URL, up, relClients(), c.Logs)
 	l.steady()
 
 	ctx := t.Context()
