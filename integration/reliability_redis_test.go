@@ -491,10 +491,13 @@ func relSentinelFailover(t *testing.T, wait bool) {
 	}
 	promoted := time.Now()
 	t.Logf("promoted at %s", time.Since(t0))
-	// The old primary rejoins as a replica, which WAIT needs.
+	// With wait_replicas, writes succeed again once the old primary has
+	// rejoined as a replica, which Sentinel takes some 15 s to order.
+	// Without, the next request of each client reads the promoted
+	// replica, which tells any acknowledged write it never got.
 	old := redis.NewClient(&redis.Options{Addr: primary.Addr()})
 	t.Cleanup(func() { _ = old.Close() })
-	for {
+	for wait {
 		info, err := old.Info(t.Context(), "replication").Result()
 		if err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, "master_link_status:up") {
 			break
@@ -505,7 +508,29 @@ func relSentinelFailover(t *testing.T, wait bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("old primary is a replica at %s", time.Since(t0))
+	// Every client's writes land on the promoted replica from now on.
+	promotedRC := redis.NewClient(&redis.Options{Addr: replica.Addr()})
+	t.Cleanup(func() { _ = promotedRC.Close() })
+	n0 := make([]int64, len(l.keys))
+	for i, k := range l.keys {
+		n0[i], _ = promotedRC.HGet(t.Context(), "session:"+k, "n").Int64()
+	}
+	for i, k := range l.keys {
+		for {
+			n, _ := promotedRC.HGet(t.Context(), "session:"+k, "n").Int64()
+			if n > n0[i] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("client %d's writes did not reach the promoted replica within 60s", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	l.waitOK(promoted, 3, 30*time.Second)
+	// A read by each client after its writes reached the promoted replica
+	// tells any acknowledged write that did not.
+	l.waitOK(time.Now(), 2, 30*time.Second)
 	t.Logf("recovered at %s", time.Since(t0))
 	if relreport.Full() {
 		time.Sleep(5 * time.Second)
