@@ -2,7 +2,7 @@
 # Installs what the tests and the demo need and are missing: Debian packages
 # (as root, through apt-get) and the Node upstream's npm packages. Fails with
 # a clear message when something cannot be installed.
-# Usage: scripts/install-deps.sh [demo|test]
+# Usage: scripts/install-deps.sh [demo|test|bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-test}
@@ -35,6 +35,13 @@ if [ "$what" = test ]; then
 	check "test -x /usr/bin/chromium" chromium # integration/browser_test.go
 	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
 fi
+if [ "$what" = bench ]; then # scripts/bench.sh
+	check "command -v wrk" wrk
+	check "command -v redis-server && command -v redis-cli" redis-server
+	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
+	check "php -m | grep -q redis" php-redis # PHP's native sessions on Redis, the peer
+	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
@@ -61,7 +68,7 @@ if [ "$what" = test ]; then
 	done
 fi
 
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = bench ]; then
 	# The db store's tests use a real PostgreSQL on 127.0.0.1:5432, as the
 	# postgres user without a password (trust for local TCP, as on the
 	# project's machines; a fresh Debian cluster asks for a password, which

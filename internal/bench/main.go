@@ -1,0 +1,107 @@
+// Command bench measures what the session handler costs (issue 8): the
+// built ./caddy in front of one fixed, cheap upstream, once as a plain
+// reverse_proxy (the baseline) and once per store with `session`, driven
+// by wrk (2 threads, 32 connections) in rounds that alternate the
+// configurations, so that drift of the machine hits all alike. Beside it,
+// PHP's native sessions on Redis against the same PHP work behind this
+// module: throughput, and increments lost by 32 concurrent writers of one
+// session. It writes docs/benchmarks.md and the chart docs/benchmarks.png.
+//
+//	go run ./internal/bench -caddy ./caddy            # full: 5 rounds of 9 s
+//	BENCH_QUICK=1 go run ./internal/bench -caddy ./caddy  # 1 round of 2 s
+//
+// scripts/bench.sh builds ./caddy, installs wrk, redis-server, php-fpm,
+// php-redis and PostgreSQL, and runs this.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// secret signs the tokens (and, as django_secret_key, Django's values).
+const secret = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+
+// Sizes of the benchmarked sessions, in bytes of their JSON object.
+const (
+	small = 100
+	large = 4096
+)
+
+type options struct {
+	caddy, out, png, command string
+	quick                    bool
+	rounds                   int
+	duration                 time.Duration
+	preloadSmall             int // sessions pre-loaded in Redis and PostgreSQL
+	preloadLarge             int // full mode only: the "1 million" stores
+	writers, increments      int // lost-increments test
+}
+
+func main() {
+	o := options{}
+	flag.StringVar(&o.caddy, "caddy", "./caddy", "the Caddy binary with this module")
+	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "the report to write")
+	flag.StringVar(&o.png, "png", "docs/benchmarks.png", "the chart to write (embedded by the report under its base name)")
+	flag.StringVar(&o.command, "command", "./scripts/bench.sh", "the command named in the report")
+	flag.BoolVar(&o.quick, "quick", os.Getenv("BENCH_QUICK") == "1", "one round of 2 s per configuration, no 1-million pre-load (BENCH_QUICK=1)")
+	flag.IntVar(&o.rounds, "rounds", 0, "rounds (default 5, quick 1)")
+	flag.DurationVar(&o.duration, "duration", 0, "each wrk run (default 9s, quick 2s)")
+	flag.Parse()
+	if o.rounds == 0 {
+		o.rounds = 5
+		if o.quick {
+			o.rounds = 1
+		}
+	}
+	if o.duration == 0 {
+		o.duration = 9 * time.Second
+		if o.quick {
+			o.duration = 2 * time.Second
+		}
+	}
+	o.preloadSmall, o.preloadLarge = 1000, 1000000
+	o.writers, o.increments = 32, 3200
+	if o.quick {
+		o.preloadLarge = 0
+		o.increments = 640
+	}
+	if p, err := filepath.Abs(o.caddy); err == nil {
+		o.caddy = p
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		cleanup()
+		os.Exit(130)
+	}()
+	err := run(o)
+	cleanup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// cleanups run in reverse order at the end, and on an interrupt.
+var cleanups []func()
+
+func atExit(f func()) { cleanups = append(cleanups, f) }
+
+func cleanup() {
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

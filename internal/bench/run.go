@@ -1,0 +1,264 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// combo is one measured line: a configuration (one Caddy), a path and a
+// session size.
+type combo struct {
+	Config  string // the Caddy configuration
+	Store   string // what the report calls it
+	Path    string // read, write, no cookie
+	Size    int    // bytes of the benchmarked session; 0: none
+	Target  float64
+	urlPath string
+	cookie  string
+
+	runs     []wrkResult
+	ratios   []float64
+	addedP99 []time.Duration
+}
+
+func (c *combo) label() string {
+	s := c.Store + " " + c.Path
+	if c.Size > 0 {
+		s += " " + sizeLabel(c.Size)
+	}
+	return s
+}
+
+type results struct {
+	opts     options
+	started  time.Time
+	took     time.Duration
+	load     string
+	combos   []*combo
+	lost     []lostResult
+	dropped  []string
+	preloads []string
+}
+
+func run(o options) error {
+	res := &results{opts: o, started: time.Now(), load: loadAvg()}
+	for _, tool := range []string{"wrk", "redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found: scripts/install-deps.sh bench installs it", tool)
+		}
+	}
+	if _, err := os.Stat(o.caddy); err != nil {
+		return fmt.Errorf("no Caddy at %s: build it with ./xcaddy.sh", o.caddy)
+	}
+	dir, err := os.MkdirTemp("", "caddy-bench-")
+	if err != nil {
+		return err
+	}
+	if os.Getenv("BENCH_KEEP") == "1" {
+		logf("keeping %s (BENCH_KEEP=1)", dir)
+	} else {
+		atExit(func() { _ = os.RemoveAll(dir) })
+	}
+
+	up, err := startUpstream()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	redisAddr, err := startRedis(dir, "redis")
+	if err != nil {
+		return err
+	}
+	if err := preloadRedis(redisAddr, o.preloadSmall); err != nil {
+		return err
+	}
+	tag := "bench_" + strconv.Itoa(os.Getpid())
+	pgDSN, err := createPostgres(tag+"_1k", o.preloadSmall)
+	if err != nil {
+		return err
+	}
+	res.preloads = append(res.preloads, fmt.Sprintf("%d sessions in Redis (redis-cli --pipe) and PostgreSQL (generate_series), %s", o.preloadSmall, time.Since(t0).Round(100*time.Millisecond)))
+	var redisBig, pgBig string
+	if o.preloadLarge > 0 {
+		t0 = time.Now()
+		if redisBig, err = startRedis(dir, "redis-1m"); err != nil {
+			return err
+		}
+		if err := preloadRedis(redisBig, o.preloadLarge); err != nil {
+			return err
+		}
+		res.preloads = append(res.preloads, fmt.Sprintf("%d sessions in a second Redis, %s", o.preloadLarge, time.Since(t0).Round(100*time.Millisecond)))
+		t0 = time.Now()
+		if pgBig, err = createPostgres(tag+"_1m", o.preloadLarge); err != nil {
+			return err
+		}
+		res.preloads = append(res.preloads, fmt.Sprintf("%d sessions in a second PostgreSQL database, %s", o.preloadLarge, time.Since(t0).Round(100*time.Millisecond)))
+	}
+	phpSite, err := startPHP(dir, redisAddr)
+	if err != nil {
+		return err
+	}
+
+	proxy := "\treverse_proxy " + up.addr
+	sess := func(store, extra string) string {
+		return "\tsession {\n\t\tsecret {env.SESSION_SECRET}\n" + extra + "\t\tstore " + store + "\n\t}\n"
+	}
+	redisStore := func(addr string) string { return "redis {\n\t\t\taddress " + addr + "\n\t\t}" }
+	dbStore := func(dsn string) string { return "db {\n\t\t\tdsn " + dsn + "\n\t\t}" }
+	sites := []struct{ name, site string }{
+		{"plain", proxy},
+		{"memory", sess("memory", "") + proxy},
+		{"file", sess("file "+filepath.Join(dir, "sessions"), "") + proxy},
+		{"redis", sess(redisStore(redisAddr), "") + proxy},
+		{"db-postgres", sess(dbStore(pgDSN), "") + proxy},
+		{"db-sqlite", sess(dbStore(filepath.Join(dir, "sqlite", "sessions.db")), "") + proxy},
+		{"cache", sess("cache {\n\t\t\taddress "+redisAddr+"\n\t\t\tkey_prefix djc\n\t\t}", "") + proxy},
+		{"cached_db", sess("cached_db {\n\t\t\tcache {\n\t\t\t\taddress "+redisAddr+"\n\t\t\t\tkey_prefix djcd\n\t\t\t}\n\t\t\tdb {\n\t\t\t\tdsn "+pgDSN+"\n\t\t\t}\n\t\t}", "") + proxy},
+		{"signed_cookies", sess("signed_cookies", "\t\tcodec django\n") + proxy},
+		{"php-native", phpSite},
+		{"php-module", sess(redisStore(redisAddr), "") + phpSite},
+	}
+	if o.preloadLarge > 0 {
+		sites = append(sites,
+			struct{ name, site string }{"redis-1m", sess(redisStore(redisBig), "") + proxy},
+			struct{ name, site string }{"db-postgres-1m", sess(dbStore(pgBig), "") + proxy})
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "sqlite"), 0o700); err != nil {
+		return err
+	}
+	caddies := map[string]*caddy{}
+	for _, s := range sites {
+		c, err := startCaddy(o.caddy, dir, s.name, s.site)
+		if err != nil {
+			return err
+		}
+		caddies[s.name] = c
+	}
+	logf("%d Caddy configurations up", len(caddies))
+
+	big := fmt.Sprintf("%d k", o.preloadSmall/1000)
+	add := func(cfg, store, path string, size int, target float64) {
+		c := &combo{Config: cfg, Store: store, Path: path, Size: size, Target: target, urlPath: "/read"}
+		if path == "write" {
+			c.urlPath = "/write"
+		}
+		res.combos = append(res.combos, c)
+	}
+	add("plain", "plain reverse_proxy", "read", 0, 0)
+	add("memory", "memory", "read", small, 0.95)
+	add("file", "file", "read", small, 0.90)
+	add("redis", "redis ("+big+")", "read", small, 0.85)
+	add("db-postgres", "db PostgreSQL ("+big+")", "read", small, 0.70)
+	add("db-sqlite", "db SQLite", "read", small, 0.70)
+	add("cache", "cache", "read", small, 0)
+	add("cached_db", "cached_db", "read", small, 0)
+	add("signed_cookies", "signed_cookies", "read", small, 0)
+	add("redis", "redis ("+big+")", "write", small, 0.75)
+	add("redis", "redis ("+big+")", "read", large, 0)
+	add("redis", "redis ("+big+")", "no cookie", 0, 0)
+	if o.preloadLarge > 0 {
+		add("redis-1m", "redis (1 M)", "read", small, 0)
+		add("db-postgres-1m", "db PostgreSQL (1 M)", "read", small, 0)
+	}
+	res.dropped = []string{
+		"the write path and the ~4 KiB session on every store but Redis (the write target is Redis's)",
+		"the session at the configured maximum (5 KiB), and db and file writes",
+		"the no-cookie path on every store but Redis: without a cookie the handler reaches no store",
+	}
+	if o.preloadLarge == 0 {
+		res.dropped = append(res.dropped, "1 million pre-loaded sessions (quick mode)")
+	}
+
+	// Seed the benchmarked sessions.
+	seeds := map[string]string{}
+	for _, c := range res.combos {
+		if c.Config == "plain" || c.Size == 0 {
+			continue
+		}
+		k := c.Config + "/" + strconv.Itoa(c.Size)
+		if _, ok := seeds[k]; !ok {
+			v, err := seed(caddies[c.Config], c.Size)
+			if err != nil {
+				return err
+			}
+			seeds[k] = v
+		}
+		c.cookie = seeds[k]
+	}
+	// The PHP peers, write path: every request increments a counter.
+	nativeCookie, err := seedPHP(caddies["php-native"].url+"/native.php", "PHPSESSID")
+	if err != nil {
+		return err
+	}
+	moduleCookie, err := seedPHP(caddies["php-module"].url+"/module.php", "sessionid")
+	if err != nil {
+		return err
+	}
+	res.combos = append(res.combos,
+		&combo{Config: "php-native", Store: "PHP native sessions on Redis", Path: "write", urlPath: "/native.php", cookie: nativeCookie},
+		&combo{Config: "php-module", Store: "PHP behind session (redis)", Path: "write", urlPath: "/module.php", cookie: moduleCookie})
+
+	n := len(res.combos) * o.rounds
+	logf("%d runs of %s (%d configurations × %d rounds), about %s", n, o.duration, len(res.combos), o.rounds, (time.Duration(n) * (o.duration + 300*time.Millisecond)).Round(time.Second))
+	for r := range o.rounds {
+		var base wrkResult
+		for i, c := range res.combos {
+			w, err := runWrk(dir, caddies[c.Config].url+c.urlPath, c.cookie, o.duration)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				base = w
+			}
+			c.runs = append(c.runs, w)
+			c.ratios = append(c.ratios, w.ReqPerSec/base.ReqPerSec)
+			c.addedP99 = append(c.addedP99, w.P99-base.P99)
+			logf("round %d/%d %-40s %9.0f req/s  p50 %-9s p99 %-9s ×%.2f  bad %d", r+1, o.rounds, c.label(), w.ReqPerSec, fmtDur(w.P50), fmtDur(w.P99), w.ReqPerSec/base.ReqPerSec, w.Bad)
+		}
+	}
+
+	// Lost increments: 32 concurrent writers of one session.
+	for _, l := range []struct{ name, cfg, write, read, cookieName string }{
+		{"PHP native sessions on Redis (phpredis, locking off: its default)", "php-native", "/native.php", "/native.php?read=1", "PHPSESSID"},
+		{"PHP native sessions on Redis, redis.session.locking_enabled=1 (phpredis' lock_retries 10 × lock_wait_time 2 ms)", "php-native", "/native.php?lock=1", "/native.php?read=1", "PHPSESSID"},
+		{"PHP native sessions on Redis, locking_enabled=1, lock_retries=-1 (wait for the lock)", "php-native", "/native.php?lock=wait", "/native.php?read=1", "PHPSESSID"},
+		{"PHP behind session (redis): same key, last write wins", "php-module", "/module.php", "/module.php?read=1", "sessionid"},
+	} {
+		u := caddies[l.cfg].url
+		cookie, err := seedPHP(u+l.write, l.cookieName)
+		if err != nil {
+			return err
+		}
+		lr, err := lostIncrements(l.name, u+l.write, u+l.read, cookie, o.writers, o.increments)
+		if err != nil {
+			return err
+		}
+		logf("lost increments, %s: %d of %d answered 200, counter +%d, lost %d, failed %d", l.name, lr.OK, lr.Requests, lr.Increased, lr.Lost(), lr.Failed)
+		res.lost = append(res.lost, lr)
+	}
+
+	res.took = time.Since(res.started)
+	if err := writeChart(o.png, res); err != nil {
+		return err
+	}
+	if err := writeReport(o.out, res); err != nil {
+		return err
+	}
+	logf("wrote %s and %s in %s", o.out, o.png, res.took.Round(time.Second))
+	return nil
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil || len(b) < 14 {
+		return "unknown"
+	}
+	f := string(b)
+	var a, b2, c string
+	fmt.Sscan(f, &a, &b2, &c)
+	return a + " " + b2 + " " + c
+}
