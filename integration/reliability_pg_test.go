@@ -234,7 +234,7 @@ func relPGPoolExhausted(t *testing.T, outside *sql.DB, store, line string, timeo
 	blocked := 0
 	for time.Since(locked) < hold {
 		var n int
-		err := outside.QueryRowContext(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()").Scan(&n)
+		err := outside.QueryRowContext(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND backend_type = 'client backend' AND pid <> pg_backend_pid()").Scan(&n)
 		if err != nil {
 			t.Fatalf("reading pg_stat_activity: %v", err)
 		}
