@@ -14,7 +14,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -33,6 +32,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite" // "sqlite", to tamper with rows
 
+	"github.com/caddy-session/caddy-session/internal/testpg"
 	"github.com/caddy-session/caddy-session/internal/testredis"
 )
 
@@ -46,9 +46,6 @@ const (
 
 	djPython    = "/usr/bin/python3"
 	djInstall   = "apt-get install -y python3-django python3-django-redis python3-django-redis-sessions python3-psycopg2"
-	djPGAdmin   = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	djPGStart   = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-	djPGWhat    = "PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth)"
 	djBackend   = "django.contrib.auth.backends.ModelBackend"
 	djCookie    = "sessionid"
 	djSecurity  = `"logger":"http.handlers.session.security"`
@@ -513,34 +510,8 @@ func djAuthDB(t *testing.T) string {
 // returns its dsn.
 func djPostgres(t *testing.T) string {
 	t.Helper()
-	admin, err := sql.Open("pgx", djPGAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		missingTool(t, fmt.Sprintf("%s (%v)", djPGWhat, err), djPGStart)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "django_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("CREATE DATABASE: %v", err)
-	}
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", djPGAdmin)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("DROP DATABASE %s: %v", name, err)
-		}
-	})
-	return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
+	_, dsn := testpg.Database(t, "django_test_")
+	return dsn
 }
 
 // djTamperRow changes one byte of a django_session row's session_data.

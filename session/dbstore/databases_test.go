@@ -5,13 +5,14 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // "mysql" for admin statements
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" for admin statements
+
+	"github.com/caddy-session/caddy-session/internal/testpg"
 )
 
 // The test databases: the services this project's machines run (see
@@ -19,18 +20,13 @@ import (
 // when it ends. Under CI=true a service that is not there fails the test;
 // elsewhere it skips, saying how to start it.
 const (
-	pgAdminDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	pgStart    = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 	myAdminDSN = "root@tcp(127.0.0.1:3306)/"
 	myStart    = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
 )
 
 func unavailable(t *testing.T, what, start string, err error) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not reachable (%v): the CI machine runs it; start it with: %s", what, err, start)
-	}
-	t.Skipf("%s is not reachable (%v); start it with: %s", what, err, start)
+	testpg.Unavailable(t, what, start, err)
 }
 
 func randomName(prefix string) string {
@@ -49,30 +45,7 @@ func pingWithin(db *sql.DB, d time.Duration) error {
 // its postgres:// dsn.
 func postgresDB(t *testing.T) (name, dsn string) {
 	t.Helper()
-	admin, err := sql.Open("pgx", pgAdminDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := pingWithin(admin, 5*time.Second); err != nil {
-		unavailable(t, "PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth)", pgStart, err)
-	}
-	name = randomName("dbstore_test_")
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("CREATE DATABASE: %v", err)
-	}
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", pgAdminDSN)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("DROP DATABASE %s: %v", name, err)
-		}
-	})
-	return name, "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
+	return testpg.Database(t, "dbstore_test_")
 }
 
 // mysqlDB creates a fresh MySQL/MariaDB database and returns its mysql://
