@@ -38,6 +38,9 @@ func (rs *RedisStore) BlobBackend(BlobOptions) (blob.Backend, error) {
 	if rs.client == nil {
 		return nil, errors.New("store redis: not provisioned")
 	}
+	if rs.WaitReplicas > 0 {
+		return nil, errors.New("store redis: wait_replicas applies to this store's own layout, not to django-redis-sessions' (codec django)")
+	}
 	return redisblob.New(rs.client, redisblob.SessionsKey(rs.prefix)), nil
 }
 

@@ -132,7 +132,24 @@ func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, err
 
 // Take removes the session under key and returns it, in one script.
 func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, error) {
-	return s.read(ctx, takeScript, key)
+	if s.waitReplicas == 0 {
+		return s.read(ctx, takeScript, key)
+	}
+	// A cycle_key a failover undid would leave the old key alive beside the
+	// new one: wait as Save does.
+	cmd, err := s.runAndWait(ctx, takeScript, []string{s.key(key)}, nil)
+	if err != nil {
+		return session.Record{}, false, fmt.Errorf("taking session hash: %w", err)
+	}
+	res, err := cmd.Slice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return session.Record{}, false, fmt.Errorf("taking session hash: %w", err)
+	}
+	rec, ok, err := decodeReply(res, time.Now())
+	if err != nil {
+		return session.Record{}, false, fmt.Errorf("taking session hash: %w", err)
+	}
+	return rec, ok, nil
 }
 
 func (s *Store) read(ctx context.Context, script *redis.Script, key string) (session.Record, bool, error) {
@@ -204,7 +221,10 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 	var code int64
 	var err error
 	if s.waitReplicas > 0 {
-		code, err = s.saveAndWait(ctx, []string{s.key(key)}, args)
+		var cmd *redis.Cmd
+		if cmd, err = s.runAndWait(ctx, saveScript, []string{s.key(key)}, args); err == nil {
+			code, err = cmd.Int64()
+		}
 	} else {
 		code, err = saveScript.Run(ctx, s.client, []string{s.key(key)}, args...).Int64()
 	}
@@ -224,11 +244,11 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 	return false, fmt.Errorf("writing session hash: unexpected reply %d", code)
 }
 
-// saveAndWait runs saveScript and WAIT in one pipeline, so that both go
-// over one connection and WAIT counts the acknowledgements of this very
-// write. WAIT cannot run inside the script. A script Redis does not hold
-// yet (NOSCRIPT) is sent whole once.
-func (s *Store) saveAndWait(ctx context.Context, keys []string, args []any) (int64, error) {
+// runAndWait runs script and WAIT in one pipeline, so that both go over one
+// connection and WAIT counts the acknowledgements of this very write. WAIT
+// cannot run inside the script. A script Redis does not hold yet
+// (NOSCRIPT) is sent whole once. It returns the script's reply.
+func (s *Store) runAndWait(ctx context.Context, script *redis.Script, keys []string, args []any) (*redis.Cmd, error) {
 	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.Cmd, error) {
 		var save *redis.Cmd
 		var wait *redis.Cmd
@@ -240,28 +260,27 @@ func (s *Store) saveAndWait(ctx context.Context, keys []string, args []any) (int
 		return save, wait, err
 	}
 	save, wait, err := run(func(p redis.Pipeliner) *redis.Cmd {
-		return saveScript.EvalSha(ctx, p, keys, args...)
+		return script.EvalSha(ctx, p, keys, args...)
 	})
 	if save != nil && redis.HasErrorPrefix(save.Err(), "NOSCRIPT") {
 		save, wait, err = run(func(p redis.Pipeliner) *redis.Cmd {
-			return saveScript.Eval(ctx, p, keys, args...)
+			return script.Eval(ctx, p, keys, args...)
 		})
 	}
 	if save == nil || wait == nil {
-		return 0, err
+		return nil, err
 	}
-	code, serr := save.Int64()
-	if serr != nil {
-		return 0, serr
+	if serr := save.Err(); serr != nil && !errors.Is(serr, redis.Nil) {
+		return nil, serr
 	}
 	acks, werr := wait.Int64()
 	if werr != nil {
-		return 0, fmt.Errorf("waiting for replicas: %w", werr)
+		return nil, fmt.Errorf("waiting for replicas: %w", werr)
 	}
 	if acks < int64(s.waitReplicas) {
-		return 0, fmt.Errorf("waiting for replicas: %d of %d acknowledged within %s", acks, s.waitReplicas, s.waitTimeout)
+		return nil, fmt.Errorf("waiting for replicas: %d of %d acknowledged within %s", acks, s.waitReplicas, s.waitTimeout)
 	}
-	return code, nil
+	return save, nil
 }
 
 // Delete removes the session under key and reports whether it was stored.

@@ -46,6 +46,9 @@ func TestWaitReplicas(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "1 of 2 acknowledged") {
 			t.Fatalf("save with 1 of 2 replicas: err %v; want an error saying 1 of 2 acknowledged", err)
 		}
+		if _, _, err := s.Take(t.Context(), "k"); err == nil {
+			t.Fatal("take (cycle_key) with 1 of 2 replicas: no error")
+		}
 		if _, err := s.Delete(t.Context(), "k"); err == nil {
 			t.Fatal("delete with 1 of 2 replicas: no error")
 		}
