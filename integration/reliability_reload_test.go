@@ -28,9 +28,19 @@ import (
 // Caddy's admin /metrics endpoint.
 func relMetric(t *testing.T, c *Caddy, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(c.AdminPort) + "/metrics")
+	v, err := relMetricErr(c, name)
 	if err != nil {
-		t.Fatalf("reading metrics: %v", err)
+		t.Fatal(err)
+	}
+	return v
+}
+
+// relMetricErr is relMetric for goroutines other than the test's.
+func relMetricErr(c *Caddy, name string) (float64, error) {
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(c.AdminPort) + "/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("reading metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -39,13 +49,12 @@ func relMetric(t *testing.T, c *Caddy, name string) float64 {
 		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
-				t.Fatalf("metric %s: %v", name, err)
+				return 0, fmt.Errorf("metric %s: %w", name, err)
 			}
-			return f
+			return f, nil
 		}
 	}
-	t.Fatalf("metric %s not found at the admin /metrics (status %s)", name, resp.Status)
-	return 0
+	return 0, fmt.Errorf("metric %s not found at the admin /metrics (status %s)", name, resp.Status)
 }
 
 // relTally counts what one kind of route saw under reloads.

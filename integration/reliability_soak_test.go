@@ -24,23 +24,21 @@ import (
 )
 
 // relRSS is the resident memory of the Caddy process in MiB.
-func relRSS(t *testing.T, c *Caddy) float64 {
-	t.Helper()
+func relRSS(c *Caddy) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
-		t.Fatalf("reading Caddy's status: %v", err)
+		return 0, fmt.Errorf("reading Caddy's status: %w", err)
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
 			if err != nil {
-				t.Fatalf("VmRSS %q: %v", v, err)
+				return 0, fmt.Errorf("VmRSS %q: %w", v, err)
 			}
-			return kb / 1024
+			return kb / 1024, nil
 		}
 	}
-	t.Fatal("no VmRSS in Caddy's status")
-	return 0
+	return 0, fmt.Errorf("no VmRSS in Caddy's status")
 }
 
 // relSample is one reading of Caddy's process.
@@ -84,12 +82,17 @@ func TestReliabilitySoak(t *testing.T) {
 	const rate = 40                                          // requests per second per store
 	const sessions, workers = 20, 8
 
+	// The stores soak at the same time, each in its own Caddy, not as
+	// parallel subtests: go test runs only GOMAXPROCS of those at once.
+	// The subtests then wait for their store's soak and report it.
+	var reports []func(t *testing.T)
+	var names []string
 	for _, st := range ctStores {
 		if st.name != "memory" && st.name != "redis" && st.name != "db" {
 			continue
 		}
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
+		names = append(names, st.name)
+		reports = append(reports, func() func(t *testing.T) {
 			fx := st.setup(t)
 			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if strings.HasPrefix(r.URL.Path, "/w/") {
@@ -144,89 +147,116 @@ func TestReliabilitySoak(t *testing.T) {
 			}
 
 			var samples []relSample
+			var sampleErr error
 			sample := func() {
-				samples = append(samples, relSample{at: time.Since(start), rss: relRSS(t, c), goroutines: relMetric(t, c, "go_goroutines")})
-			}
-			sample()
-			tick := time.NewTicker(time.Second / rate)
-			nextSample := every
-			for n := 0; time.Since(start) < duration; n++ {
-				<-tick.C
-				select {
-				case jobs <- n:
-				default:
-					skipped.Add(1) // the workers are behind: keep the rate, count it
+				rss, err := relRSS(c)
+				var gr float64
+				if err == nil {
+					gr, err = relMetricErr(c, "go_goroutines")
 				}
-				if time.Since(start) >= nextSample {
-					sample()
-					nextSample += every
+				if err != nil {
+					sampleErr = err
+					return
 				}
+				samples = append(samples, relSample{at: time.Since(start), rss: rss, goroutines: gr})
 			}
-			tick.Stop()
-			close(jobs)
-			wg.Wait()
-			sample()
-
-			// Start values: the first sample after the warm-up.
-			first := samples[0]
-			for _, s := range samples {
-				if s.at >= warmup {
-					first = s
-					break
-				}
-			}
-			last := samples[len(samples)-1]
-			steady := slices.DeleteFunc(slices.Clone(samples), func(s relSample) bool { return s.at < first.at })
-			rssSlope := relSlope(steady, func(s relSample) float64 { return s.rss })
-			grSlope := relSlope(steady, func(s relSample) float64 { return s.goroutines })
-
-			var windows []string
-			var firstWin, lastWin string
-			for w := time.Duration(0); w < duration; w += window {
-				var lats []time.Duration
-				for _, r := range results {
-					if r.ok && r.at >= w && r.at < w+window {
-						lats = append(lats, r.lat)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				sample()
+				tick := time.NewTicker(time.Second / rate)
+				nextSample := every
+				for n := 0; time.Since(start) < duration; n++ {
+					<-tick.C
+					select {
+					case jobs <- n:
+					default:
+						skipped.Add(1) // the workers are behind: keep the rate, count it
+					}
+					if time.Since(start) >= nextSample {
+						sample()
+						nextSample += every
 					}
 				}
-				slices.Sort(lats)
-				p50, p99 := relPercentile(lats, 0.50), relPercentile(lats, 0.99)
-				lastWin = fmt.Sprintf("p50 %s, p99 %s", p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond))
-				if w == 0 {
-					firstWin = lastWin
-				}
-				windows = append(windows, fmt.Sprintf("%s-%s: p50 %s p99 %s (%d)", w, w+window, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), len(lats)))
-			}
-			t.Logf("latency per window: %s", strings.Join(windows, "; "))
+				tick.Stop()
+				close(jobs)
+				wg.Wait()
+				sample()
+			}()
 
-			name := func(what string) string {
-				return fmt.Sprintf("%s over a %s soak at %d requests/s, %s", what, duration, rate, st.name)
-			}
-			note := fmt.Sprintf("%d sessions, 30%% writes of up to 0.5 KiB, 70%% reads, %d connections; sampled every %s, start values after a %s warm-up", sessions, workers, every, warmup)
-			fail := failures.Load()
-			for _, f := range []relreport.Figure{
-				{Name: name("requests answered"), Value: len(results), Unit: "requests", Note: fmt.Sprintf("%d ticks skipped because all connections were busy", skipped.Load())},
-				{Name: name("failed requests"), Value: fail, Unit: "requests", Goal: "0", Met: relreport.Met(fail == 0), Note: "errors and statuses other than 200"},
-				{Name: name("Caddy RSS start -> end"), Value: fmt.Sprintf("%.1f -> %.1f", first.rss, last.rss), Unit: "MiB", Note: note + "; VmRSS of /proc/<pid>/status"},
-				{Name: name("Caddy RSS slope"), Value: fmt.Sprintf("%.2f", rssSlope), Unit: "MiB/min", Note: "least squares over the samples after the warm-up"},
-				{Name: name("Caddy goroutines start -> end"), Value: fmt.Sprintf("%.0f -> %.0f", first.goroutines, last.goroutines), Unit: "goroutines", Note: note + "; go_goroutines of the admin /metrics"},
-				{Name: name("Caddy goroutines slope"), Value: fmt.Sprintf("%.2f", grSlope), Unit: "goroutines/min", Note: "least squares over the samples after the warm-up"},
-				{Name: name("latency, first window -> last window"), Value: firstWin + " -> " + lastWin, Note: "per window of " + window.String() + ": " + strings.Join(windows, "; ")},
-			} {
-				f.Scenario = "9. Soak"
-				relreport.Record(t, f)
-			}
-			if fail > 0 {
-				t.Errorf("%d of %d soak requests failed", fail, len(results))
-			}
-			if relreport.Full() {
-				if last.rss > 2*first.rss {
-					t.Errorf("Caddy's RSS grew from %.1f to %.1f MiB over the soak: unbounded growth", first.rss, last.rss)
+			return func(t *testing.T) {
+				<-done
+				if sampleErr != nil {
+					t.Fatalf("sampling Caddy: %v", sampleErr)
 				}
-				if last.goroutines > 2*first.goroutines && last.goroutines-first.goroutines > 50 {
-					t.Errorf("Caddy's goroutines grew from %.0f to %.0f over the soak: unbounded growth", first.goroutines, last.goroutines)
+				if len(samples) == 0 {
+					t.Fatal("no samples")
+				}
+
+				// Start values: the first sample after the warm-up.
+				first := samples[0]
+				for _, s := range samples {
+					if s.at >= warmup {
+						first = s
+						break
+					}
+				}
+				last := samples[len(samples)-1]
+				steady := slices.DeleteFunc(slices.Clone(samples), func(s relSample) bool { return s.at < first.at })
+				rssSlope := relSlope(steady, func(s relSample) float64 { return s.rss })
+				grSlope := relSlope(steady, func(s relSample) float64 { return s.goroutines })
+
+				var windows []string
+				var firstWin, lastWin string
+				for w := time.Duration(0); w < duration; w += window {
+					var lats []time.Duration
+					for _, r := range results {
+						if r.ok && r.at >= w && r.at < w+window {
+							lats = append(lats, r.lat)
+						}
+					}
+					slices.Sort(lats)
+					p50, p99 := relPercentile(lats, 0.50), relPercentile(lats, 0.99)
+					lastWin = fmt.Sprintf("p50 %s, p99 %s", p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond))
+					if w == 0 {
+						firstWin = lastWin
+					}
+					windows = append(windows, fmt.Sprintf("%s-%s: p50 %s p99 %s (%d)", w, w+window, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), len(lats)))
+				}
+				t.Logf("latency per window: %s", strings.Join(windows, "; "))
+
+				name := func(what string) string {
+					return fmt.Sprintf("%s over a %s soak at %d requests/s, %s", what, duration, rate, st.name)
+				}
+				note := fmt.Sprintf("%d sessions, 30%% writes of up to 0.5 KiB, 70%% reads, %d connections; sampled every %s, start values after a %s warm-up", sessions, workers, every, warmup)
+				fail := failures.Load()
+				for _, f := range []relreport.Figure{
+					{Name: name("requests answered"), Value: len(results), Unit: "requests", Note: fmt.Sprintf("%d ticks skipped because all connections were busy", skipped.Load())},
+					{Name: name("failed requests"), Value: fail, Unit: "requests", Goal: "0", Met: relreport.Met(fail == 0), Note: "errors and statuses other than 200"},
+					{Name: name("Caddy RSS start -> end"), Value: fmt.Sprintf("%.1f -> %.1f", first.rss, last.rss), Unit: "MiB", Note: note + "; VmRSS of /proc/<pid>/status"},
+					{Name: name("Caddy RSS slope"), Value: fmt.Sprintf("%.2f", rssSlope), Unit: "MiB/min", Note: "least squares over the samples after the warm-up"},
+					{Name: name("Caddy goroutines start -> end"), Value: fmt.Sprintf("%.0f -> %.0f", first.goroutines, last.goroutines), Unit: "goroutines", Note: note + "; go_goroutines of the admin /metrics"},
+					{Name: name("Caddy goroutines slope"), Value: fmt.Sprintf("%.2f", grSlope), Unit: "goroutines/min", Note: "least squares over the samples after the warm-up"},
+					{Name: name("latency, first window -> last window"), Value: firstWin + " -> " + lastWin, Note: "per window of " + window.String() + ": " + strings.Join(windows, "; ")},
+				} {
+					f.Scenario = "9. Soak"
+					relreport.Record(t, f)
+				}
+				if fail > 0 {
+					t.Errorf("%d of %d soak requests failed", fail, len(results))
+				}
+				if relreport.Full() {
+					if last.rss > 2*first.rss {
+						t.Errorf("Caddy's RSS grew from %.1f to %.1f MiB over the soak: unbounded growth", first.rss, last.rss)
+					}
+					if last.goroutines > 2*first.goroutines && last.goroutines-first.goroutines > 50 {
+						t.Errorf("Caddy's goroutines grew from %.0f to %.0f over the soak: unbounded growth", first.goroutines, last.goroutines)
+					}
 				}
 			}
-		})
+		}())
+	}
+	for i, report := range reports {
+		t.Run(names[i], report)
 	}
 }
