@@ -133,38 +133,20 @@ func (b *DjangoBackend) write(key string, data []byte, mod time.Time) error {
 // now (Django's clear_expired), and temporary files older than a minute.
 // It reports how many session files it removed.
 func (b *DjangoBackend) Purge(now time.Time, expired func(blob.Value, time.Time) bool) (int, error) {
-	entries, err := os.ReadDir(b.dir)
-	if err != nil {
-		return 0, fmt.Errorf("listing session directory: %w", err)
-	}
-	var errs []error
-	n := 0
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, tmpPrefix) {
-			if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleAfter {
-				_ = removeIfExists(filepath.Join(b.dir, name))
-			}
-			continue
-		}
+	return sweep(b.dir, now, func(name string) (bool, error) {
 		key, ok := strings.CutPrefix(name, b.prefix)
 		if !ok || !session.ValidKey(key) {
-			continue
+			return false, nil
 		}
 		removed := false
 		err := b.Modify(context.Background(), key, func(cur blob.Value, exists bool) (blob.Op, error) {
+			removed = false
 			if exists && expired(cur, now) {
 				removed = true
 				return blob.Op{Kind: blob.Remove}, nil
 			}
 			return blob.Op{Kind: blob.Keep}, nil
 		})
-		if err != nil {
-			errs = append(errs, err)
-		}
-		if removed {
-			n++
-		}
-	}
-	return n, errors.Join(errs...)
+		return removed, err
+	})
 }

@@ -171,7 +171,19 @@ func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error
 // reports how many session files it removed. It goes on after an error and
 // returns them all.
 func (s *Store) Purge(now time.Time) (int, error) {
-	entries, err := os.ReadDir(s.dir)
+	return sweep(s.dir, now, func(name string) (bool, error) {
+		if !session.ValidKey(name) {
+			return false, nil
+		}
+		return s.purge(name, now)
+	})
+}
+
+// sweep lists dir, removes the temporary files older than staleAfter, and
+// hands every other name to purge, which reports whether it removed a
+// session. It counts those, goes on after an error and returns them all.
+func sweep(dir string, now time.Time, purge func(name string) (bool, error)) (int, error) {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, fmt.Errorf("listing session directory: %w", err)
 	}
@@ -179,23 +191,22 @@ func (s *Store) Purge(now time.Time) (int, error) {
 	n := 0
 	for _, e := range entries {
 		name := e.Name()
-		switch {
-		case strings.HasPrefix(name, tmpPrefix):
+		if strings.HasPrefix(name, tmpPrefix) {
 			info, err := e.Info()
 			if err == nil && now.Sub(info.ModTime()) > staleAfter {
-				err = removeIfExists(filepath.Join(s.dir, name))
+				err = removeIfExists(filepath.Join(dir, name))
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("removing temporary file: %w", err))
 			}
-		case session.ValidKey(name):
-			removed, err := s.purge(name, now)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			if removed {
-				n++
-			}
+			continue
+		}
+		removed, err := purge(name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if removed {
+			n++
 		}
 	}
 	return n, errors.Join(errs...)
