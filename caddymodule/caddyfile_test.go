@@ -229,3 +229,13 @@ func TestTimeoutSubdirectives(t *testing.T) {
 		t.Fatalf("repeated idle_timeout: %v", err)
 	}
 }
+
+// unmarshalSession parses a session block holding lines, written on one
+// line with "; " between subdirectives and "{ ... }" for blocks.
+func unmarshalSession(lines string) (Handler, error) {
+	var h Handler
+	input := "session {\nsecret {env.S}\n" + lines + "\n}"
+	input = strings.NewReplacer("; ", "\n", "{ ", "{\n", " }", "\n}").Replace(input)
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+	return h, err
+}

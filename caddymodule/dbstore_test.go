@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/session/django"
 )
@@ -44,10 +42,7 @@ func TestDBStoreCaddyfile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var h Handler
-			input := "session {\nsecret {env.S}\n" + tt.input + "\n}"
-			input = strings.NewReplacer("; ", "\n", "{ ", "{\n", " }", "\n}").Replace(input)
-			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+			h, err := unmarshalSession(tt.input)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v; want one containing %q", err, tt.wantErr)

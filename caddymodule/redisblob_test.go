@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/caddy-session/caddy-session/internal/testredis"
@@ -45,10 +44,7 @@ func TestUnmarshalCacheStore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var h Handler
-			input := "session {\nsecret {env.S}\n" + tt.input + "\n}"
-			input = strings.NewReplacer("; ", "\n", "{ ", "{\n", " }", "\n}").Replace(input)
-			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+			h, err := unmarshalSession(tt.input)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v; want one containing %q", err, tt.wantErr)
