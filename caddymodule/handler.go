@@ -584,6 +584,9 @@ func keepPrivate(hdr http.Header) {
 // patchVary makes the Vary header name Cookie exactly once, whatever the
 // upstream sent, keeping its other fields; "*" already covers Cookie.
 func patchVary(hdr http.Header) {
+	if v := hdr["Vary"]; len(v) == 1 && v[0] == "Cookie" {
+		return // the usual case: only the handler's own
+	}
 	var fields []string
 	seen := map[string]bool{}
 	for _, line := range hdr.Values("Vary") {
