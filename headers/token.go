@@ -51,7 +51,7 @@ type Claims struct {
 // Signer makes the request header's token: a compact HS256 JWT. It is safe
 // for concurrent use.
 type Signer struct {
-	key  any // []byte, boxed once for jwt's SigningMethod
+	key  []byte
 	ttl  int64
 	head []byte // base64url JOSE header and '.'
 	sid  hash.Hash
@@ -98,7 +98,7 @@ func (s *Signer) SID(key string) string {
 		}
 	}
 	if h == nil {
-		h = hmac.New(sha256.New, s.key.([]byte))
+		h = hmac.New(sha256.New, s.key)
 		h.Write([]byte(sidContext))
 	}
 	h.Write([]byte(key))
@@ -181,7 +181,7 @@ func (s *Signer) keyedMAC() hash.Hash {
 			return h
 		}
 	}
-	return hmac.New(sha256.New, s.key.([]byte))
+	return hmac.New(sha256.New, s.key)
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
