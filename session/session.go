@@ -155,6 +155,13 @@ type Config struct {
 	// AbsoluteTimeout ends a session this long after it was created,
 	// however active (0: off). Django has none.
 	AbsoluteTimeout time.Duration
+	// UserKey is the field naming a session's user (Django's
+	// _auth_user_id), for MaxSessionsPerUser. The store keeps the index.
+	UserKey string
+	// MaxSessionsPerUser, with a Store that is a UserIndexer, ends the
+	// oldest sessions of a user beyond this many whenever a session
+	// becomes the user's (a login). 0 means no limit.
+	MaxSessionsPerUser int
 }
 
 // Manager loads and commits sessions against one store.
@@ -163,6 +170,9 @@ type Manager struct {
 	Config Config
 	// Now is the clock; tests replace it to exercise expiry without sleeping.
 	Now func() time.Time
+	// OnEvict, when set, is told of the sessions MaxSessionsPerUser ended
+	// after a login, and of a failure to end them (the login stands).
+	OnEvict func(evicted int, err error)
 }
 
 func (m *Manager) now() time.Time {
@@ -333,6 +343,14 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if u == nil {
 		u = &Update{}
 	}
+	res, err := m.commit(ctx, s, u)
+	if err == nil && m.Config.MaxSessionsPerUser > 0 && res.Cookie == CookieSet {
+		m.evict(ctx, s, u, res.Key)
+	}
+	return res, err
+}
+
+func (m *Manager) commit(ctx context.Context, s *Session, u *Update) (Result, error) {
 	if err := m.checkUpdate(u); err != nil {
 		return Result{}, err
 	}

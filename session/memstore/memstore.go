@@ -21,11 +21,16 @@ import (
 type Store struct {
 	mu      sync.Mutex
 	entries map[string]entry
+	// indexes maps each indexed field to its users' session keys; every
+	// write keeps every index, under mu (users.go).
+	indexes map[string]map[string]map[string]struct{}
 }
 
 type entry struct {
 	data      session.Data
 	expiresAt time.Time
+	// created and modified date the session for its user's index.
+	created, modified time.Time
 }
 
 var _ session.Store = (*Store)(nil)
@@ -61,6 +66,8 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 	case c.Mode != session.ModeCreate && !exists:
 		return false, session.ErrGone
 	}
+	old, stored := s.entries[key]
+	was := s.owners(old, stored)
 	if c.Mode == session.ModeUpdate {
 		for _, k := range c.Delete {
 			delete(e.data, k)
@@ -74,11 +81,17 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 	if !c.ExpiresAt.IsZero() {
 		e.expiresAt = c.ExpiresAt
 	}
+	if c.Mode == session.ModeCreate || s.ownerChanged(was, e) {
+		e.created = now
+	}
+	e.modified = now
 	if len(e.data) == 0 || !e.expiresAt.After(now) {
 		delete(s.entries, key)
+		s.reindex(key, was, entry{}, false)
 		return false, nil
 	}
 	s.entries[key] = e
+	s.reindex(key, was, e, true)
 	return true, nil
 }
 
@@ -93,7 +106,10 @@ func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.live(key, time.Now())
-	delete(s.entries, key)
+	if old, stored := s.entries[key]; stored {
+		delete(s.entries, key)
+		s.reindex(key, s.owners(old, true), entry{}, false)
+	}
 	if !ok {
 		return session.Record{}, false, nil
 	}
@@ -109,6 +125,7 @@ func (s *Store) Purge(now time.Time) int {
 	for k, e := range s.entries {
 		if !e.expiresAt.After(now) {
 			delete(s.entries, k)
+			s.reindex(k, s.owners(e, true), entry{}, false)
 			n++
 		}
 	}

@@ -47,3 +47,13 @@ func TestPurge(t *testing.T) {
 		t.Fatalf("second Purge removed %d; want 0", n)
 	}
 }
+
+func TestUserIndex(t *testing.T) {
+	storetest.RunUserIndex(t, func(t *testing.T) session.UserIndexer {
+		ix, err := memstore.New().WithUserIndex(storetest.UserField)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ix
+	})
+}
