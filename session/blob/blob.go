@@ -48,6 +48,9 @@ const (
 type Op struct {
 	Kind  OpKind
 	Value Value // for Put: Data and ExpiresAt
+	// Index, when not nil, is what the write does to the user index of a
+	// UserIndexBackend, which applies it in the same atomic step.
+	Index *IndexChange
 }
 
 // ModifyFunc computes what to write from what is stored: cur and exists
@@ -86,6 +89,9 @@ type Store struct {
 	OnBadValue func(err error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// UserKey, when set, makes every write keep the backend's user index
+	// by this field (WithUserIndex).
+	UserKey string
 }
 
 var _ session.Store = (*Store)(nil)
@@ -178,9 +184,16 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		if err != nil {
 			return Op{}, err
 		}
+		var index *IndexChange
+		if s.UserKey != "" {
+			index = &IndexChange{Prev: s.userOf(cur, exists), Now: now}
+			if keep {
+				index.User, _ = session.UserOf(data, s.UserKey)
+			}
+		}
 		if !keep {
 			if exists {
-				return Op{Kind: Remove}, nil
+				return Op{Kind: Remove, Index: index}, nil
 			}
 			return Op{Kind: Keep}, nil
 		}
@@ -192,7 +205,7 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		// For backends dated by modification time: the time from which
 		// Django's rules give exactly expiresAt.
 		mod := expiresAt.Add(now.Sub(s.expiryFromModTime(data, now)))
-		return Op{Kind: Put, Value: Value{Data: b, ExpiresAt: expiresAt, ModTime: mod}}, nil
+		return Op{Kind: Put, Value: Value{Data: b, ExpiresAt: expiresAt, ModTime: mod}, Index: index}, nil
 	})
 	if err != nil {
 		if errors.Is(err, session.ErrKeyExists) || errors.Is(err, session.ErrGone) {
@@ -212,8 +225,13 @@ func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, err
 		if !exists {
 			return Op{Kind: Keep}, nil
 		}
-		rec, found = s.decode(cur, s.now())
-		return Op{Kind: Remove}, nil
+		now := s.now()
+		rec, found = s.decode(cur, now)
+		op := Op{Kind: Remove}
+		if s.UserKey != "" {
+			op.Index = &IndexChange{Prev: s.userOf(cur, exists), Now: now}
+		}
+		return op, nil
 	})
 	if err != nil {
 		return session.Record{}, false, fmt.Errorf("taking session: %w", err)

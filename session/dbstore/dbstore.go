@@ -78,6 +78,10 @@ type Backend struct {
 
 	initSem chan struct{} // one Init at a time, waiting with its context
 	inited  atomic.Bool
+
+	users       userStatements // the user index (users.go)
+	usersInited atomic.Bool
+	indexing    atomic.Bool // a store indexes users through this backend
 }
 
 var _ blob.Backend = (*Backend)(nil)
@@ -120,6 +124,7 @@ func Open(dsn, table string) (*Backend, error) {
 		return nil, err
 	}
 	b.prepare(table)
+	b.prepareUsers(table)
 	return b, nil
 }
 
@@ -174,6 +179,9 @@ func (b *Backend) openMySQL(dsn string, needDB bool) error {
 	}
 	// Django with USE_TZ stores naive UTC; read and write times as such.
 	cfg.ParseTime, cfg.Loc = true, time.UTC
+	// The user index's UPDATE counts the rows it found, not only those it
+	// changed, as PostgreSQL and SQLite do.
+	cfg.ClientFoundRows = true
 	if cfg.Timeout == 0 {
 		cfg.Timeout = connectTimeout
 	}
@@ -404,6 +412,11 @@ func (b *Backend) Modify(ctx context.Context, key string, fn blob.ModifyFunc) er
 	if err := b.Init(ctx); err != nil {
 		return err
 	}
+	if b.usersInited.Load() || b.indexing.Load() {
+		if err := b.initUsers(ctx); err != nil {
+			return err
+		}
+	}
 	for range maxAttempts {
 		err := b.modify(ctx, key, fn)
 		if !errors.Is(err, errConflict) {
@@ -458,6 +471,13 @@ func (b *Backend) modify(ctx context.Context, key string, fn blob.ModifyFunc) (e
 	default:
 		err = fmt.Errorf("unknown operation %d", op.Kind)
 	}
+	if err == nil && op.Index != nil && (op.Kind != blob.Remove || exists) {
+		if !b.usersInited.Load() {
+			err = fmt.Errorf("the user index table is not ready")
+		} else {
+			err = b.applyIndex(ctx, tx, key, op)
+		}
+	}
 	if err != nil {
 		return b.txError(err)
 	}
@@ -491,5 +511,5 @@ func (b *Backend) Purge(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("purging expired sessions: %w", err)
 	}
-	return int(n), nil
+	return int(n), b.purgeUsers(ctx, now)
 }
