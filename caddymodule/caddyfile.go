@@ -71,6 +71,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		codec             json | django
 //		django_secret_key <Django's SECRET_KEY>
 //		django_secret_key_fallbacks <old key>...
+//		user_key          <session field naming the user>
+//		max_sessions_per_user <n>
 //	}
 //
 // Durations accept Caddy's units plus `d` for days (`14d`); sizes are bytes
@@ -158,6 +160,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				err = checkPlaceholders(d, sub, true, args...)
 			}
 			h.DjangoSecretKeyFallbacks = append(h.DjangoSecretKeyFallbacks, args...)
+		case "user_key":
+			h.UserKey, err = oneArg(d)
+		case "max_sessions_per_user":
+			err = countArg(d, &h.MaxSessionsPerUser)
 		default:
 			return d.Errf("unrecognized subdirective %q", sub)
 		}

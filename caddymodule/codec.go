@@ -131,6 +131,7 @@ func (h *Handler) Cleanup() error {
 	if h.health != nil {
 		unregisterHealth(h.health)
 	}
+	h.cleanupUsers()
 	if h.stopPurge != nil {
 		return h.stopPurge()
 	}

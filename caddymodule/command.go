@@ -1,10 +1,14 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -23,7 +27,17 @@ Commands for the sessions that the session handler keeps.
 clear-expired removes the expired sessions from every store a config uses,
 as Django's "manage.py clearsessions" does. The stores that need it (file,
 db, and Django's file layout) also do it in the background every minute;
-Redis and Django's cache expire sessions themselves.`,
+Redis and Django's cache expire sessions themselves.
+
+The other commands talk to the running Caddy's admin endpoint (as "caddy
+reload" does: --address, or the admin address of --config, or
+localhost:2019) and need a session handler with user_key:
+
+  handlers   lists the handlers the commands can address (--handler)
+  list       lists a user's sessions: sid, created, last modified, expiry
+  count      counts a user's sessions
+  revoke     ends one session of a user (--sid) or all of them
+  purge      removes expired sessions now (the running config's stores)`,
 		CobraFunc: func(cmd *cobra.Command) {
 			clearCmd := &cobra.Command{
 				Use:     "clear-expired --config <path> [--adapter <name>]",
@@ -34,6 +48,35 @@ Redis and Django's cache expire sessions themselves.`,
 			clearCmd.Flags().StringP("config", "c", "", "Configuration file")
 			clearCmd.Flags().StringP("adapter", "a", "", "Name of config adapter to apply")
 			cmd.AddCommand(clearCmd)
+			for _, sub := range []struct {
+				use, short, example string
+				user, sid           bool
+				run                 func(caddycmd.Flags) (int, error)
+			}{
+				{"handlers", "Lists the session handlers with user_key in the running config", "caddy sessions handlers", false, false, cmdHandlers},
+				{"list", "Lists a user's sessions (sid, created, last modified, expiry)", "caddy sessions list --user 42", true, false, cmdList},
+				{"count", "Counts a user's sessions", "caddy sessions count --user 42", true, false, cmdCount},
+				{"revoke", "Ends one session of a user (--sid) or all of them (log out everywhere)", "caddy sessions revoke --user 42\ncaddy sessions revoke --user 42 --sid 3q2-7wEjlXb1TxZ9ZQkB5w", true, true, cmdRevoke},
+				{"purge", "Removes expired sessions now, through the running Caddy", "caddy sessions purge", false, false, cmdPurge},
+			} {
+				c := &cobra.Command{
+					Use:     sub.use,
+					Short:   sub.short,
+					Example: sub.example,
+					RunE:    caddycmd.WrapCommandFuncForCobra(sub.run),
+				}
+				if sub.user {
+					c.Flags().StringP("user", "u", "", "The user: the value of the handler's user_key")
+				}
+				if sub.sid {
+					c.Flags().String("sid", "", "The session's sid (from list, or the token's sid claim)")
+				}
+				c.Flags().String("handler", "", "The handler's cookie_name, when several have user_key")
+				c.Flags().String("address", "", "The admin API's address (default: from --config, or localhost:2019)")
+				c.Flags().StringP("config", "c", "", "Configuration file, to find the admin address")
+				c.Flags().StringP("adapter", "a", "", "Name of config adapter to apply")
+				cmd.AddCommand(c)
+			}
 		},
 	})
 }
@@ -108,4 +151,111 @@ func storeName(raw json.RawMessage) string {
 		return "file"
 	}
 	return s.Backend
+}
+
+// adminCall sends one request to the running Caddy's admin API and decodes
+// its JSON answer into out; an error status is an error with the API's
+// message.
+func adminCall(fl caddycmd.Flags, method, path string, out any) error {
+	addr, err := caddycmd.DetermineAdminAPIAddress(fl.String("address"), nil, fl.String("config"), fl.String("adapter"))
+	if err != nil {
+		return fmt.Errorf("finding the admin API: %w", err)
+	}
+	if h := fl.String("handler"); h != "" {
+		path += "?handler=" + url.QueryEscape(h)
+	}
+	resp, err := caddycmd.AdminAPIRequest(addr, method, path, nil, nil)
+	if err != nil {
+		return err // AdminAPIRequest names the status and the API's message
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("reading the admin API's answer: %w", err)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("reading the admin API's answer: %w", err)
+	}
+	return nil
+}
+
+func userPath(fl caddycmd.Flags) (string, error) {
+	user := fl.String("user")
+	if user == "" {
+		return "", errors.New("--user: required (the value of the handler's user_key, e.g. 42)")
+	}
+	return "/sessions/users/" + url.PathEscape(user), nil
+}
+
+// printJSON writes v indented to stdout.
+func printJSON(v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := os.Stdout.Write(buf.Bytes())
+	return err
+}
+
+func cmdHandlers(fl caddycmd.Flags) (int, error) {
+	var out any
+	if err := adminCall(fl, http.MethodGet, "/sessions/handlers", &out); err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	return caddy.ExitCodeSuccess, printJSON(out)
+}
+
+func cmdList(fl caddycmd.Flags) (int, error) {
+	path, err := userPath(fl)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	var out any
+	if err := adminCall(fl, http.MethodGet, path, &out); err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	return caddy.ExitCodeSuccess, printJSON(out)
+}
+
+func cmdCount(fl caddycmd.Flags) (int, error) {
+	path, err := userPath(fl)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	var out struct {
+		Count int `json:"count"`
+	}
+	if err := adminCall(fl, http.MethodGet, path+"/count", &out); err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	fmt.Println(out.Count)
+	return caddy.ExitCodeSuccess, nil
+}
+
+func cmdRevoke(fl caddycmd.Flags) (int, error) {
+	path, err := userPath(fl)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	if sid := fl.String("sid"); sid != "" {
+		path += "/" + url.PathEscape(sid)
+	}
+	var out struct {
+		Revoked int `json:"revoked"`
+	}
+	if err := adminCall(fl, http.MethodDelete, path, &out); err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	fmt.Printf("revoked %d sessions of user %s\n", out.Revoked, fl.String("user"))
+	return caddy.ExitCodeSuccess, nil
+}
+
+func cmdPurge(fl caddycmd.Flags) (int, error) {
+	var out any
+	if err := adminCall(fl, http.MethodPost, "/sessions/purge", &out); err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	return caddy.ExitCodeSuccess, printJSON(out)
 }

@@ -189,6 +189,18 @@ type Handler struct {
 	// session under _session_created. Default: off.
 	AbsoluteTimeout caddy.Duration `json:"absolute_timeout,omitempty"`
 
+	// The session field that names the session's user, such as Django's
+	// `_auth_user_id`: with it, the store keeps an index from each user to
+	// that user's sessions, which the admin API (`/sessions/users/...`)
+	// and `caddy sessions` list, count and revoke ("log out everywhere").
+	// The value must be a JSON string or number. Not with signed_cookies,
+	// which keeps no session on the server. Default: none, no index.
+	UserKey string `json:"user_key,omitempty"`
+
+	// With user_key: when a session becomes a user's (a login), the
+	// user's oldest sessions beyond this many end. Default: 0, no limit.
+	MaxSessionsPerUser int `json:"max_sessions_per_user,omitempty"`
+
 	matchers caddyhttp.MatcherSets
 	// purge removes expired sessions now (clear-expired); nil when the
 	// store expires them itself. stopPurge ends the handler's own
@@ -204,6 +216,7 @@ type Handler struct {
 	cookie    http.Cookie // the attributes every session cookie carries
 	secure    *bool       // nil: auto
 	logger    *zap.Logger
+	index     session.UserIndexer // with user_key (users.go)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -284,6 +297,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}}
 	if h.IdleTimeout < 0 || h.AbsoluteTimeout < 0 {
 		return errors.New("idle_timeout, absolute_timeout: must not be negative")
+	}
+	if err := h.provisionUsers(); err != nil {
+		return err
 	}
 
 	if h.MatcherSetsRaw != nil {

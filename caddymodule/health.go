@@ -123,7 +123,10 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 
 // Routes returns the admin routes.
 func (adminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: "/sessions/health", Handler: caddy.AdminHandlerFunc(serveHealth)}}
+	return []caddy.AdminRoute{
+		{Pattern: "/sessions/health", Handler: caddy.AdminHandlerFunc(serveHealth)},
+		{Pattern: "/sessions/", Handler: caddy.AdminHandlerFunc(serveSessions)}, // users.go
+	}
 }
 
 func serveHealth(w http.ResponseWriter, r *http.Request) error {

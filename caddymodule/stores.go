@@ -75,6 +75,15 @@ func (p *pooledStore) load(key string, open func() (session.Store, func() error,
 	return nil
 }
 
+// WithUserIndex implements session.UserIndexable when the shared store
+// does.
+func (p *pooledStore) WithUserIndex(field string) (session.UserIndexer, error) {
+	if ix, ok := p.Store.(session.UserIndexable); ok {
+		return ix.WithUserIndex(field)
+	}
+	return nil, session.ErrNoUserIndex
+}
+
 // Cleanup releases the shared store; the last config holding it closes it.
 func (p *pooledStore) Cleanup() error {
 	_, err := pool.Delete(p.poolKey)

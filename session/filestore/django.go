@@ -108,6 +108,9 @@ func (b *DjangoBackend) Modify(_ context.Context, key string, fn blob.ModifyFunc
 	if err != nil {
 		return err
 	}
+	if err := b.applyIndex(key, op, true); err != nil {
+		return err
+	}
 	switch op.Kind {
 	case blob.Put:
 		// The expiry lives in the modification time and in the
@@ -119,8 +122,10 @@ func (b *DjangoBackend) Modify(_ context.Context, key string, fn blob.ModifyFunc
 		if err := removeIfExists(b.path(key)); err != nil {
 			return fmt.Errorf("removing session file: %w", hidePath(err))
 		}
+	default:
+		return nil
 	}
-	return nil
+	return b.applyIndex(key, op, false)
 }
 
 func (b *DjangoBackend) write(key string, data []byte, mod time.Time) error {
@@ -133,6 +138,11 @@ func (b *DjangoBackend) write(key string, data []byte, mod time.Time) error {
 // now (Django's clear_expired), and temporary files older than a minute.
 // It reports how many session files it removed.
 func (b *DjangoBackend) Purge(now time.Time, expired func(blob.Value, time.Time) bool) (int, error) {
+	n, err := b.purge(now, expired)
+	return n, errors.Join(err, b.purgeIndex(now))
+}
+
+func (b *DjangoBackend) purge(now time.Time, expired func(blob.Value, time.Time) bool) (int, error) {
 	return sweep(b.dir, now, func(name string) (bool, error) {
 		key, ok := strings.CutPrefix(name, b.prefix)
 		if !ok || !session.ValidKey(key) {

@@ -100,6 +100,11 @@ func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error
 
 // Save applies c to the session under key while holding its lock stripe.
 func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, error) {
+	return s.save(key, c, "")
+}
+
+// save is Save, keeping the user index by field when not "" (users.go).
+func (s *Store) save(key string, c session.Change, field string) (bool, error) {
 	if !session.ValidKey(key) {
 		return false, errInvalidKey
 	}
@@ -117,6 +122,10 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 	if err != nil {
 		return false, err
 	}
+	var prev, user string
+	if field != "" {
+		prev, _ = session.UserOf(rec.Data, field) // before Apply: rec.Data is modified in place
+	}
 	data, expiresAt, keep, err := c.Apply(rec, exists, now) // rec is freshly decoded: ours to modify
 	if err != nil {
 		return false, err
@@ -126,14 +135,31 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 		if err := removeIfExists(s.path(key)); err != nil {
 			return false, fmt.Errorf("removing session file: %w", hidePath(err))
 		}
+		if prev != "" {
+			return false, s.users().remove(prev, key)
+		}
 		return false, nil
+	}
+	if field != "" {
+		user, _ = session.UserOf(data, field)
 	}
 	b, err := encode(expiresAt, data)
 	if err != nil {
 		return false, fmt.Errorf("encoding session: %w", err)
 	}
+	// The new entry before the session and the old one after it: a crash
+	// between leaves an entry too many, which a listing drops, never a
+	// session the index misses.
+	if user != "" {
+		if err := s.users().put(user, key, prev == user, now, expiresAt); err != nil {
+			return false, err
+		}
+	}
 	if err := s.write(key, b); err != nil {
 		return false, fmt.Errorf("writing session file: %w", hidePath(err))
+	}
+	if prev != "" && prev != user {
+		return true, s.users().remove(prev, key)
 	}
 	return true, nil
 }
@@ -148,6 +174,11 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 // stripe, so that a Save already under way cannot bring the session back
 // afterwards and of two Takes only one finds it.
 func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error) {
+	return s.take(key, "")
+}
+
+// take is Take, keeping the user index by field when not "".
+func (s *Store) take(key, field string) (session.Record, bool, error) {
 	if !session.ValidKey(key) {
 		return session.Record{}, false, nil // never stored
 	}
@@ -163,6 +194,11 @@ func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error
 	if err := removeIfExists(s.path(key)); err != nil {
 		return session.Record{}, false, fmt.Errorf("removing session file: %w", hidePath(err))
 	}
+	if user, indexed := session.UserOf(rec.Data, field); indexed {
+		if err := s.users().remove(user, key); err != nil {
+			return session.Record{}, false, err
+		}
+	}
 	return rec, ok, nil
 }
 
@@ -171,12 +207,13 @@ func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error
 // reports how many session files it removed. It goes on after an error and
 // returns them all.
 func (s *Store) Purge(now time.Time) (int, error) {
-	return sweep(s.dir, now, func(name string) (bool, error) {
+	n, err := sweep(s.dir, now, func(name string) (bool, error) {
 		if !session.ValidKey(name) {
 			return false, nil
 		}
 		return s.purge(name, now)
 	})
+	return n, errors.Join(err, s.purgeIndex(now))
 }
 
 // sweep lists dir, removes the temporary files older than staleAfter, and
