@@ -41,7 +41,12 @@ func (rs *RedisStore) BlobBackend(BlobOptions) (blob.Backend, error) {
 	if rs.WaitReplicas > 0 {
 		return nil, errors.New("store redis: wait_replicas applies to this store's own layout, not to django-redis-sessions' (codec django)")
 	}
-	return redisblob.New(rs.client, redisblob.SessionsKey(rs.prefix)), nil
+	// The user index (user_key) as the hash layout keeps it.
+	index := "user:"
+	if rs.prefix != "" {
+		index = rs.prefix + ":user:"
+	}
+	return redisblob.New(rs.client, nil).WithIndex(redisblob.SessionsHead(rs.prefix), index), nil
 }
 
 // FixedCodec implements BlobStoreModule: the layout takes the handler's
@@ -166,7 +171,11 @@ func (c *CacheStore) Backend(enginePrefix string) (blob.Backend, error) {
 	if c.Version != nil {
 		version = *c.Version
 	}
-	return redisblob.New(c.client, redisblob.CacheKey(c.KeyPrefix, version, enginePrefix)), nil
+	// The user index (user_key) beside the sessions, in the cache's own
+	// key space: "<KEY_PREFIX>:<VERSION>:caddy-session.user:<user>".
+	head := redisblob.CacheHead(c.KeyPrefix, version, enginePrefix)
+	index := redisblob.CacheHead(c.KeyPrefix, version, "caddy-session.user:")
+	return redisblob.New(c.client, nil).WithIndex(head, index), nil
 }
 
 // FixedCodec implements BlobStoreModule: django-redis's JSON serializer's

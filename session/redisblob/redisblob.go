@@ -38,8 +38,21 @@ const (
 // "%s:%s:%s" % (KEY_PREFIX, VERSION, key), where key is the engine prefix
 // followed by the session key.
 func CacheKey(keyPrefix string, version int, enginePrefix string) func(sessionKey string) string {
-	head := keyPrefix + ":" + strconv.Itoa(version) + ":" + enginePrefix
+	head := CacheHead(keyPrefix, version, enginePrefix)
 	return func(sessionKey string) string { return head + sessionKey }
+}
+
+// CacheHead is what CacheKey puts before the session key.
+func CacheHead(keyPrefix string, version int, enginePrefix string) string {
+	return keyPrefix + ":" + strconv.Itoa(version) + ":" + enginePrefix
+}
+
+// SessionsHead is what SessionsKey puts before the session key.
+func SessionsHead(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return prefix + ":"
 }
 
 // SessionsKey returns the key function of django-redis-sessions:
@@ -102,6 +115,8 @@ type Backend struct {
 	client redis.UniversalClient
 	key    func(sessionKey string) string
 	now    func() time.Time
+	// head and indexPrefix are set by WithIndex (users.go).
+	head, indexPrefix string
 }
 
 var _ blob.Backend = (*Backend)(nil)
@@ -205,7 +220,15 @@ func (b *Backend) Modify(ctx context.Context, key string, fn blob.ModifyFunc) er
 		default:
 			return fmt.Errorf("writing session value: unknown operation %d", op.Kind)
 		}
-		ok, err := casScript.Run(ctx, b.client, []string{rkey}, args...).Int()
+		script := casScript
+		if op.Index != nil && b.indexPrefix != "" {
+			script = indexedCasScript
+			for len(args) < 6 {
+				args = append(args, "")
+			}
+			args = append(args, b.indexArgs(key, op)...)
+		}
+		ok, err := script.Run(ctx, b.client, []string{rkey}, args...).Int()
 		if err != nil {
 			return fmt.Errorf("writing session value: %w", err)
 		}

@@ -1,0 +1,139 @@
+package redisblob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/session/blob"
+)
+
+// The user index of these layouts is redisstore's: one hash per user,
+// "<index prefix><user>", whose fields are session keys and values
+// "<created> <modified> <expires>" in unix ms, changed by the same
+// check-and-set script that writes the session, and dropped of entries
+// whose session is gone or expired when listed. As there, the scripts touch
+// keys they were not given, which a Redis Cluster refuses.
+
+// indexedCasScript is casScript that also keeps the index.
+//
+// ARGV 1-6 as casScript's (ARGV[5] and ARGV[6] empty for "del"), then the
+// index key prefix, the session key, the previous user, the user ("" for
+// none), the time of the write and the session's expiry (unix ms).
+var indexedCasScript = redis.NewScript(`
+local key = KEYS[1]
+local t = redis.call('TYPE', key)['ok']
+local seen = ARGV[1]
+if seen == 'none' then
+	if t ~= 'none' then return 0 end
+elseif seen == 'string' then
+	if t ~= 'string' or redis.call('GET', key) ~= ARGV[2] then return 0 end
+	if (redis.call('PTTL', key) >= 0) ~= (ARGV[3] == '1') then return 0 end
+elseif t == 'none' or t == 'string' then
+	return 0
+end
+local ixprefix, skey, prev, user, now, exp = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+if ARGV[4] == 'put' then
+	redis.call('SET', key, ARGV[5], 'PXAT', ARGV[6])
+	if user ~= '' then
+		local ik = ixprefix .. user
+		local created = now
+		if prev == user then
+			local cur = redis.call('HGET', ik, skey)
+			if cur then created = cur:match('^(%d+)') or now end
+		end
+		redis.call('HSET', ik, skey, created .. ' ' .. now .. ' ' .. exp)
+		local ttl = redis.call('PTTL', ik)
+		if ttl < 0 or ttl < tonumber(exp) - tonumber(now) then redis.call('PEXPIREAT', ik, exp) end
+	end
+else
+	redis.call('DEL', key)
+	user = ''
+end
+if prev ~= '' and prev ~= user then
+	redis.call('HDEL', ixprefix .. prev, skey)
+end
+return 1
+`)
+
+// indexListScript returns the live entries of the index hash KEYS[1] as
+// {session key, value, ...}, dropping those whose session key is gone or
+// whose expiry passed. ARGV: the head of session key names.
+var indexListScript = redis.NewScript(`
+local ik, head = KEYS[1], ARGV[1]
+local entries = redis.call('HGETALL', ik)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for i = 1, #entries, 2 do
+	local skey, val = entries[i], entries[i + 1]
+	local exp = tonumber(val:match('(%d+)$')) or 0
+	if exp > now and redis.call('EXISTS', head .. skey) == 1 then
+		out[#out + 1] = skey
+		out[#out + 1] = val
+	else
+		redis.call('HDEL', ik, skey)
+	end
+end
+return out
+`)
+
+// WithIndex makes the backend able to keep a user index (for a blob.Store
+// with a UserKey): session values live under head + session key, and the
+// index hashes under indexPrefix + user. It returns b.
+func (b *Backend) WithIndex(head, indexPrefix string) *Backend {
+	b.key = func(sessionKey string) string { return head + sessionKey }
+	b.head, b.indexPrefix = head, indexPrefix
+	return b
+}
+
+// CanIndexUsers implements blob.UserIndexBackend.
+func (b *Backend) CanIndexUsers() error {
+	if b.indexPrefix == "" {
+		return errors.New("this Redis layout was set up without a user index")
+	}
+	if _, cluster := b.client.(*redis.ClusterClient); cluster {
+		return errors.New("a Redis Cluster cannot keep the index of users' sessions atomically with the sessions (they hash to different slots); use a single node or sentinels")
+	}
+	return nil
+}
+
+// indexArgs are indexedCasScript's index arguments for op on key.
+func (b *Backend) indexArgs(key string, op blob.Op) []any {
+	ix := op.Index
+	exp := op.Value.ExpiresAt.UnixMilli()
+	return []any{b.indexPrefix, key, ix.Prev, ix.User, strconv.FormatInt(ix.Now.UnixMilli(), 10), strconv.FormatInt(exp, 10)}
+}
+
+// UserSessions implements blob.UserIndexBackend.
+func (b *Backend) UserSessions(ctx context.Context, user string, _ time.Time) ([]session.UserSession, error) {
+	res, err := indexListScript.Run(ctx, b.client, []string{b.indexPrefix + user}, b.head).StringSlice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("reading the user index: %w", err)
+	}
+	out := make([]session.UserSession, 0, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		f := strings.Fields(res[i+1])
+		if len(f) != 3 {
+			return nil, errors.New("reading the user index: malformed entry")
+		}
+		var ms [3]int64
+		for j := range ms {
+			if ms[j], err = strconv.ParseInt(f[j], 10, 64); err != nil {
+				return nil, errors.New("reading the user index: malformed entry")
+			}
+		}
+		out = append(out, session.UserSession{Key: res[i], Created: time.UnixMilli(ms[0]), Modified: time.UnixMilli(ms[1]), ExpiresAt: time.UnixMilli(ms[2])})
+	}
+	slices.SortFunc(out, func(a, b session.UserSession) int { return a.Created.Compare(b.Created) })
+	return out, nil
+}
+
+var _ blob.UserIndexBackend = (*Backend)(nil)
