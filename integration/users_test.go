@@ -1,0 +1,379 @@
+package integration
+
+// The per-user index and "log out everywhere" against the real Caddy: the
+// admin API's /sessions/ routes and the `caddy sessions` subcommands on
+// every store with an index, max_sessions_per_user, and the refusal of
+// user_key on signed_cookies.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/internal/testpg"
+	"github.com/caddy-session/caddy-session/internal/testredis"
+)
+
+// usersStores are the stores the index runs on end to end.
+var usersStores = []struct {
+	name  string
+	setup func(t *testing.T) *ctStoreFixture
+}{
+	{"memory", func(*testing.T) *ctStoreFixture { return &ctStoreFixture{line: "store memory"} }},
+	{"file", func(*testing.T) *ctStoreFixture { return &ctStoreFixture{line: "store file"} }},
+	{"redis", func(t *testing.T) *ctStoreFixture {
+		s := testredis.Start(t)
+		return &ctStoreFixture{line: ctRedisLine(s.Addr()), redis: s}
+	}},
+	{"db-postgres", func(t *testing.T) *ctStoreFixture {
+		_, dsn := testpg.Database(t, "users_")
+		return &ctStoreFixture{line: "store db {\n\tdsn " + dsn + "\n}"}
+	}},
+	{"db-sqlite", func(t *testing.T) *ctStoreFixture {
+		path := filepath.Join(t.TempDir(), "sessions.sqlite3")
+		return &ctStoreFixture{line: "store db {\n\tdsn " + path + "\n}", db: path}
+	}},
+	{"cache", func(t *testing.T) *ctStoreFixture {
+		s := testredis.Start(t)
+		return &ctStoreFixture{line: "store cache {\n\taddress " + s.Addr() + "\n\tkey_prefix djc\n}", redis: s}
+	}},
+	{"cached_db", func(t *testing.T) *ctStoreFixture {
+		s := testredis.Start(t)
+		path := filepath.Join(t.TempDir(), "sessions.sqlite3")
+		return &ctStoreFixture{line: "store cached_db {\n\tcache {\n\t\taddress " + s.Addr() + "\n\t}\n\tdb {\n\t\tdsn " + path + "\n\t}\n}", redis: s, db: path}
+	}},
+	{"redis-django", func(t *testing.T) *ctStoreFixture {
+		s := testredis.Start(t)
+		return &ctStoreFixture{line: ctRedisLine(s.Addr()) + "\ncodec django"}
+	}},
+	{"file-django", func(t *testing.T) *ctStoreFixture {
+		return &ctStoreFixture{line: "store file\ncodec django"}
+	}},
+}
+
+// admin makes one admin API call and returns the status and body.
+func admin(t *testing.T, c *Caddy, method, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://127.0.0.1:"+strconv.Itoa(c.AdminPort)+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// sessionsCmd runs `caddy sessions <args> --address <admin>`.
+func sessionsCmd(t *testing.T, c *Caddy, args ...string) string {
+	t.Helper()
+	args = append(append([]string{"sessions"}, args...), "--address", "127.0.0.1:"+strconv.Itoa(c.AdminPort))
+	out, err := runCaddy(t, c.Dir, nil, args...)
+	if err != nil {
+		t.Fatalf("caddy %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+type adminList struct {
+	Count    int `json:"count"`
+	Sessions []struct {
+		SID          string `json:"sid"`
+		Created      string `json:"created"`
+		LastModified string `json:"last_modified"`
+		ExpiresAt    string `json:"expires_at"`
+	} `json:"sessions"`
+}
+
+func (l adminList) sids() []string {
+	var out []string
+	for _, s := range l.Sessions {
+		out = append(out, s.SID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestUsersAdminAndCommands(t *testing.T) {
+	for _, st := range usersStores {
+		t.Run(st.name, func(t *testing.T) {
+			e := startCtEnv(t, st.setup(t), "user_key _auth_user_id")
+			// A login as Django does it: the user id and a new key.
+			login := func(user string) (*http.Client, string) {
+				t.Helper()
+				c := newClient(t)
+				e.write(t, c, "/", "X-Session-Set", `{"cart":[1]}`)
+				e.write(t, c, "/", "X-Session-Set", `{"_auth_user_id":"`+user+`"}`, "X-Session-Cycle-Key", "1")
+				cl := e.read(t, c, "/")
+				if cl.New || cl.SID == "" {
+					t.Fatal("not logged in after the login")
+				}
+				return c, cl.SID
+			}
+			cookies := func(c *http.Client) string {
+				u, _ := url.Parse(e.caddy.URL)
+				var out []string
+				for _, ck := range c.Jar.Cookies(u) {
+					out = append(out, ck.Value)
+				}
+				return strings.Join(out, " ")
+			}
+			a, sidA := login("42")
+			b, sidB := login("42")
+			c, sidC := login("42")
+			other, _ := login("7")
+			anon := newClient(t)
+			e.write(t, anon, "/", "X-Session-Set", `{"cart":[2]}`)
+
+			list := func(user string) adminList {
+				t.Helper()
+				code, body := admin(t, e.caddy, "GET", "/sessions/users/"+user)
+				if code != 200 {
+					t.Fatalf("GET /sessions/users/%s: %d %s", user, code, body)
+				}
+				for _, cl := range []*http.Client{a, b, c, other, anon} {
+					if k := cookies(cl); k != "" && strings.Contains(body, k) {
+						t.Fatal("the listing shows a session key")
+					}
+				}
+				var l adminList
+				if err := json.Unmarshal([]byte(body), &l); err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			l := list("42")
+			if want := slices.Sorted(slices.Values([]string{sidA, sidB, sidC})); !slices.Equal(l.sids(), want) || l.Count != 3 {
+				t.Fatalf("user 42's sids = %q (count %d); want the 3 the upstream saw %q", l.sids(), l.Count, want)
+			}
+			for _, s := range l.Sessions {
+				if s.Created == "" || s.LastModified == "" || s.ExpiresAt == "" {
+					t.Fatalf("a listed session lacks a time: %+v", s)
+				}
+			}
+			if n := strings.TrimSpace(sessionsCmd(t, e.caddy, "count", "--user", "42")); n != "3" {
+				t.Fatalf("caddy sessions count = %q; want 3", n)
+			}
+			if out := sessionsCmd(t, e.caddy, "list", "--user", "42"); !strings.Contains(out, sidA) || !strings.Contains(out, sidC) {
+				t.Fatalf("caddy sessions list does not show the sids:\n%s", out)
+			}
+			if out := sessionsCmd(t, e.caddy, "handlers"); !strings.Contains(out, `"user_key": "_auth_user_id"`) {
+				t.Fatalf("caddy sessions handlers:\n%s", out)
+			}
+
+			// cycle_key keeps the session listed, under its new sid.
+			e.write(t, b, "/", "X-Session-Cycle-Key", "1")
+			sidB = e.read(t, b, "/").SID
+			if !slices.Contains(list("42").sids(), sidB) || len(list("42").Sessions) != 3 {
+				t.Fatalf("after cycle_key the listing misses the session: %q", list("42").sids())
+			}
+
+			// Revoke one by sid from the shell: that browser is logged out,
+			// the others are not.
+			if out := sessionsCmd(t, e.caddy, "revoke", "--user", "42", "--sid", sidA); !strings.Contains(out, "revoked 1 sessions") {
+				t.Fatalf("caddy sessions revoke --sid: %s", out)
+			}
+			if !e.read(t, a, "/").New {
+				t.Fatal("the revoked session still loads")
+			}
+			if e.read(t, b, "/").New || e.read(t, c, "/").New {
+				t.Fatal("revoking one session ended another")
+			}
+			if code, _ := admin(t, e.caddy, "DELETE", "/sessions/users/42/"+sidA); code != 404 {
+				t.Fatalf("revoking a revoked sid: %d; want 404", code)
+			}
+
+			// A logout (flush) leaves the index.
+			e.write(t, c, "/", "X-Session-Flush", "1")
+			if got := list("42").sids(); !slices.Equal(got, []string{sidB}) {
+				t.Fatalf("after c's logout user 42 has %q; want only b's", got)
+			}
+
+			// Log out everywhere through the admin API.
+			c2, _ := login("42")
+			code, body := admin(t, e.caddy, "DELETE", "/sessions/users/42")
+			if code != 200 || !strings.Contains(body, `"revoked":2`) {
+				t.Fatalf("DELETE /sessions/users/42: %d %s", code, body)
+			}
+			if !e.read(t, b, "/").New || !e.read(t, c2, "/").New {
+				t.Fatal("a session survived log out everywhere")
+			}
+			if e.read(t, other, "/").New || e.read(t, anon, "/").New {
+				t.Fatal("log out everywhere ended another user's or an anonymous session")
+			}
+			if code, body := admin(t, e.caddy, "GET", "/sessions/users/42/count"); code != 200 || !strings.Contains(body, `"count":0`) {
+				t.Fatalf("count after: %d %s", code, body)
+			}
+			// And from the shell, for the other user.
+			if out := sessionsCmd(t, e.caddy, "revoke", "--user", "7"); !strings.Contains(out, "revoked 1 sessions of user 7") {
+				t.Fatalf("caddy sessions revoke: %s", out)
+			}
+			if !e.read(t, other, "/").New {
+				t.Fatal("user 7's session survived caddy sessions revoke")
+			}
+
+			if out := sessionsCmd(t, e.caddy, "purge"); !strings.Contains(out, `"purged"`) {
+				t.Fatalf("caddy sessions purge:\n%s", out)
+			}
+			if code, body := admin(t, e.caddy, "POST", "/sessions/purge"); code != 200 {
+				t.Fatalf("POST /sessions/purge: %d %s", code, body)
+			}
+		})
+	}
+}
+
+// max_sessions_per_user: the fourth login of a user with a limit of 3 ends
+// the oldest session; the upstream of that browser then sees no session.
+func TestMaxSessionsPerUserEndToEnd(t *testing.T) {
+	for _, st := range usersStores[:4] {
+		t.Run(st.name, func(t *testing.T) {
+			e := startCtEnv(t, st.setup(t), "user_key _auth_user_id", "max_sessions_per_user 3")
+			var clients []*http.Client
+			for i := range 4 {
+				c := newClient(t)
+				e.write(t, c, "/", "X-Session-Set", `{"_auth_user_id":"42","n":`+strconv.Itoa(i)+`}`)
+				clients = append(clients, c)
+				// The next login must be newer to the store's clock, which
+				// keeps milliseconds: wait for the clock to pass the stamp.
+				code, body := admin(t, e.caddy, "GET", "/sessions/users/42")
+				var l adminList
+				if code != 200 || json.Unmarshal([]byte(body), &l) != nil || len(l.Sessions) == 0 {
+					t.Fatalf("listing: %d %s", code, body)
+				}
+				last, err := time.Parse(time.RFC3339Nano, l.Sessions[len(l.Sessions)-1].Created)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for !time.Now().After(last.Add(time.Millisecond)) {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			if !e.read(t, clients[0], "/").New {
+				t.Fatal("the oldest session survived a login over max_sessions_per_user")
+			}
+			for i, c := range clients[1:] {
+				if e.read(t, c, "/").New {
+					t.Fatalf("session %d of the newest 3 ended", i+1)
+				}
+			}
+		})
+	}
+}
+
+// user_key on signed_cookies fails at load time, naming the reason.
+func TestUserKeyRefusedOnSignedCookies(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "Caddyfile")
+	site := "{\n\tadmin off\n}\nhttp://127.0.0.1:1 {\n\tsession {\n\t\tsecret {env.SESSION_SECRET}\n\t\tstore signed_cookies\n\t\tuser_key _auth_user_id\n\t}\n}\n"
+	if err := os.WriteFile(cfg, []byte(site), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCaddy(t, dir, []string{"SESSION_SECRET=" + testSecret}, "validate", "--config", cfg, "--adapter", "caddyfile")
+	if err == nil || !strings.Contains(out, "user_key: store signed_cookies keeps each session in its cookie") {
+		t.Fatalf("caddy validate: err %v, output:\n%s", err, out)
+	}
+}
+
+// "Log out everywhere" from an app: the upstream reaches Caddy's admin API
+// on a unix socket (mode 0600: only the user Caddy and the app run as may
+// open it) and ends the user's sessions, all of them or all but its own.
+// The app is integration/upstreams/python/logout_everywhere.py, which
+// docs/operations.md quotes.
+func TestLogoutEverywhereFromApp(t *testing.T) {
+	py := pythonWithJWT(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "admin.sock")
+	appPort, sitePort := testredis.FreePort(t), testredis.FreePort(t)
+	app := exec.Command(py, filepath.Join(upstreamDir(t, "python"), "logout_everywhere.py"), strconv.Itoa(appPort))
+	app.Env = append(os.Environ(), "SESSION_SECRET="+testSecret, "CADDY_ADMIN_SOCKET="+sock)
+	startProcess(t, "python app", app, "127.0.0.1:"+strconv.Itoa(appPort))
+
+	cfg := filepath.Join(dir, "Caddyfile")
+	caddyfile := fmt.Sprintf(`{
+	admin unix/%s|0600
+	auto_https off
+	persist_config off
+}
+http://127.0.0.1:%d {
+	session {
+		secret {env.SESSION_SECRET}
+		store memory
+		user_key _auth_user_id
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+`, sock, sitePort, appPort)
+	if err := os.WriteFile(cfg, []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(caddyPath, "run", "--config", cfg, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "SESSION_SECRET="+testSecret, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	startProcess(t, "caddy", cmd, "127.0.0.1:"+strconv.Itoa(sitePort))
+	if info, err := os.Stat(sock); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket: %v, mode %v; want 0600", err, info.Mode().Perm())
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(sitePort)
+
+	type state struct {
+		User    *string `json:"user"`
+		SID     string  `json:"sid"`
+		New     bool    `json:"new"`
+		Revoked int     `json:"revoked"`
+	}
+	call := func(c *http.Client, method, path string) state {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var s state
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&s) != nil {
+			t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+		}
+		return s
+	}
+	login := func(user string) *http.Client {
+		c := newClient(t)
+		call(c, "POST", "/login?user="+user)
+		if s := call(c, "GET", "/"); s.New || s.User == nil || *s.User != user {
+			t.Fatalf("not logged in as %s: %+v", user, s)
+		}
+		return c
+	}
+	phone, laptop, tablet, other := login("42"), login("42"), login("42"), login("7")
+
+	if s := call(laptop, "POST", "/logout-other-devices"); s.Revoked != 2 {
+		t.Fatalf("logout-other-devices revoked %d; want 2", s.Revoked)
+	}
+	if !call(phone, "GET", "/").New || !call(tablet, "GET", "/").New {
+		t.Fatal("another device is still logged in")
+	}
+	if call(laptop, "GET", "/").New {
+		t.Fatal("logout-other-devices logged out the device that asked")
+	}
+	phone = login("42")
+	if s := call(laptop, "POST", "/logout-everywhere"); s.Revoked != 2 {
+		t.Fatalf("logout-everywhere revoked %d; want 2", s.Revoked)
+	}
+	if !call(laptop, "GET", "/").New || !call(phone, "GET", "/").New {
+		t.Fatal("a session survived logout-everywhere")
+	}
+	if call(other, "GET", "/").New {
+		t.Fatal("logout-everywhere ended another user's session")
+	}
+}
