@@ -22,6 +22,9 @@ func TestProvisionUserKey(t *testing.T) {
 	}{
 		{name: "memory", handler: Handler{Secret: goodSecret, StoreRaw: memory, UserKey: "_auth_user_id", MaxSessionsPerUser: 3}},
 		{name: "signed_cookies", handler: Handler{Secret: goodSecret, StoreRaw: json.RawMessage(`{"backend":"signed_cookies"}`), UserKey: "_auth_user_id"}, wantErr: "user_key: store signed_cookies keeps each session in its cookie"},
+		{name: "redis cluster", handler: Handler{Secret: goodSecret, StoreRaw: json.RawMessage(`{"backend":"redis","addresses":["127.0.0.1:1","127.0.0.1:2","127.0.0.1:3"]}`), UserKey: "u"}, wantErr: "user_key: store redis: a Redis Cluster cannot keep the index"},
+		{name: "redis cluster, django layout", handler: Handler{Secret: goodSecret, Codec: "django", StoreRaw: json.RawMessage(`{"backend":"redis","addresses":["127.0.0.1:1","127.0.0.1:2","127.0.0.1:3"]}`), UserKey: "u"}, wantErr: "user_key: store redis: a Redis Cluster cannot keep the index"},
+		{name: "cache cluster", handler: Handler{Secret: goodSecret, StoreRaw: json.RawMessage(`{"backend":"cache","addresses":["127.0.0.1:1","127.0.0.1:2","127.0.0.1:3"]}`), UserKey: "u"}, wantErr: "user_key: store cache: a Redis Cluster cannot keep the index"},
 		{name: "limit without user_key", handler: Handler{Secret: goodSecret, StoreRaw: memory, MaxSessionsPerUser: 3}, wantErr: "max_sessions_per_user: needs user_key"},
 		{name: "negative limit", handler: Handler{Secret: goodSecret, StoreRaw: memory, UserKey: "u", MaxSessionsPerUser: -1}, wantErr: "max_sessions_per_user: must not be negative"},
 	} {

@@ -376,4 +376,12 @@ http://127.0.0.1:%d {
 	if call(other, "GET", "/").New {
 		t.Fatal("logout-everywhere ended another user's session")
 	}
+	// The same socket from a shell, as docs/operations.md shows it.
+	out, err := exec.Command("curl", "-sS", "--fail-with-body", "--unix-socket", sock, "-X", "DELETE", "http://localhost/sessions/users/7").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"revoked":1`) {
+		t.Fatalf("curl over the admin socket: %v\n%s", err, out)
+	}
+	if !call(other, "GET", "/").New {
+		t.Fatal("user 7's session survived the revocation with curl")
+	}
 }
