@@ -180,13 +180,21 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		if exists {
 			rec, live = s.decode(cur, now)
 		}
+		var index *IndexChange
+		if s.UserKey != "" {
+			// Before Apply, which changes rec.Data in place.
+			index = &IndexChange{Now: now}
+			if live {
+				index.Prev, _ = session.UserOf(rec.Data, s.UserKey)
+			} else {
+				index.Prev = s.userOf(cur, exists) // an expired value's entry goes too
+			}
+		}
 		data, expiresAt, keep, err := c.Apply(rec, live, now)
 		if err != nil {
 			return Op{}, err
 		}
-		var index *IndexChange
-		if s.UserKey != "" {
-			index = &IndexChange{Prev: s.userOf(cur, exists), Now: now}
+		if index != nil {
 			if keep {
 				index.User, _ = session.UserOf(data, s.UserKey)
 			}

@@ -219,8 +219,9 @@ func (s *Store) liveUser(field, userDir, key string, now time.Time) (time.Time, 
 	return rec.ExpiresAt, true
 }
 
-// indexField is the field this directory's index is kept by, set by the
-// first WithUserIndex of the process.
+// indexFields holds the field each directory's index is kept by, for the
+// purge: the latest WithUserIndex's (a reload may change it; entries of
+// the former field then fail their check and are dropped).
 var indexFields sync.Map // dir -> field
 
 // WithUserIndex implements session.UserIndexable. Every writer of the
@@ -229,9 +230,7 @@ func (s *Store) WithUserIndex(field string) (session.UserIndexer, error) {
 	if field == "" {
 		return nil, session.ErrNoUserIndex
 	}
-	if f, loaded := indexFields.LoadOrStore(s.dir, field); loaded && f.(string) != field {
-		return nil, fmt.Errorf("the session directory is indexed by %q already; every handler sharing it must use the same user_key", f)
-	}
+	indexFields.Store(s.dir, field)
 	return &Indexed{Store: s, field: field}, nil
 }
 
