@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,4 +385,111 @@ http://127.0.0.1:%d {
 	if !call(other, "GET", "/").New {
 		t.Fatal("user 7's session survived the revocation with curl")
 	}
+}
+
+// Many browsers of one user logging in, cycling their keys and being
+// revoked at once: the index ends exactly right on every store. Then the
+// sessions expire, and the index lists none.
+func TestUserIndexUnderConcurrency(t *testing.T) {
+	const n = 12
+	for _, st := range usersStores[:4] {
+		t.Run(st.name, func(t *testing.T) {
+			e := startCtEnv(t, st.setup(t), "user_key _auth_user_id", "cookie_age 3s")
+			clients := make([]*http.Client, n)
+			for i := range clients {
+				clients[i] = newClient(t)
+			}
+			each := func(f func(i int, c *http.Client)) {
+				var wg sync.WaitGroup
+				for i, c := range clients {
+					wg.Go(func() { f(i, c) })
+				}
+				wg.Wait()
+				if t.Failed() {
+					t.FailNow()
+				}
+			}
+			sids := make([]string, n)
+			count := func() adminList {
+				t.Helper()
+				code, body := admin(t, e.caddy, "GET", "/sessions/users/42")
+				var l adminList
+				if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
+					t.Fatalf("listing: %d %s", code, body)
+				}
+				return l
+			}
+			each(func(i int, c *http.Client) {
+				e.write(t, c, "/", "X-Session-Set", `{"_auth_user_id":"42"}`, "X-Session-Cycle-Key", "1")
+			})
+			if l := count(); l.Count != n {
+				t.Fatalf("after %d concurrent logins the user has %d sessions listed", n, l.Count)
+			}
+			each(func(i int, c *http.Client) {
+				e.write(t, c, "/", "X-Session-Cycle-Key", "1")
+				sids[i] = e.read(t, c, "/").SID
+			})
+			if got, want := count().sids(), slices.Sorted(slices.Values(sids)); !slices.Equal(got, want) {
+				t.Fatalf("after concurrent cycle_keys the listing has %d sids, %d of them current", len(got), len(want)-len(diffStrings(want, got)))
+			}
+			// Revocation racing the browsers' own writes: afterwards none
+			// of them is logged in, and the index is empty.
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				if code, body := admin(t, e.caddy, "DELETE", "/sessions/users/42"); code != 200 {
+					t.Errorf("revoking: %d %s", code, body)
+				}
+			})
+			each(func(i int, c *http.Client) {
+				r := e.do(t, c, ctCall{answer: ctLines("X-Session-Set", `{"n":`+strconv.Itoa(i)+`}`)})
+				if s := r.resp.StatusCode; s != 200 && s != 400 {
+					t.Errorf("a write racing the revocation: status %d", s)
+				}
+			})
+			wg.Wait()
+			each(func(i int, c *http.Client) {
+				if cl := e.read(t, c, "/"); !cl.New && cl.data()["_auth_user_id"] == `"42"` {
+					t.Errorf("browser %d is still logged in after the revocation", i)
+				}
+			})
+			if l := count(); l.Count != 0 {
+				t.Fatalf("%d sessions listed after the revocation", l.Count)
+			}
+
+			// Expiry: log in again, wait past the sessions' expiry.
+			each(func(i int, c *http.Client) {
+				e.write(t, c, "/", "X-Session-Set", `{"_auth_user_id":"42"}`, "X-Session-Cycle-Key", "1")
+			})
+			l := count()
+			if l.Count != n {
+				t.Fatalf("%d sessions listed after the new logins; want %d", l.Count, n)
+			}
+			var latest time.Time
+			for _, s := range l.Sessions {
+				exp, err := time.Parse(time.RFC3339Nano, s.ExpiresAt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if exp.After(latest) {
+					latest = exp
+				}
+			}
+			for !time.Now().After(latest.Add(10 * time.Millisecond)) {
+				time.Sleep(time.Until(latest) + 10*time.Millisecond)
+			}
+			if l := count(); l.Count != 0 {
+				t.Fatalf("%d sessions listed after every session expired", l.Count)
+			}
+		})
+	}
+}
+
+func diffStrings(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
