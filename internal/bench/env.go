@@ -23,6 +23,7 @@ import (
 
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/session/django"
+	"github.com/caddy-session/caddy-session/session/redisstore"
 )
 
 func freePort() (int, error) {
@@ -163,7 +164,7 @@ func startRedis(dir, name string) (string, error) {
 
 // preloadRedis writes n sessions in the hash layout of `store redis`
 // (key "session:<key>", one field per session key holding the value's JSON
-// text, PEXPIREAT the expiry) through redis-cli --pipe.
+// text, the expiry field, PEXPIREAT the expiry) through redis-cli --pipe.
 func preloadRedis(addr string, n int) error {
 	if n == 0 {
 		return nil
@@ -195,7 +196,7 @@ func preloadRedis(addr string, n int) error {
 	}
 	for i := range n {
 		k := "session:" + preloadKey(i)
-		resp("HSET", k, "n", "1", "pad", pad)
+		resp("HSET", k, "n", "1", "pad", pad, redisstore.ExpiryField, expires)
 		resp("PEXPIREAT", k, expires)
 	}
 	if err := w.Flush(); err != nil {
