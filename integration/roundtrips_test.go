@@ -8,6 +8,8 @@ package integration
 // still ends it here within the stated bound.
 
 import (
+	"database/sql"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,6 +147,81 @@ func TestRedisClientCache(t *testing.T) {
 		}
 		if start.Sub(ended) > maxStale {
 			t.Fatalf("instance b: a request begun %v after the logout on a still had the session", start.Sub(ended))
+		}
+	}
+}
+
+// TestPostgresRoundTrips counts the statements the db store sends to
+// PostgreSQL per request, as PostgreSQL's pg_stat_statements counts them
+// (BEGIN and COMMIT included; each statement is one round trip): none
+// without a cookie, one for a read, two for a write: the read, and one
+// UPDATE whose WHERE clause holds the row as read (a compare-and-set).
+// Only when another writer changed the row in between does the store take
+// the locking way (BEGIN, SELECT ... FOR UPDATE, UPDATE, COMMIT), which
+// keeps both changes (session/dbstore TestSwap).
+func TestPostgresRoundTrips(t *testing.T) {
+	pg := startRelPG(t, "shared_preload_libraries=pg_stat_statements")
+	admin, err := sql.Open("pgx", pg.dsn(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	for _, q := range []string{"CREATE EXTENSION pg_stat_statements", "CREATE DATABASE sessions"} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	dsn := strings.Replace(pg.dsn(""), "/postgres?", "/sessions?", 1)
+	e := startCtEnv(t, &ctStoreFixture{line: "store db {\n\tdsn " + dsn + "\n}"})
+
+	// statements counts what clients of the database sessions ran since
+	// the last reset (the counter works from the database postgres).
+	statements := func() (int, string) {
+		t.Helper()
+		rows, err := admin.Query(`SELECT calls, query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'sessions'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		n, list := 0, ""
+		for rows.Next() {
+			var calls int
+			var q string
+			if err := rows.Scan(&calls, &q); err != nil {
+				t.Fatal(err)
+			}
+			n += calls
+			list += fmt.Sprintf("\n\t%d × %s", calls, q)
+		}
+		return n, list
+	}
+	reset := func() {
+		t.Helper()
+		if _, err := admin.Exec("SELECT pg_stat_statements_reset()"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c := newClient(t)
+	// Warm the pool and the table (created on first use).
+	e.write(t, c, "/", "X-Session-Set", `{"warm":1}`)
+	e.read(t, c, "/")
+
+	for _, tc := range []struct {
+		name string
+		do   func()
+		want int
+	}{
+		{"no cookie, no update", func() { e.ok(t, ctRawClient(), ctCall{}) }, 0},
+		{"read", func() { e.read(t, c, "/") }, 1},
+		{"write", func() { e.write(t, c, "/", "X-Session-Set", `{"a":1}`) }, 2},
+	} {
+		reset()
+		tc.do()
+		if n, list := statements(); n != tc.want {
+			t.Errorf("%s: %d statements to PostgreSQL; want %d:%s", tc.name, n, tc.want, list)
+		} else {
+			t.Logf("%s: %d statements to PostgreSQL:%s", tc.name, n, list)
 		}
 	}
 }

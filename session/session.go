@@ -180,6 +180,7 @@ type Session struct {
 	key       string
 	data      Data
 	expiresAt time.Time
+	version   []byte // the loaded Record's Version
 	// oversize is the size of a stored session that was over MaxSize
 	// and so not loaded; 0 otherwise.
 	oversize int
@@ -237,7 +238,7 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 			return s, nil
 		}
 	}
-	s.key, s.data, s.expiresAt = cookie, rec.Data, rec.ExpiresAt
+	s.key, s.data, s.expiresAt, s.version = cookie, rec.Data, rec.ExpiresAt, rec.Version
 	if s.data == nil {
 		s.data = Data{}
 	}
@@ -401,7 +402,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 					return Result{}, fmt.Errorf("deleting session: %w", err)
 				}
 			} else {
-				left, err := m.save(ctx, oldKey, u.delta())
+				left, err := m.save(ctx, oldKey, u.deltaFrom(s))
 				if err != nil {
 					return Result{}, err
 				}
@@ -416,7 +417,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if touch && !m.Config.SaveEveryRequest {
 		// Only the access time changes: save it, leave the cookie alone.
 		expiresAt, _ := m.clampExpiry(view, now, m.ExpiryAge(view))
-		delta := u.delta()
+		delta := u.deltaFrom(s)
 		delta.ExpiresAt = expiresAt
 		if _, err := m.save(ctx, oldKey, delta); err != nil {
 			return Result{}, err
@@ -437,7 +438,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 			return Result{}, err
 		}
 	} else {
-		delta := u.delta()
+		delta := u.deltaFrom(s)
 		delta.ExpiresAt = expiresAt
 		left, err := m.save(ctx, oldKey, delta)
 		if err != nil {
@@ -534,6 +535,14 @@ func (u *Update) apply(d Data) Data {
 
 // delta is u as a ModeUpdate change: its deletes, then its sets, with the
 // expiry as a set or delete of ExpiryKey.
+// deltaFrom is delta for the session s was loaded as: its Base is the
+// loaded record's Version.
+func (u *Update) deltaFrom(s *Session) Change {
+	c := u.delta()
+	c.Base = s.version
+	return c
+}
+
 func (u *Update) delta() Change {
 	c := Change{Mode: ModeUpdate, Set: maps.Clone(u.Set), Delete: slices.Clone(u.Delete)}
 	if e := u.Expiry; e != nil {
