@@ -317,6 +317,17 @@ var ErrInterrupted = errors.New("session was ended by a concurrent request")
 // of randomness means a broken random source, not bad luck.
 const maxCreateAttempts = 5
 
+// IsRead reports whether committing u (nil: no update) to s is a plain
+// read: nothing to store and no cookie to change, so Commit returns at
+// once without reaching the store.
+func (m *Manager) IsRead(s *Session, u *Update) bool {
+	if u != nil && !u.Empty() {
+		return false
+	}
+	touch := s.touch && s.key != ""
+	return !touch && !m.Config.SaveEveryRequest && len(s.data) > 0
+}
+
 // Commit applies u to s and persists the result, following Django's
 // SessionMiddleware: nothing is stored until the session holds data, a
 // session is saved only when modified (or on every request with
@@ -337,13 +348,13 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if err := m.checkUpdate(u); err != nil {
 		return Result{}, err
 	}
+	if m.IsRead(s, u) {
+		return Result{}, nil // a read: nothing to store, the cookie stays
+	}
 	now := m.now()
 	oldKey := s.key
 	modified := !u.Empty()
 	touch := s.touch && !modified && oldKey != ""
-	if !modified && !touch && !m.Config.SaveEveryRequest && len(s.data) > 0 {
-		return Result{}, nil // a read: nothing to store, the cookie stays
-	}
 	cycle := u.CycleKey && oldKey != "" && !u.Flush
 	view := u.apply(s.data)
 	if m.timeouts() {
