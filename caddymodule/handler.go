@@ -530,6 +530,9 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	if err != nil {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("parsing session update: %w", err))
 	}
+	if h.manager.IsRead(rw.sess, upd) {
+		return nil // the read path: nothing to save, no timer to set
+	}
 	// The upstream has acted; a client that hangs up now must not undo a
 	// login or logout. store_timeout bounds the save.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rw.r.Context()), h.timeout)

@@ -40,6 +40,10 @@ if [ "$what" = bench ]; then # scripts/bench.sh
 	check "command -v redis-server && command -v redis-cli" redis-server
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "php -m | grep -q redis" php-redis # PHP's native sessions on Redis, the peer
+	check "command -v gunicorn" gunicorn # the Django peer
+	check "/usr/bin/python3 -c 'import django'" python3-django
+	check "/usr/bin/python3 -c 'import django_redis'" python3-django-redis # Django's cache engine on Redis
+	check "/usr/bin/python3 -c 'import jwt'" python3-jwt # the Django peer behind the module verifies the token
 	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
 fi
 

@@ -62,7 +62,8 @@ local function unindex(ixprefix, user, skey)
 end
 `
 
-// indexedSaveScript is saveScript that also keeps the index.
+// indexedSaveScript is saveScript that also keeps the index (keep the
+// two alike).
 //
 // KEYS[1]: the session hash. ARGV: mode, expiry (unix ms or ""), the user
 // field, the index key prefix, the session key, the number of fields to
@@ -88,12 +89,17 @@ end
 for i = 7 + ndel, #ARGV, 2 do
 	redis.call('HSET', key, ARGV[i], ARGV[i + 1])
 end
-if redis.call('EXISTS', key) == 0 then
+local expf = '` + ExpiryField + `'
+if redis.call('HLEN', key) - redis.call('HEXISTS', key, expf) == 0 then
+	redis.call('DEL', key)
 	unindex(ixprefix, before, skey)
 	return 0
 end
 if expires_at ~= '' then
+	redis.call('HSET', key, expf, expires_at)
 	redis.call('PEXPIREAT', key, expires_at)
+elseif redis.call('HEXISTS', key, expf) == 0 then
+	redis.call('HSET', key, expf, redis.call('PEXPIRETIME', key))
 end
 if redis.call('EXISTS', key) == 0 then
 	unindex(ixprefix, before, skey)
@@ -199,6 +205,7 @@ func (x *Indexed) Save(ctx context.Context, key string, c session.Change) (bool,
 	}
 	var code int64
 	var err error
+	defer x.evict(x.key(key))
 	if x.waitReplicas > 0 {
 		var cmd *redis.Cmd
 		if cmd, err = x.runAndWait(ctx, indexedSaveScript, []string{x.key(key)}, args); err == nil {
@@ -227,6 +234,7 @@ func (x *Indexed) Save(ctx context.Context, key string, c session.Change) (bool,
 // the same script.
 func (x *Indexed) Take(ctx context.Context, key string) (session.Record, bool, error) {
 	args := []any{x.field, x.indexPrefix(), key}
+	defer x.evict(x.key(key))
 	var res []any
 	var err error
 	if x.waitReplicas > 0 {

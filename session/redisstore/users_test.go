@@ -33,6 +33,21 @@ func TestUserIndex(t *testing.T) {
 	}
 }
 
+// The index with client_cache: the view's writes drop the cached copies as
+// the store's own do, so a read after a cycle_key or a revocation never
+// sees the session as it was.
+func TestUserIndexClientCache(t *testing.T) {
+	srv := testredis.Start(t)
+	open := func(t *testing.T) session.UserIndexer {
+		s, _ := cachedStore(t, srv, time.Minute)
+		return indexed(t, s)
+	}
+	storetest.RunUserIndex(t, open)
+	t.Run("Store", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) session.Store { return open(t) })
+	})
+}
+
 // The index hash in Redis itself: its entries go with their sessions, and
 // the hash expires with the last of them.
 func TestUserIndexLayout(t *testing.T) {
