@@ -168,6 +168,11 @@ func TestUsersAdminAndCommands(t *testing.T) {
 			if n := strings.TrimSpace(sessionsCmd(t, e.caddy, "count", "--user", "42")); n != "3" {
 				t.Fatalf("caddy sessions count = %q; want 3", n)
 			}
+			// The admin address from the config file, as caddy reload finds it.
+			cmd := exec.Command(caddyPath, "sessions", "count", "--user", "42", "--config", e.caddy.config, "--adapter", "caddyfile")
+			if out, err := cmd.Output(); err != nil || strings.TrimSpace(string(out)) != "3" {
+				t.Fatalf("caddy sessions count --config: %v\n%s", err, out)
+			}
 			if out := sessionsCmd(t, e.caddy, "list", "--user", "42"); !strings.Contains(out, sidA) || !strings.Contains(out, sidC) {
 				t.Fatalf("caddy sessions list does not show the sids:\n%s", out)
 			}
