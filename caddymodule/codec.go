@@ -185,3 +185,21 @@ func (h *Handler) cookieName() string {
 	}
 	return h.CookieName
 }
+
+// djangoKeyIsSecret reports whether the Django codec signs stored values
+// with `secret`, so that secret_fallbacks verify them: codec django, given
+// or the default of the stores that exist only in Django's layouts (db,
+// cached_db), without a django_secret_key of its own.
+func (h *Handler) djangoKeyIsSecret() bool {
+	if h.DjangoSecretKey != "" {
+		return false
+	}
+	switch h.Codec {
+	case "django":
+		return true
+	case "":
+		backend := storeName(h.StoreRaw)
+		return backend == "db" || backend == "cached_db"
+	}
+	return false
+}

@@ -250,7 +250,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		fallbacks = append(fallbacks, fb)
 	}
-	if len(h.SecretFallbacks) > 0 && (h.Codec != "django" || h.DjangoSecretKey != "") {
+	if len(h.SecretFallbacks) > 0 && !h.djangoKeyIsSecret() {
 		h.logger.Warn("secret_fallbacks has no effect here: they verify values signed with an old secret, and only codec django, with no django_secret_key of its own, signs with the secret")
 	}
 

@@ -145,3 +145,26 @@ func TestAdminUserRoutes(t *testing.T) {
 		t.Fatalf("PUT: %d; want 405", code)
 	}
 }
+
+// secret_fallbacks verify Django values wherever the Django codec signs
+// with the secret, db and cached_db's default included; elsewhere Caddy
+// warns that they have no effect.
+func TestDjangoKeyIsSecret(t *testing.T) {
+	for _, tc := range []struct {
+		store, codec, djangoKey string
+		want                    bool
+	}{
+		{`{"backend":"db","dsn":"x"}`, "", "", true},
+		{`{"backend":"cached_db"}`, "", "", true},
+		{`{"backend":"file"}`, "django", "", true},
+		{`{"backend":"db","dsn":"x"}`, "", "{env.DJANGO_KEY}", false},
+		{`{"backend":"file"}`, "", "", false},
+		{`{"backend":"redis"}`, "json", "", false},
+		{`{"backend":"cache"}`, "", "", false},
+	} {
+		h := Handler{StoreRaw: json.RawMessage(tc.store), Codec: tc.codec, DjangoSecretKey: tc.djangoKey}
+		if got := h.djangoKeyIsSecret(); got != tc.want {
+			t.Errorf("store %s, codec %q, django_secret_key %q: %v; want %v", tc.store, tc.codec, tc.djangoKey, got, tc.want)
+		}
+	}
+}
