@@ -168,3 +168,39 @@ func TestDjangoKeyIsSecret(t *testing.T) {
 		}
 	}
 }
+
+// Several handlers with user_key: a route names one by its cookie name;
+// without a name it is ambiguous. Handlers alike count as one.
+func TestAdminPicksHandler(t *testing.T) {
+	provision := func(cookie string, cleanup bool) *Handler {
+		t.Helper()
+		h := &Handler{Secret: goodSecret, StoreRaw: json.RawMessage(`{"backend":"memory"}`), UserKey: "_auth_user_id", CookieName: cookie}
+		if err := h.Provision(provisionCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if cleanup {
+			t.Cleanup(func() { _ = h.Cleanup() })
+		}
+		return h
+	}
+	a, _, b := provision("pick_a", true), provision("pick_a", true), provision("pick_b", false)
+	status := func(path string) int {
+		err := serveSessions(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+		if err == nil {
+			return 200
+		}
+		return err.(caddy.APIError).HTTPStatus
+	}
+	if got := status("/sessions/users/1/count"); got != http.StatusConflict {
+		t.Fatalf("two different handlers, none named: %d; want 409", got)
+	}
+	for _, h := range []*Handler{a, b} {
+		if got := status("/sessions/users/1/count?handler=" + h.cookieName()); got != 200 {
+			t.Fatalf("handler %s named: %d; want 200", h.cookieName(), got)
+		}
+	}
+	_ = b.Cleanup()
+	if got := status("/sessions/users/1/count"); got != 200 {
+		t.Fatalf("one handler (twice alike), none named: %d; want 200", got)
+	}
+}
