@@ -510,3 +510,29 @@ func startFlaskExample(t *testing.T, adapter bool) string {
 	startProcess(t, "flask example", cmd, addr)
 	return "reverse_proxy " + addr
 }
+
+// TestAdapterWSGI: a plain WSGI app on CaddySessionMiddleware, using
+// Django's API (cycle_key, flush, set_expiry) instead of headers, passes
+// the reference upstreams' flows (upstreams_test.go).
+func TestAdapterWSGI(t *testing.T) {
+	py := pythonWithJWT(t)
+	port := testredis.FreePort(t)
+	cmd := exec.Command(py, filepath.Join(adaptersDir(t, "python"), "example", "wsgi_app.py"), strconv.Itoa(port))
+	cmd.Env = append(os.Environ(), "SESSION_SECRET="+testSecret)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	startProcess(t, "wsgi example", cmd, addr)
+	route := "reverse_proxy " + addr
+	c := startCaddy(t, "", fmt.Sprintf(
+		"session {\n\tsecret {env.SESSION_SECRET}\n\tstore redis {\n\t\taddress %s\n\t}\n}\n%s",
+		testredis.Start(t).Addr(), route))
+
+	t.Run("verifies the token", func(t *testing.T) {
+		testUpstreamVerifies(t, startCaddy(t, "", route).URL)
+		testUpstreamVerifies(t, "http://"+addr)
+	})
+	t.Run("visit counter", func(t *testing.T) { testUpstreamCounter(t, c.URL) })
+	t.Run("login cycles the key", func(t *testing.T) { testUpstreamLogin(t, c.URL) })
+	t.Run("logout flushes", func(t *testing.T) { testUpstreamLogout(t, c.URL) })
+	t.Run("set_expiry", func(t *testing.T) { testUpstreamExpiry(t, c.URL) })
+	t.Run("exact values", func(t *testing.T) { testUpstreamExactValues(t, c.URL) })
+}
