@@ -48,6 +48,7 @@ function caddySession(options = {}) {
     const state = new State(req, claims);
     req.session = new Session(req, state, claims.data || {}, claims);
     req.sessionID = sessionID(claims);
+    req.sessionClaims = claims; // the verified token: new, sid, expires_at, store_error, ...
 
     // Set the update headers just before the response headers go out
     // (res.end and res.write reach writeHead too), as express-session
