@@ -528,6 +528,11 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	if le, ok := errors.AsType[*session.LimitError](err); ok {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", le))
 	}
+	if ie, ok := errors.AsType[*session.IncrError](err); ok {
+		// The upstream asked to count in a field that holds no counter:
+		// its update is void, as a malformed one is.
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", ie))
+	}
 	if err != nil {
 		h.health.failed(err)
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
