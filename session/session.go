@@ -154,6 +154,9 @@ type Config struct {
 	// MaxUpdateKeys bounds how many fields one update may set or delete.
 	// 0 means no limit.
 	MaxUpdateKeys int
+	// Policy scopes the upstream: keys it does not see, keys it may not
+	// write, whether it may flush, clear or cycle the key.
+	Policy Policy
 	// IdleTimeout ends a session that no request used for this long,
 	// whatever its age (0: off). Django has none.
 	IdleTimeout time.Duration
@@ -200,6 +203,10 @@ func (s *Session) Key() string { return s.key }
 
 // Data is the session's contents; never nil. Callers must not modify it.
 func (s *Session) Data() Data { return s.data }
+
+// Visible is what of s the upstream may see under the Manager's Policy.
+// Callers must not modify it.
+func (m *Manager) Visible(s *Session) Data { return m.Config.Policy.Visible(s.data) }
 
 // IsNew reports whether no stored session was found for this request.
 func (s *Session) IsNew() bool { return s.key == "" }
@@ -353,6 +360,10 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if err := m.checkUpdate(u); err != nil {
 		return Result{}, err
 	}
+	if err := m.Config.Policy.check(u); err != nil {
+		return Result{}, err
+	}
+	u = m.Config.Policy.scopeClear(u, s.data)
 	if m.IsRead(s, u) {
 		return Result{}, nil // a read: nothing to store, the cookie stays
 	}
