@@ -160,6 +160,23 @@ type Handler struct {
 	// Default: 128.
 	MaxUpdateKeys int `json:"max_update_keys,omitempty"`
 
+	// Glob patterns (`*` any run of characters, `?` one) of session keys
+	// this upstream never sees in its token. They stay in the store, and
+	// this upstream's X-Session-Clear keeps them. Default: none.
+	Hide []string `json:"hide,omitempty"`
+
+	// Glob patterns of session keys this upstream may not set, delete or
+	// increment (X-Session-Expiry counts as a write of _session_expiry);
+	// an update that tries is refused whole (502, nothing persisted, the
+	// log names the key and the pattern). Its X-Session-Clear keeps them.
+	// Default: none.
+	DenyWrite []string `json:"deny_write,omitempty"`
+
+	// Whether this upstream may flush, clear or cycle the session's key;
+	// with false, an update that asks is refused whole (502). Default:
+	// true.
+	AllowFlush *bool `json:"allow_flush,omitempty"`
+
 	// What a request gets when the store cannot be reached to load its
 	// session: `fail`, 503 with Retry-After and the upstream not called
 	// (the default: a login never silently fails to stick); or `pass`: the
@@ -294,6 +311,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MaxUpdateKeys:        maxKeys,
 		IdleTimeout:          time.Duration(h.IdleTimeout),
 		AbsoluteTimeout:      time.Duration(h.AbsoluteTimeout),
+		Policy: session.Policy{
+			Hide:      h.Hide,
+			DenyWrite: h.DenyWrite,
+			DenyFlush: h.AllowFlush != nil && !*h.AllowFlush,
+		},
 	}}
 	if h.IdleTimeout < 0 || h.AbsoluteTimeout < 0 {
 		return errors.New("idle_timeout, absolute_timeout: must not be negative")
@@ -495,7 +517,7 @@ func (h *Handler) stripRequest(r *http.Request) {
 }
 
 func (h *Handler) token(sess *session.Session) (string, error) {
-	c := headers.Claims{Data: sess.Data(), New: sess.IsNew()}
+	c := headers.Claims{Data: h.manager.Visible(sess), New: sess.IsNew()}
 	if !sess.IsNew() {
 		c.HasSession = true
 		c.SID = h.signer.SID(sess.Key())
@@ -543,6 +565,14 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	}
 	if le, ok := errors.AsType[*session.LimitError](err); ok {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", le))
+	}
+	if pe, ok := errors.AsType[*session.PolicyError](err); ok {
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", pe))
+	}
+	if ie, ok := errors.AsType[*session.IncrError](err); ok {
+		// The upstream asked to count in a field that holds no counter:
+		// its update is void, as a malformed one is.
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", ie))
 	}
 	if err != nil {
 		h.health.failed(err)

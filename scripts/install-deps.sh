@@ -31,6 +31,7 @@ if [ "$what" = test ]; then
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "command -v php" php-cli
 	check "command -v node && command -v npm" "nodejs npm"
+	check "/usr/bin/python3 -c 'import flask'" python3-flask # integration/adapters_test.go: adapters/python's Flask example
 	check "command -v gunicorn" gunicorn # integration/reliability_smuggling_test.go: the WSGI stack
 	check "test -x /usr/bin/chromium" chromium # integration/browser_test.go
 	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
@@ -62,8 +63,9 @@ fi
 
 if [ "$what" = test ]; then
 	# The Node reference upstream verifies tokens with jsonwebtoken; the
-	# browser test drives Chromium with playwright-core.
-	for dir in integration/upstreams/node integration/browser; do
+	# browser test drives Chromium with playwright-core; adapters/node's
+	# example runs on express and express-session.
+	for dir in integration/upstreams/node integration/browser adapters/node; do
 		[ -d "$dir/node_modules" ] && continue
 		(cd "$dir" && npm ci --no-audit --no-fund >&2) || {
 			echo "install-deps: npm ci failed in $dir" >&2

@@ -168,7 +168,11 @@ func (m *Manager) evict(ctx context.Context, s *Session, u *Update, key string) 
 	if !ok {
 		return
 	}
-	user, ok := UserOf(u.apply(s.data), m.Config.UserKey)
+	view, err := u.apply(s.data)
+	if err != nil {
+		return // the commit applied it: cannot happen
+	}
+	user, ok := UserOf(view, m.Config.UserKey)
 	if !ok {
 		return
 	}

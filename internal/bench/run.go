@@ -43,6 +43,7 @@ type results struct {
 	dropped  []string
 	preloads []string
 	profiles []profileResult
+	micro    []microResult
 }
 
 func run(o options) error {
@@ -268,6 +269,12 @@ func run(o options) error {
 		}
 		logf("profile %s: the handler's own code %.1f%% of Caddy's CPU (before next %.1f%%, response wrapper %.1f%%)", pr.Label, 100*pr.Own, 100*pr.Before, 100*pr.Wrapper)
 		res.profiles = append(res.profiles, pr)
+	}
+
+	// The Go benchmarks of the hot path.
+	logf("go test -bench: the token, the update parser, the handler, the codecs")
+	if res.micro, err = micro(); err != nil {
+		return err
 	}
 
 	// Lost increments: 32 concurrent writers of one session.

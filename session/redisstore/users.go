@@ -62,46 +62,28 @@ local function unindex(ixprefix, user, skey)
 end
 `
 
-// indexedSaveScript is saveScript that also keeps the index (keep the
-// two alike).
+// indexedSaveScript is saveScript that also keeps the index: it reads the
+// session's user, runs saveScript's own source as a function (so the two
+// never drift apart), and moves the session's entry to the user it has
+// afterwards.
 //
-// KEYS[1]: the session hash. ARGV: mode, expiry (unix ms or ""), the user
-// field, the index key prefix, the session key, the number of fields to
-// delete, those fields, then field/value pairs to set.
+// KEYS[1]: the session hash. ARGV: the user field, the index key prefix,
+// the session key, then saveScript's arguments.
 var indexedSaveScript = redis.NewScript(userLua + `
-local key, mode, expires_at = KEYS[1], ARGV[1], ARGV[2]
-local field, ixprefix, skey = ARGV[3], ARGV[4], ARGV[5]
-local exists = redis.call('EXISTS', key) == 1
-if mode == 'create' then
-	if exists then return -1 end
-elseif not exists then
-	return -2
-end
+local field, ixprefix, skey = ARGV[1], ARGV[2], ARGV[3]
 local before = false
-if exists then before = user_of(redis.call('HGET', key, field)) end
-if mode == 'replace' then
-	redis.call('DEL', key)
+if redis.call('EXISTS', KEYS[1]) == 1 then
+	before = user_of(redis.call('HGET', KEYS[1], field))
 end
-local ndel = tonumber(ARGV[6])
-for i = 7, 6 + ndel do
-	redis.call('HDEL', key, ARGV[i])
+local save_argv = {}
+for i = 4, #ARGV do save_argv[i - 3] = ARGV[i] end
+local function save(KEYS, ARGV)
+` + saveLua + `
 end
-for i = 7 + ndel, #ARGV, 2 do
-	redis.call('HSET', key, ARGV[i], ARGV[i + 1])
-end
-local expf = '` + ExpiryField + `'
-if redis.call('HLEN', key) - redis.call('HEXISTS', key, expf) == 0 then
-	redis.call('DEL', key)
-	unindex(ixprefix, before, skey)
-	return 0
-end
-if expires_at ~= '' then
-	redis.call('HSET', key, expf, expires_at)
-	redis.call('PEXPIREAT', key, expires_at)
-elseif redis.call('HEXISTS', key, expf) == 0 then
-	redis.call('HSET', key, expf, redis.call('PEXPIRETIME', key))
-end
-if redis.call('EXISTS', key) == 0 then
+local res = save(KEYS, save_argv)
+if type(res) ~= 'number' or res < 0 then return res end
+local key = KEYS[1]
+if res == 0 then
 	unindex(ixprefix, before, skey)
 	return 0
 end
@@ -120,7 +102,7 @@ if after then
 	local ttl = redis.call('PTTL', ik)
 	if ttl < 0 or ttl < exp - now then redis.call('PEXPIREAT', ik, exp) end
 end
-return 1
+return res
 `)
 
 // indexedTakeScript is takeScript that also drops the session from the
@@ -185,49 +167,7 @@ func (x *Indexed) indexPrefix() string {
 
 // Save implements session.Store, keeping the index in the same script.
 func (x *Indexed) Save(ctx context.Context, key string, c session.Change) (bool, error) {
-	mode := c.Mode.String()
-	if mode == "unknown" {
-		return false, fmt.Errorf("validating change: unknown mode %d", c.Mode)
-	}
-	var expiresAt string
-	if !c.ExpiresAt.IsZero() {
-		expiresAt = strconv.FormatInt(c.ExpiresAt.UnixMilli(), 10)
-	} else if c.Mode != session.ModeUpdate {
-		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
-	}
-	args := make([]any, 0, 6+len(c.Delete)+2*len(c.Set))
-	args = append(args, mode, expiresAt, x.field, x.indexPrefix(), key, len(c.Delete))
-	for _, k := range c.Delete {
-		args = append(args, k)
-	}
-	for k, v := range c.Set {
-		args = append(args, k, []byte(v))
-	}
-	var code int64
-	var err error
-	defer x.evict(x.key(key))
-	if x.waitReplicas > 0 {
-		var cmd *redis.Cmd
-		if cmd, err = x.runAndWait(ctx, indexedSaveScript, []string{x.key(key)}, args); err == nil {
-			code, err = cmd.Int64()
-		}
-	} else {
-		code, err = indexedSaveScript.Run(ctx, x.client, []string{x.key(key)}, args...).Int64()
-	}
-	if err != nil {
-		return false, fmt.Errorf("writing session hash: %w", err)
-	}
-	switch code {
-	case saveExists:
-		return false, session.ErrKeyExists
-	case saveGone:
-		return false, session.ErrGone
-	case saveEmpty:
-		return false, nil
-	case saveKept:
-		return true, nil
-	}
-	return false, fmt.Errorf("writing session hash: unexpected reply %d", code)
+	return x.saveWith(ctx, key, c, indexedSaveScript, x.field, x.indexPrefix(), key)
 }
 
 // Take implements session.Store, dropping the session from the index in
