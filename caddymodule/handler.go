@@ -428,8 +428,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		cookieValue = c.Value
 	}
 	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}
-	if pre := exposed(r); pre != nil && pre.h == h && pre.sess != nil && pre.cookie == cookieValue {
+	if pre := exposed(r); pre != nil && pre.preloaded && pre.h == h && pre.sess != nil && pre.cookie == cookieValue {
 		rw.state = *pre // a session matcher ahead of this handler loaded it
+		rw.state.preloaded = false
 	} else {
 		sess, err := h.load(r, cookieValue)
 		if err != nil {
@@ -476,11 +477,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // load loads the session cookie names within store_timeout, and counts
 // and logs what it found.
 func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	if cookie == "" {
-		// No store call: nothing to time or count.
-		sess, err := h.manager.Load(ctx, cookie)
-		cancel()
+		// No store call: nothing to bound, time or count.
+		sess, err := h.manager.Load(r.Context(), cookie)
 		if err == nil {
 			if ce := h.logger.Check(zap.DebugLevel, "no session cookie: new session"); ce != nil {
 				ce.Write(zap.String("store", h.storeLabel), zap.String("outcome", "none"))
@@ -488,6 +487,7 @@ func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error)
 		}
 		return sess, err
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	start := time.Now()
 	sess, err := h.manager.Load(ctx, cookie)
 	took := time.Since(start)
@@ -549,7 +549,7 @@ func (h *Handler) preload(r *http.Request, cookie string) (*reqSession, error) {
 			return nil, nil
 		}
 	}
-	s := &reqSession{h: h, cookie: cookie}
+	s := &reqSession{h: h, cookie: cookie, preloaded: true}
 	sess, err := h.load(r, cookie)
 	if err != nil {
 		if h.OnStoreError != "pass" {

@@ -144,6 +144,19 @@ func newHandlerMetrics(store string) *handlerMetrics {
 	for _, op := range []string{saveCreate, saveUpdate, saveCycle, saveFlush, saveDelete} {
 		hm.saves[op] = m.saves.WithLabelValues(store, op)
 	}
+	// Every series exists from the start, at 0, so that rate() and
+	// increase() see the first event.
+	for _, limit := range []string{"max_session_size", "max_update_keys", "cookie_size", "oversize_load"} {
+		hm.refused.WithLabelValues(limit)
+	}
+	for _, reason := range []string{endExpired, endFlushed, endCleared, endInterrupted, endRevoked} {
+		m.ended.WithLabelValues(store, reason)
+	}
+	for _, op := range []string{"load", "save"} {
+		for _, kind := range []string{"timeout", "canceled", "connection", "other"} {
+			hm.errs.WithLabelValues(op, kind)
+		}
+	}
 	return hm
 }
 

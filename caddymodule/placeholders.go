@@ -33,6 +33,9 @@ type reqSession struct {
 	// sid is the session's sid once computed; "" until then, and for a
 	// new session.
 	sid string
+	// preloaded is set while a session matcher's load waits for the
+	// handler to take it; the handler takes it once.
+	preloaded bool
 }
 
 // String keeps the state's contents out of {http.vars.*} and of anything

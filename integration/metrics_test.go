@@ -116,6 +116,9 @@ handle {
 			t.Errorf("%s is not exported", series)
 			continue
 		}
+		if _, ok := before[series]; !ok {
+			t.Errorf("%s was not exported before any traffic (at 0)", series)
+		}
 		if d := after[series] - before[series]; d != want {
 			t.Errorf("%s moved by %v, want %v", series, d, want)
 		}

@@ -11,12 +11,21 @@ import (
 func TestPlaceholders(t *testing.T) {
 	up := newOpsUpstream(t)
 	up.answer("/login", "X-Session-Set", `{"user_id":"42","name":"Zoë","admin":false,"groups":["a","b"]}`)
-	c := startCaddy(t, "", `session {
+	c := startCaddy(t, "", `log {
+	format json
+}
+log_append sid {http.session.sid}
+session {
 	secret {env.SESSION_SECRET}
 	store memory
 }
 handle /whoami {
 	respond "user={http.session.user_id} name={http.session.name} admin={http.session.admin} groups={http.session.groups} missing=[{http.session.missing}] new={http.session.new} sid={http.session.sid}"
+}
+handle /routed {
+	header X-User {http.session.user_id}
+	rewrite * /rewritten/{http.session.user_id}
+	reverse_proxy `+up.host+`
 }
 handle {
 	reverse_proxy `+up.host+` {
@@ -25,7 +34,7 @@ handle {
 }`)
 	client := newClient(t)
 
-	_, body, _ := opsGet(t, client, c.URL+"/whoami")
+	_, body, resp := opsGet(t, client, c.URL+"/whoami")
 	if want := "user= name= admin= groups= missing=[] new=true sid="; body != want {
 		t.Errorf("anonymous /whoami = %q, want %q", body, want)
 	}
@@ -37,6 +46,9 @@ handle {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("anonymous /api: %d", resp.StatusCode)
+	}
 	if got := up.header("/api").Get("X-User-Id"); got != "" {
 		t.Errorf("anonymous request: the upstream got X-User-Id %q, want none", got)
 	}
@@ -49,9 +61,28 @@ handle {
 	if got := up.header("/api").Get("X-User-Id"); got != "42" {
 		t.Errorf("header_up X-User-Id {http.session.user_id}: the upstream got %q, want 42", got)
 	}
+	// header and rewrite, inside a handle that session precedes.
+	_, _, resp = opsGet(t, client, c.URL+"/routed")
+	if got := resp.Header.Get("X-User"); got != "42" {
+		t.Errorf("header X-User {http.session.user_id}: %q, want 42", got)
+	}
+	if up.called("/rewritten/42") != 1 {
+		t.Errorf("rewrite * /rewritten/{http.session.user_id} did not reach /rewritten/42")
+	}
 	_, body, _ = opsGet(t, client, c.URL+"/whoami")
 	want := `user=42 name=Zoë admin=false groups=["a","b"] missing=[] new=false sid=` + sid
 	if sid == "" || body != want {
 		t.Errorf("/whoami = %q, want %q", body, want)
+	}
+	// log_append: the access log line of each request carries its sid.
+	logged := false
+	for _, l := range opsJSONLines(c.Logs()) {
+		req, _ := l["request"].(map[string]any)
+		if l["msg"] == "handled request" && req != nil && req["uri"] == "/whoami" && l["sid"] == sid {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("no access log line for /whoami with sid %q:\n%s", sid, c.Logs())
 	}
 }
