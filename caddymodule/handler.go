@@ -561,7 +561,7 @@ func (h *Handler) preload(r *http.Request, cookie string) (*reqSession, error) {
 	if ce := h.logger.Check(zap.DebugLevel, "session matcher ran before the session handler: session loaded for both"); ce != nil {
 		ce.Write(zap.String("store", h.storeLabel))
 	}
-	s.expose(r)
+	s.leave(r)
 	return s, nil
 }
 

@@ -83,10 +83,16 @@ func (s *reqSession) placeholder(key string) (any, bool) {
 // expose makes s the request's session for the placeholders and the
 // session matcher.
 func (s *reqSession) expose(r *http.Request) {
-	caddyhttp.SetVar(r.Context(), stateVar, s)
+	s.leave(r)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Map(s.placeholder)
 	}
+}
+
+// leave makes s the request's session for the session matcher only: what
+// a matcher loads ahead of the handler, which exposes it.
+func (s *reqSession) leave(r *http.Request) {
+	caddyhttp.SetVar(r.Context(), stateVar, s)
 }
 
 // exposed is the session a handler (or a session matcher) left in the
