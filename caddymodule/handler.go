@@ -641,6 +641,12 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 		h.metrics.rejected.Inc()
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("parsing session update: %w", err))
 	}
+	if h.manager.IsRead(st.sess, upd) {
+		if ce := h.logger.Check(zap.DebugLevel, "no session change: nothing saved"); ce != nil {
+			ce.Write(zap.String("sid", st.SID()), zap.String("store", h.storeLabel), zap.String("outcome", "unchanged"))
+		}
+		return nil // the read path: nothing to save, no timer to set
+	}
 	// The upstream has acted; a client that hangs up now must not undo a
 	// login or logout. store_timeout bounds the save.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rw.r.Context()), h.timeout)

@@ -41,6 +41,9 @@ func (rs *RedisStore) BlobBackend(BlobOptions) (blob.Backend, error) {
 	if rs.WaitReplicas > 0 {
 		return nil, errors.New("store redis: wait_replicas applies to this store's own layout, not to django-redis-sessions' (codec django)")
 	}
+	if rs.ClientCache != nil {
+		return nil, errors.New("store redis: client_cache applies to this store's own layout, not to django-redis-sessions' (codec django)")
+	}
 	return redisblob.New(rs.client, redisblob.SessionsKey(rs.prefix)), nil
 }
 

@@ -277,10 +277,42 @@ type RedisStore struct {
 	WaitReplicas int `json:"wait_replicas,omitempty"`
 	// How long a save waits for wait_replicas; below timeout. Default: 1s.
 	WaitTimeout caddy.Duration `json:"wait_timeout,omitempty"`
+	// Serve repeated reads of a session from this Caddy's memory, kept
+	// fresh by Redis' server-assisted client-side caching (CLIENT TRACKING
+	// over RESP3): a read of a cached session costs no round trip. A
+	// change or end of the session by any client evicts the copy when
+	// Redis' invalidation arrives (a few milliseconds); max_staleness
+	// bounds it if an invalidation is lost. This Caddy's own writes evict
+	// at once. Single node only, database 0, hash layout only (codec
+	// json). Default: off.
+	ClientCache *RedisClientCache `json:"client_cache,omitempty"`
 
 	pooledStore
 	client redis.UniversalClient // the pooled client, for BlobBackend
 	prefix string                // key_prefix with its default applied
+}
+
+// RedisClientCache configures `client_cache` of `store redis`.
+type RedisClientCache struct {
+	// The longest a cached session is served without being read from
+	// Redis again, whatever the invalidations: the bound on how long
+	// another instance's change or logout can go unseen here when an
+	// invalidation is lost. Default: 1s.
+	MaxStaleness caddy.Duration `json:"max_staleness,omitempty"`
+	// Sessions kept, least recently used evicted first. Default: 10000.
+	MaxEntries int `json:"max_entries,omitempty"`
+}
+
+// cacheConfig is c with its defaults applied.
+func (c *RedisClientCache) cacheConfig() redis.CacheConfig {
+	cfg := redis.CacheConfig{MaxEntries: c.MaxEntries, MaxStaleness: time.Duration(c.MaxStaleness)}
+	if cfg.MaxEntries == 0 {
+		cfg.MaxEntries = 10000
+	}
+	if cfg.MaxStaleness == 0 {
+		cfg.MaxStaleness = time.Second
+	}
+	return cfg
 }
 
 // CaddyModule returns the Caddy module information.
@@ -309,8 +341,13 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 	}
 	sum := sha256.Sum256(keyJSON)
 	err = rs.load("redis:"+hex.EncodeToString(sum[:]), func() (session.Store, func() error, error) {
-		client := redis.NewUniversalClient(opts)
 		var sopts []redisstore.Option
+		if rs.ClientCache != nil {
+			cache := redis.NewLocalCache(rs.ClientCache.cacheConfig())
+			opts.Protocol, opts.ClientSideCache = 3, cache
+			sopts = append(sopts, redisstore.ClientCache(cache, opts.DB, opts.Username))
+		}
+		client := redis.NewUniversalClient(opts)
 		if rs.WaitReplicas > 0 {
 			sopts = append(sopts, redisstore.WaitReplicas(rs.WaitReplicas, rs.waitTimeout()))
 		}
@@ -407,6 +444,9 @@ func (rs *RedisStore) clientOptions() (*redis.UniversalOptions, error) {
 //		timeout      <duration>
 //		pool_size    <n>
 //		wait_replicas <n> [<timeout>]
+//		client_cache [<max_staleness>] {
+//			max_entries <n>
+//		}
 //	}
 //
 // `address` may repeat, its addresses adding up; any other subdirective
@@ -466,6 +506,8 @@ func (rs *RedisStore) unmarshalBlock(d *caddyfile.Dispenser, name string, extra 
 			err = durationArg(d, &rs.Timeout)
 		case sub == "wait_replicas" && name == "redis":
 			err = rs.waitArgs(d)
+		case sub == "client_cache" && name == "redis":
+			err = rs.clientCacheArgs(d)
 		default:
 			handled := false
 			if extra != nil {
@@ -515,6 +557,12 @@ func (rs *RedisStore) validate(name string) error {
 		err = errors.New("wait_timeout: needs wait_replicas")
 	case rs.WaitReplicas > 0 && len(rs.Addresses) > 1 && rs.MasterName == "":
 		err = errors.New("wait_replicas: not on a Redis Cluster (several addresses without master_name): WAIT has no key to route by; give one address or master_name")
+	case rs.ClientCache != nil && (len(rs.Addresses) > 1 || rs.MasterName != ""):
+		err = errors.New("client_cache: single node only (one address, no master_name): go-redis caches for a single node's client")
+	case rs.ClientCache != nil && rs.DB != 0:
+		err = fmt.Errorf("client_cache: database 0 only, got db %d: go-redis caches database 0 only", rs.DB)
+	case rs.ClientCache != nil && (rs.ClientCache.MaxStaleness < 0 || rs.ClientCache.MaxEntries < 0):
+		err = errors.New("client_cache: max_staleness and max_entries must not be negative")
 	case rs.WaitReplicas > 0 && rs.waitTimeout() >= rs.commandTimeout():
 		err = fmt.Errorf("wait_replicas: its timeout %s must be below the command timeout %s, or the wait would end in a read timeout", rs.waitTimeout(), rs.commandTimeout())
 	}
@@ -542,6 +590,38 @@ func (rs *RedisStore) waitArgs(d *caddyfile.Dispenser) error {
 		}
 		rs.WaitTimeout = caddy.Duration(dur)
 	}
+	return nil
+}
+
+// clientCacheArgs reads `client_cache [<max_staleness>] { max_entries <n> }`.
+func (rs *RedisStore) clientCacheArgs(d *caddyfile.Dispenser) error {
+	c := new(RedisClientCache)
+	args := d.RemainingArgs()
+	switch len(args) {
+	case 0:
+	case 1:
+		dur, err := caddy.ParseDuration(args[0])
+		if err != nil || dur <= 0 {
+			return d.Errf("client_cache: bad max_staleness %q: want a positive duration", args[0])
+		}
+		c.MaxStaleness = caddy.Duration(dur)
+	default:
+		return d.Errf("client_cache: want [<max_staleness>], got %d arguments", len(args))
+	}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if err := once(d, seen, sub); err != nil {
+			return err
+		}
+		if sub != "max_entries" {
+			return d.Errf("client_cache: unrecognized subdirective %q", sub)
+		}
+		if err := intArg(d, &c.MaxEntries); err != nil {
+			return err
+		}
+	}
+	rs.ClientCache = c
 	return nil
 }
 

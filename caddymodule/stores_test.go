@@ -128,3 +128,46 @@ func TestRedisStoreWaitReplicas(t *testing.T) {
 		t.Error("store cache accepted wait_replicas")
 	}
 }
+
+// client_cache: parsed from the Caddyfile, and refused where go-redis
+// cannot cache or the layout is not the store's own.
+func TestRedisStoreClientCache(t *testing.T) {
+	for _, tc := range []struct {
+		name, input string
+		want        *RedisClientCache
+		wantErr     string
+	}{
+		{name: "bare", input: "redis {\n client_cache\n}", want: &RedisClientCache{}},
+		{name: "staleness and entries", input: "redis {\n client_cache 250ms {\n max_entries 50\n }\n}", want: &RedisClientCache{MaxStaleness: caddy.Duration(250 * time.Millisecond), MaxEntries: 50}},
+		{name: "bad staleness", input: "redis {\n client_cache soon\n}", wantErr: "client_cache: bad max_staleness"},
+		{name: "unknown", input: "redis {\n client_cache {\n size 5\n }\n}", wantErr: `client_cache: unrecognized subdirective "size"`},
+		{name: "twice", input: "redis {\n client_cache\n client_cache\n}", wantErr: "client_cache"},
+		{name: "cluster", input: "redis {\n address 127.0.0.1:1 127.0.0.1:2\n client_cache\n}", wantErr: "client_cache: single node only"},
+		{name: "sentinel", input: "redis {\n address 127.0.0.1:1\n master_name m\n client_cache\n}", wantErr: "client_cache: single node only"},
+		{name: "db", input: "redis {\n db 2\n client_cache\n}", wantErr: "client_cache: database 0 only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rs RedisStore
+			err := rs.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v; want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rs.ClientCache == nil || *rs.ClientCache != *tc.want {
+				t.Fatalf("got client_cache %+v; want %+v", rs.ClientCache, tc.want)
+			}
+		})
+	}
+	if cfg := (&RedisClientCache{}).cacheConfig(); cfg.MaxStaleness != time.Second || cfg.MaxEntries != 10000 {
+		t.Errorf("defaults: %+v; want max_staleness 1s, max_entries 10000", cfg)
+	}
+	var cs CacheStore
+	if err := cs.UnmarshalCaddyfile(caddyfile.NewTestDispenser("cache {\n client_cache\n}")); err == nil {
+		t.Error("store cache accepted client_cache")
+	}
+}

@@ -420,3 +420,23 @@ func BenchmarkParseUpdate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseNoUpdate: what a response without update headers costs the
+// read path (issue 8's target: <= 1 µs).
+func BenchmarkParseNoUpdate(b *testing.B) {
+	n := mustNames(b, "")
+	h := http.Header{
+		"Content-Type":   {"text/html; charset=utf-8"},
+		"Content-Length": {"5120"},
+		"Cache-Control":  {"private"},
+		"Set-Cookie":     {"csrftoken=abc; Path=/"},
+		"Date":           {"Fri, 27 Nov 2026 17:00:00 GMT"},
+		"Server":         {"gunicorn"},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if u, err := n.ParseUpdate(h); err != nil || u != nil {
+			b.Fatal(u, err)
+		}
+	}
+}

@@ -168,8 +168,9 @@ func testTopology(t *testing.T, store string, raw redis.UniversalClient, spread 
 		if got := topoSessionKey(t, client, c.URL); got != key {
 			t.Errorf("session key changed from %q to %q", key, got)
 		}
-		if n := raw.HLen(t.Context(), "session:"+key).Val(); n != topoWorkers+1 {
-			t.Errorf("HLEN session:%s = %d; want %d", key, n, topoWorkers+1)
+		// The workers' fields, n, and the store's expiry field.
+		if n := raw.HLen(t.Context(), "session:"+key).Val(); n != topoWorkers+2 {
+			t.Errorf("HLEN session:%s = %d; want %d", key, n, topoWorkers+2)
 		}
 	})
 }

@@ -35,14 +35,17 @@ type relPGServer struct {
 	dir  string // data directory and socket directory
 	port int
 	as   []string // the command prefix that runs as the server's OS user
+
+	settings string // " -c name=value" for each of startRelPG's settings
 }
 
 // startRelPG runs initdb in a fresh directory and starts the server on a
 // free port, listening on 127.0.0.1 with trust authentication. As root,
 // which initdb refuses, it runs as the postgres OS user. Without
 // PostgreSQL's binaries (or, as root, that user) the test is skipped, and
-// fails under CI=true.
-func startRelPG(t *testing.T) *relPGServer {
+// fails under CI=true. settings are more `-c name=value` options of the
+// server (such as shared_preload_libraries=pg_stat_statements).
+func startRelPG(t *testing.T, settings ...string) *relPGServer {
 	t.Helper()
 	unavailable := func(format string, args ...any) {
 		t.Helper()
@@ -57,6 +60,9 @@ func startRelPG(t *testing.T) *relPGServer {
 	}
 	slices.SortFunc(bins, func(a, b string) int { return relPGVersion(b) - relPGVersion(a) })
 	s := &relPGServer{t: t, bin: filepath.Dir(bins[0]), port: testredis.FreePort(t)}
+	for _, kv := range settings {
+		s.settings += " -c " + kv
+	}
 
 	// t.TempDir's parents are private to root: the server's own directory
 	// sits in /tmp instead, owned by the server's user.
@@ -80,8 +86,7 @@ func startRelPG(t *testing.T) *relPGServer {
 	}
 	data := filepath.Join(dir, "data")
 	s.run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
-	s.run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "-o",
-		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", s.port, dir), "start")
+	s.start()
 	t.Cleanup(func() {
 		cmd := exec.Command(s.as0(), s.args("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")...)
 		_ = cmd.Run()
@@ -135,7 +140,7 @@ func (s *relPGServer) stop() {
 
 func (s *relPGServer) start() {
 	s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "-o",
-		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", s.port, s.dir), "start")
+		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200%s", s.port, s.dir, s.settings), "start")
 }
 
 // dsn is the server's postgres:// URL, with query appended.

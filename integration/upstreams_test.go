@@ -374,6 +374,14 @@ func phpFPM() string {
 
 func startPHPUpstream(t *testing.T) string {
 	t.Helper()
+	addr := startPHPFPM(t, 4, "")
+	return fmt.Sprintf("root * %s\nphp_fastcgi %s", upstreamDir(t, "php"), addr)
+}
+
+// startPHPFPM runs php-fpm with one static pool of children workers, pool
+// lines added to its settings, and returns the address it listens on.
+func startPHPFPM(t *testing.T, children int, pool string) string {
+	t.Helper()
 	fpm := phpFPM()
 	if fpm == "" {
 		missingTool(t, "php-fpm", "apt-get install -y php-fpm php-cli")
@@ -397,16 +405,17 @@ daemonize = no
 [upstream]
 %[2]slisten = %[3]s
 pm = static
-pm.max_children = 4
+pm.max_children = %[5]d
 clear_env = yes
 env[SESSION_SECRET] = "%[4]s"
 catch_workers_output = yes
-`, dir, owner, addr, testSecret)
+%[6]s
+`, dir, owner, addr, testSecret, children, pool)
 	if err := os.WriteFile(filepath.Join(dir, "php-fpm.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	startProcess(t, "php-fpm", exec.Command(fpm, args...), addr)
-	return fmt.Sprintf("root * %s\nphp_fastcgi %s", upstreamDir(t, "php"), addr)
+	return addr
 }
 
 // startProcess starts cmd in its own process group, waits until it listens

@@ -31,6 +31,7 @@ if [ "$what" = test ]; then
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "command -v php" php-cli
 	check "command -v node && command -v npm" "nodejs npm"
+	check "/usr/bin/python3 -c 'import flask'" python3-flask # integration/adapters_test.go: adapters/python's Flask example
 	check "command -v gunicorn" gunicorn # integration/reliability_smuggling_test.go: the WSGI stack
 	check "test -x /usr/bin/chromium" chromium # integration/browser_test.go
 	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
@@ -40,6 +41,10 @@ if [ "$what" = bench ]; then # scripts/bench.sh
 	check "command -v redis-server && command -v redis-cli" redis-server
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "php -m | grep -q redis" php-redis # PHP's native sessions on Redis, the peer
+	check "command -v gunicorn" gunicorn # the Django peer
+	check "/usr/bin/python3 -c 'import django'" python3-django
+	check "/usr/bin/python3 -c 'import django_redis'" python3-django-redis # Django's cache engine on Redis
+	check "/usr/bin/python3 -c 'import jwt'" python3-jwt # the Django peer behind the module verifies the token
 	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
 fi
 
@@ -58,8 +63,9 @@ fi
 
 if [ "$what" = test ]; then
 	# The Node reference upstream verifies tokens with jsonwebtoken; the
-	# browser test drives Chromium with playwright-core.
-	for dir in integration/upstreams/node integration/browser; do
+	# browser test drives Chromium with playwright-core; adapters/node's
+	# example runs on express and express-session.
+	for dir in integration/upstreams/node integration/browser adapters/node; do
 		[ -d "$dir/node_modules" ] && continue
 		(cd "$dir" && npm ci --no-audit --no-fund >&2) || {
 			echo "install-deps: npm ci failed in $dir" >&2

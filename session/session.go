@@ -180,6 +180,7 @@ type Session struct {
 	key       string
 	data      Data
 	expiresAt time.Time
+	version   []byte // the loaded Record's Version
 	// oversize is the size of a stored session that was over MaxSize
 	// and so not loaded; 0 otherwise.
 	oversize int
@@ -237,7 +238,7 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 			return s, nil
 		}
 	}
-	s.key, s.data, s.expiresAt = cookie, rec.Data, rec.ExpiresAt
+	s.key, s.data, s.expiresAt, s.version = cookie, rec.Data, rec.ExpiresAt, rec.Version
 	if s.data == nil {
 		s.data = Data{}
 	}
@@ -316,6 +317,17 @@ var ErrInterrupted = errors.New("session was ended by a concurrent request")
 // of randomness means a broken random source, not bad luck.
 const maxCreateAttempts = 5
 
+// IsRead reports whether committing u (nil: no update) to s is a plain
+// read: nothing to store and no cookie to change, so Commit returns at
+// once without reaching the store.
+func (m *Manager) IsRead(s *Session, u *Update) bool {
+	if u != nil && !u.Empty() {
+		return false
+	}
+	touch := s.touch && s.key != ""
+	return !touch && !m.Config.SaveEveryRequest && len(s.data) > 0
+}
+
 // Commit applies u to s and persists the result, following Django's
 // SessionMiddleware: nothing is stored until the session holds data, a
 // session is saved only when modified (or on every request with
@@ -336,13 +348,13 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if err := m.checkUpdate(u); err != nil {
 		return Result{}, err
 	}
+	if m.IsRead(s, u) {
+		return Result{}, nil // a read: nothing to store, the cookie stays
+	}
 	now := m.now()
 	oldKey := s.key
 	modified := !u.Empty()
 	touch := s.touch && !modified && oldKey != ""
-	if !modified && !touch && !m.Config.SaveEveryRequest && len(s.data) > 0 {
-		return Result{}, nil // a read: nothing to store, the cookie stays
-	}
 	cycle := u.CycleKey && oldKey != "" && !u.Flush
 	view := u.apply(s.data)
 	if m.timeouts() {
@@ -401,7 +413,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 					return Result{}, fmt.Errorf("deleting session: %w", err)
 				}
 			} else {
-				left, err := m.save(ctx, oldKey, u.delta())
+				left, err := m.save(ctx, oldKey, u.deltaFrom(s))
 				if err != nil {
 					return Result{}, err
 				}
@@ -416,7 +428,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if touch && !m.Config.SaveEveryRequest {
 		// Only the access time changes: save it, leave the cookie alone.
 		expiresAt, _ := m.clampExpiry(view, now, m.ExpiryAge(view))
-		delta := u.delta()
+		delta := u.deltaFrom(s)
 		delta.ExpiresAt = expiresAt
 		if _, err := m.save(ctx, oldKey, delta); err != nil {
 			return Result{}, err
@@ -437,7 +449,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 			return Result{}, err
 		}
 	} else {
-		delta := u.delta()
+		delta := u.deltaFrom(s)
 		delta.ExpiresAt = expiresAt
 		left, err := m.save(ctx, oldKey, delta)
 		if err != nil {
@@ -534,6 +546,14 @@ func (u *Update) apply(d Data) Data {
 
 // delta is u as a ModeUpdate change: its deletes, then its sets, with the
 // expiry as a set or delete of ExpiryKey.
+// deltaFrom is delta for the session s was loaded as: its Base is the
+// loaded record's Version.
+func (u *Update) deltaFrom(s *Session) Change {
+	c := u.delta()
+	c.Base = s.version
+	return c
+}
+
 func (u *Update) delta() Change {
 	c := Change{Mode: ModeUpdate, Set: maps.Clone(u.Set), Delete: slices.Clone(u.Delete)}
 	if e := u.Expiry; e != nil {

@@ -49,6 +49,10 @@ type Store interface {
 type Record struct {
 	Data      Data
 	ExpiresAt time.Time
+	// Version identifies the stored value this record was read from, for
+	// stores that can write in one step when that value is still the one
+	// stored (Change.Base); nil for the others.
+	Version []byte
 }
 
 // Mode says how a Change relates to what is already stored.
@@ -86,6 +90,11 @@ type Change struct {
 	// after it. Zero keeps the stored expiry (ModeUpdate only); a time in
 	// the past leaves nothing stored.
 	ExpiresAt time.Time
+	// Base is the Version of the record the caller loaded, for ModeUpdate:
+	// a store may apply the change to that record and write the result in
+	// one compare-and-set step when the stored value is still that one,
+	// and must otherwise apply it to what is stored, as without Base.
+	Base []byte
 }
 
 // Apply is Save's logic for stores that read, modify and write a session

@@ -23,6 +23,7 @@ import (
 
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/session/django"
+	"github.com/caddy-session/caddy-session/session/redisstore"
 )
 
 func freePort() (int, error) {
@@ -163,7 +164,7 @@ func startRedis(dir, name string) (string, error) {
 
 // preloadRedis writes n sessions in the hash layout of `store redis`
 // (key "session:<key>", one field per session key holding the value's JSON
-// text, PEXPIREAT the expiry) through redis-cli --pipe.
+// text, the expiry field, PEXPIREAT the expiry) through redis-cli --pipe.
 func preloadRedis(addr string, n int) error {
 	if n == 0 {
 		return nil
@@ -195,7 +196,7 @@ func preloadRedis(addr string, n int) error {
 	}
 	for i := range n {
 		k := "session:" + preloadKey(i)
-		resp("HSET", k, "n", "1", "pad", pad)
+		resp("HSET", k, "n", "1", "pad", pad, redisstore.ExpiryField, expires)
 		resp("PEXPIREAT", k, expires)
 	}
 	if err := w.Flush(); err != nil {
@@ -280,6 +281,7 @@ func createPostgres(name string, n int) (string, error) {
 // caddy is one Caddy process serving one configuration on its own port.
 type caddy struct {
 	name, url string
+	admin     string // the admin endpoint's address, for profiles
 }
 
 func startCaddy(bin, dir, name, site string) (*caddy, error) {
@@ -291,7 +293,12 @@ func startCaddy(bin, dir, name, site string) (*caddy, error) {
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return nil, err
 	}
-	conf := fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}\n\nhttp://127.0.0.1:%d {\n%s\n}\n", port, site)
+	adminPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	admin := "127.0.0.1:" + strconv.Itoa(adminPort)
+	conf := fmt.Sprintf("{\n\tadmin %s\n\tauto_https off\n\tpersist_config off\n}\n\nhttp://127.0.0.1:%d {\n%s\n}\n", admin, port, site)
 	path := filepath.Join(d, "Caddyfile")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -307,7 +314,7 @@ func startCaddy(bin, dir, name, site string) (*caddy, error) {
 	if err := startProcess("caddy "+name, cmd, addr, filepath.Join(d, "caddy.log")); err != nil {
 		return nil, err
 	}
-	return &caddy{name: name, url: "http://" + addr}, nil
+	return &caddy{name: name, url: "http://" + addr, admin: admin}, nil
 }
 
 var noRedirect = &http.Client{

@@ -7,7 +7,7 @@
 // module: throughput, and increments lost by 32 concurrent writers of one
 // session. It writes docs/benchmarks.md and the chart docs/benchmarks.png.
 //
-//	go run ./internal/bench -caddy ./caddy            # full: 5 rounds of 9 s
+//	go run ./internal/bench -caddy ./caddy            # full: 5 rounds of 6 s
 //	BENCH_QUICK=1 go run ./internal/bench -caddy ./caddy  # 1 round of 2 s
 //
 // scripts/bench.sh builds ./caddy, installs wrk, redis-server, php-fpm,
@@ -29,9 +29,13 @@ const secret = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 
 // Sizes of the benchmarked sessions, in bytes of their JSON object.
 const (
-	small = 100
-	large = 4096
+	small   = 100
+	large   = 4096
+	maxSize = 5120 // max_session_size's default
 )
+
+// writeSessions is how many sessions a write line's requests take in turn.
+const writeSessions = 64
 
 type options struct {
 	caddy, out, png, command string
@@ -51,7 +55,7 @@ func main() {
 	flag.StringVar(&o.command, "command", "./scripts/bench.sh", "the command named in the report")
 	flag.BoolVar(&o.quick, "quick", os.Getenv("BENCH_QUICK") == "1", "one round of 2 s per configuration, no 1-million pre-load (BENCH_QUICK=1)")
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds (default 5, quick 1)")
-	flag.DurationVar(&o.duration, "duration", 0, "each wrk run (default 9s, quick 2s)")
+	flag.DurationVar(&o.duration, "duration", 0, "each wrk run (default 6s, quick 2s)")
 	flag.Parse()
 	if o.rounds == 0 {
 		o.rounds = 5
@@ -60,7 +64,7 @@ func main() {
 		}
 	}
 	if o.duration == 0 {
-		o.duration = 9 * time.Second
+		o.duration = 6 * time.Second
 		if o.quick {
 			o.duration = 2 * time.Second
 		}

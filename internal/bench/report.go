@@ -114,9 +114,10 @@ func writeReport(path string, res *results) error {
 
 	p("Each line is one Caddy (started once, reused across rounds) in front of the same upstream. Within a round the lines run one after another, the plain `reverse_proxy` first, and each line's ratio and added p99 are against the plain run of the same round, so drift of the machine hits every line alike; the table gives the median over the rounds.\n\n")
 	p("- **read**: the cookie of an existing session, no update: one store read.\n")
-	p("- **write**: the same cookie; every response sets a key: a read and a write.\n")
+	p("- **write**: every response sets a key: a read and a write. The requests take %d sessions in turn, as a site's writes spread over its users; the PHP and Django lines below write one session, as their lost-increments test does.\n", writeSessions)
 	p("- **no cookie**: no session: the handler signs an empty token and reaches no store.\n")
-	p("- Sizes are the session's JSON object: ~100 B, or 4 KiB (the token grows with it).\n\n")
+	p("- Sizes are the session's JSON object: ~100 B, 4 KiB, or 5 KiB, the default `max_session_size` (the token grows with it).\n")
+	p("- **client_cache**: `store redis { client_cache }`, off by default: repeated reads of a session are served from Caddy's memory, kept fresh by Redis' invalidations (docs/stores.md).\n\n")
 
 	p("## Results\n\n![throughput relative to plain reverse_proxy, one bar per table row](%s)\n\n", filepath.Base(o.png))
 	p("*Bars, top to bottom in the table's order: throughput as a ratio to plain `reverse_proxy` (grey); the black line is 1.0, grey lines every 0.25; green: a target met, red: missed, blue: no target.*\n\n")
@@ -133,7 +134,7 @@ func writeReport(path string, res *results) error {
 			bad += w.Bad
 		}
 		size := sizeLabel(c.Size)
-		if strings.HasPrefix(c.Config, "php") {
+		if strings.HasPrefix(c.Config, "php") || strings.HasPrefix(c.Config, "django") {
 			size = "a counter"
 		}
 		p("| %s | %s | %s | %.0f | %s | %s | %.2f | %s | %d |\n", c.Store, c.Path, size,
@@ -147,12 +148,53 @@ func writeReport(path string, res *results) error {
 		}
 	}
 	for _, c := range res.combos {
-		if c.Config == "redis" && c.Path == "read" && c.Size == small {
+		if (c.Config == "redis" || c.Config == "redis-cc") && c.Path == "read" && c.Size == small {
 			added := median(c.addedP99)
 			p("| added p99 at 32 connections, %s ≤ 1 ms | %s | %s |\n", c.label(), fmtDur(added), yesNo(added <= time.Millisecond))
 		}
 	}
-	p("\nThe db target is PostgreSQL's; SQLite is held to it too, for information.\n\n")
+	for _, m := range res.micro {
+		if m.Target > 0 {
+			p("| %s (`%s`) | %s | %s |\n", m.TargetDescribe, m.Name, fmtNs(m.NsPerOp), yesNo(m.NsPerOp <= m.Target))
+		}
+	}
+	// 1 million sessions against 1 thousand, and cost against size: the
+	// time a request costs on top of plain reverse_proxy, from throughput.
+	find := func(cfg, path string, size int) *combo {
+		for _, c := range res.combos {
+			if c.Config == cfg && c.Path == path && c.Size == size {
+				return c
+			}
+		}
+		return nil
+	}
+	plain := res.combos[0]
+	added := func(c *combo) float64 { // µs of one request beyond plain, at 32 connections
+		return 1e6/median(rpsOf(c)) - 1e6/median(rpsOf(plain))
+	}
+	for _, pair := range [][2]string{{"redis", "redis-1m"}, {"db-postgres", "db-postgres-1m"}} {
+		k, m := find(pair[0], "read", small), find(pair[1], "read", small)
+		if k == nil || m == nil {
+			continue
+		}
+		r := median(rpsOf(m)) / median(rpsOf(k))
+		p("| %s read with 1 M sessions as fast as with 1 k, within noise | %.2f of the 1 k throughput | %s |\n", k.Store[:strings.Index(k.Store, " (")], r, yesNo(r >= 0.95))
+	}
+	if a, b, c := find("redis", "read", small), find("redis", "read", large), find("redis", "read", maxSize); a != nil && b != nil && c != nil {
+		perKB := (added(b) - added(a)) / float64(large-small) * 1024
+		perKB2 := (added(c) - added(b)) / float64(maxSize-large) * 1024
+		p("| cost no faster than linear in session size (redis read) | +%.1f µs per KiB from ~100 B to 4 KiB, +%.1f µs per KiB from 4 to 5 KiB | %s |\n", perKB, perKB2, yesNo(perKB2 <= 1.5*perKB+1))
+	}
+	p("\nThe db target is PostgreSQL's; SQLite is held to it too, for information. A request's added cost is 1/throughput less the plain line's, at 32 connections; linear growth means the cost per KiB does not rise from the smaller sizes to the larger (within half again, plus a microsecond of noise).\n\n")
+
+	if len(res.micro) > 0 {
+		p("## Go benchmarks of the hot path\n\n`go test -run '^$' -bench <name> -benchmem -count 3 <package>`, medians, run after the load above on the same machine:\n\n")
+		p("| benchmark | time/op | bytes/op | allocs/op |\n|---|---:|---:|---:|\n")
+		for _, m := range res.micro {
+			p("| `%s` | %s | %d | %d |\n", m.Name, fmtNs(m.NsPerOp), m.Bytes, m.Allocs)
+		}
+		p("\n`BenchmarkServeHTTP` drives the handler in process with the memory store and a `next` that answers at once: the module's whole cost per request, without the network.\n\n")
+	}
 
 	p("## PHP: native sessions on Redis against this module\n\n")
 	p("The same PHP (php-fpm 8.2, 8 static workers, behind `php_fastcgi` in its own Caddy) does the same work per request in both: read a counter from the session, add one, write it back. **Native**: `session_start()` with `session.save_handler = redis` (phpredis) on the same Redis; `$_SESSION['n']++`. **Module**: no PHP session at all; the script verifies the `X-Session` token with `hash_hmac` (as `integration/upstreams/php/index.php` does) and answers `X-Session-Set: {\"n\":<n+1>}`; Caddy's `session` keeps it in Redis. Throughput is the two PHP lines of the table above (write path, one session, 32 connections).\n\n")
@@ -164,19 +206,74 @@ func writeReport(path string, res *results) error {
 	}
 	p("\nWhat this shows: phpredis' session handler does **not** lock by default (`redis.session.locking_enabled = 0`), so PHP's native sessions on Redis read, increment and write back the whole session and lose concurrent increments like any read-modify-write without a lock. With locking enabled, a request waits for the session's lock only `lock_retries` × `lock_wait_time` (10 × 2 ms by default) and then goes on without it (every request above still answered 200), so under 32 writers some increments are still lost; only with unlimited retries are the writers serialised, which is what PHP's default file handler (flock) does. This module never locks a session: concurrent updates of *different* keys all survive (each is an atomic delta), but two requests that set the *same* key race and the last write wins — Django's semantics (see [semantics.md](semantics.md)). A counter that must not lose increments under concurrency belongs in an atomic store operation of the app's own (Redis `INCR`, an SQL `UPDATE ... SET n = n + 1`), not in a session, with either design.\n\n")
 
+	p("## Django: its own SessionMiddleware against this module\n\n")
+	p("The same Django (%s, under gunicorn with %d sync workers, behind `reverse_proxy` in its own Caddy) does the same work per request in both: read a counter from the session, add one, write it back. **Native**: `SessionMiddleware` on the cache engine with django-redis on the same Redis (a GET and a SET per request); `request.session[\"n\"] += 1`. **Module**: no `SessionMiddleware`; the view verifies the `X-Session` token with PyJWT (HS256 pinned) and answers `X-Session-Set: {\"n\":<n+1>}`; Caddy's `session` keeps it in Redis. Throughput is the two Django lines of the table above.\n\n", djangoVersion(), djangoWorkers)
+	for _, c := range res.combos {
+		if c.Config == "django-module" {
+			for _, n := range res.combos {
+				if n.Config == "django-native" {
+					p("Behind the module, Django served %.2f× the requests per second of its own sessions (medians: %.0f against %.0f req/s).\n\n", median(c.ratios)/median(n.ratios), median(rpsOf(c)), median(rpsOf(n)))
+				}
+			}
+		}
+	}
+
+	if len(res.profiles) > 0 {
+		p("## What bounds the read path: a profile\n\n")
+		p("After the measured rounds, one extra run of each line below while Caddy's admin endpoint took a CPU profile (`/debug/pprof/profile`, %s). *Handler* is the share of all of Caddy's CPU samples spent in the session handler's own code: its `ServeHTTP` up to the next handler (cookie, store read, token) plus its response wrapper (the update's parsing and commit, run from inside `reverse_proxy`). The rest is Caddy's and Go's own work for a proxied request (the HTTP server, `reverse_proxy`, the network), which the plain line pays too.\n\n", o.duration)
+		p("| line | handler, all | before next | response wrapper |\n|---|---:|---:|---:|\n")
+		for _, pr := range res.profiles {
+			p("| %s | %.1f%% | %.1f%% | %.1f%% |\n", pr.Label, 100*pr.Own, 100*pr.Before, 100*pr.Wrapper)
+		}
+		for _, pr := range res.profiles {
+			p("\n`go tool pprof -top -cum` of the handler before the next handler, %s (the module's frames, allocation and crypto):\n\n```\n%s```\n", pr.Label, pr.Top)
+		}
+		p("\n")
+	}
+
 	p("## What was left out\n\n")
 	fullLines := len(res.combos)
 	if o.preloadLarge == 0 {
 		fullLines += 2 // the 1-million lines
 	}
-	p("So that a full run stays under 15 minutes on 2 cores (%d lines × 5 rounds × 9 s = %s of load, plus start-up, the pre-loads and the lost-increments runs: about 14 minutes):\n\n",
-		fullLines, (time.Duration(fullLines*5*9) * time.Second).String())
-	for _, d := range res.dropped {
-		p("- %s;\n", d)
+	p("So that a full run stays under 15 minutes on 2 cores (%d lines × %d rounds × %s = %s of load, plus start-up, the pre-loads, the profiles and the lost-increments runs):\n\n",
+		fullLines, o.rounds, o.duration, (time.Duration(fullLines*o.rounds) * o.duration).String())
+	for i, d := range res.dropped {
+		end := ";"
+		if i == len(res.dropped)-1 {
+			end = "."
+		}
+		p("- %s%s\n", d, end)
 	}
-	p("- the Django peer (issue 8, item 2b).\n\n")
+	p("\n")
 	p("Every figure here was measured on one machine with wrk, Caddy, the upstream, Redis and PostgreSQL sharing its cores, so the absolute numbers are that machine's; the ratios are the comparable part.\n")
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// fmtNs prints a duration given in nanoseconds.
+func fmtNs(ns float64) string {
+	if ns >= 1000 {
+		return fmt.Sprintf("%.2f µs", ns/1000)
+	}
+	return fmt.Sprintf("%.0f ns", ns)
+}
+
+// rpsOf is c's requests per second, run by run.
+func rpsOf(c *combo) []float64 {
+	var out []float64
+	for _, w := range c.runs {
+		out = append(out, w.ReqPerSec)
+	}
+	return out
+}
+
+// djangoVersion is the installed Django's version, as gunicorn runs it.
+func djangoVersion() string {
+	out, err := exec.Command("/usr/bin/python3", "-c", "import django; print(django.get_version())").Output()
+	if err != nil {
+		return "Django"
+	}
+	return "Django " + strings.TrimSpace(string(out))
 }
 
 func machine() string {

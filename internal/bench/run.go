@@ -18,7 +18,7 @@ type combo struct {
 	Size    int    // bytes of the benchmarked session; 0: none
 	Target  float64
 	urlPath string
-	cookie  string
+	cookies []string // sent in turn; none: no cookie
 
 	runs     []wrkResult
 	ratios   []float64
@@ -42,6 +42,8 @@ type results struct {
 	lost     []lostResult
 	dropped  []string
 	preloads []string
+	profiles []profileResult
+	micro    []microResult
 }
 
 func run(o options) error {
@@ -102,6 +104,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	djangoNative, djangoModule, err := startDjango(dir, redisAddr)
+	if err != nil {
+		return err
+	}
 
 	proxy := "\treverse_proxy " + up.addr
 	sess := func(store, extra string) string {
@@ -114,6 +120,7 @@ func run(o options) error {
 		{"memory", sess("memory", "") + proxy},
 		{"file", sess("file "+filepath.Join(dir, "sessions"), "") + proxy},
 		{"redis", sess(redisStore(redisAddr), "") + proxy},
+		{"redis-cc", sess("redis {\n\t\t\taddress "+redisAddr+"\n\t\t\tclient_cache\n\t\t}", "") + proxy},
 		{"db-postgres", sess(dbStore(pgDSN), "") + proxy},
 		{"db-sqlite", sess(dbStore(filepath.Join(dir, "sqlite", "sessions.db")), "") + proxy},
 		{"cache", sess("cache {\n\t\t\taddress "+redisAddr+"\n\t\t\tkey_prefix djc\n\t\t}", "") + proxy},
@@ -121,6 +128,8 @@ func run(o options) error {
 		{"signed_cookies", sess("signed_cookies", "\t\tcodec django\n") + proxy},
 		{"php-native", phpSite},
 		{"php-module", sess(redisStore(redisAddr), "") + phpSite},
+		{"django-native", "\treverse_proxy " + djangoNative},
+		{"django-module", sess(redisStore(redisAddr), "") + "\treverse_proxy " + djangoModule},
 	}
 	if o.preloadLarge > 0 {
 		sites = append(sites,
@@ -152,31 +161,47 @@ func run(o options) error {
 	add("memory", "memory", "read", small, 0.95)
 	add("file", "file", "read", small, 0.90)
 	add("redis", "redis ("+big+")", "read", small, 0.85)
+	add("redis-cc", "redis ("+big+"), client_cache", "read", small, 0.85)
 	add("db-postgres", "db PostgreSQL ("+big+")", "read", small, 0.70)
 	add("db-sqlite", "db SQLite", "read", small, 0.70)
 	add("cache", "cache", "read", small, 0)
 	add("cached_db", "cached_db", "read", small, 0)
 	add("signed_cookies", "signed_cookies", "read", small, 0)
 	add("redis", "redis ("+big+")", "write", small, 0.75)
+	add("memory", "memory", "write", small, 0)
+	add("file", "file", "write", small, 0)
+	add("db-postgres", "db PostgreSQL ("+big+")", "write", small, 0)
 	add("redis", "redis ("+big+")", "read", large, 0)
+	add("redis", "redis ("+big+")", "read", maxSize, 0)
 	add("redis", "redis ("+big+")", "no cookie", 0, 0)
 	if o.preloadLarge > 0 {
 		add("redis-1m", "redis (1 M)", "read", small, 0)
 		add("db-postgres-1m", "db PostgreSQL (1 M)", "read", small, 0)
 	}
 	res.dropped = []string{
-		"the write path and the ~4 KiB session on every store but Redis (the write target is Redis's)",
-		"the session at the configured maximum (5 KiB), and db and file writes",
+		"the write path on SQLite, cache, cached_db and signed_cookies, and the 4 KiB and 5 KiB sessions on every store but Redis",
 		"the no-cookie path on every store but Redis: without a cookie the handler reaches no store",
 	}
 	if o.preloadLarge == 0 {
 		res.dropped = append(res.dropped, "1 million pre-loaded sessions (quick mode)")
 	}
 
-	// Seed the benchmarked sessions.
+	// Seed the benchmarked sessions: one per read line; writeSessions per
+	// write line, which the requests take in turn, so that writes spread
+	// over sessions as a site's do instead of all queueing on one.
 	seeds := map[string]string{}
 	for _, c := range res.combos {
 		if c.Config == "plain" || c.Size == 0 {
+			continue
+		}
+		if c.Path == "write" {
+			for range writeSessions {
+				v, err := seed(caddies[c.Config], c.Size)
+				if err != nil {
+					return err
+				}
+				c.cookies = append(c.cookies, v)
+			}
 			continue
 		}
 		k := c.Config + "/" + strconv.Itoa(c.Size)
@@ -187,7 +212,7 @@ func run(o options) error {
 			}
 			seeds[k] = v
 		}
-		c.cookie = seeds[k]
+		c.cookies = []string{seeds[k]}
 	}
 	// The PHP peers, write path: every request increments a counter.
 	nativeCookie, err := seedPHP(caddies["php-native"].url+"/native.php", "PHPSESSID")
@@ -199,15 +224,27 @@ func run(o options) error {
 		return err
 	}
 	res.combos = append(res.combos,
-		&combo{Config: "php-native", Store: "PHP native sessions on Redis", Path: "write", urlPath: "/native.php", cookie: nativeCookie},
-		&combo{Config: "php-module", Store: "PHP behind session (redis)", Path: "write", urlPath: "/module.php", cookie: moduleCookie})
+		&combo{Config: "php-native", Store: "PHP native sessions on Redis", Path: "write", urlPath: "/native.php", cookies: []string{nativeCookie}},
+		&combo{Config: "php-module", Store: "PHP behind session (redis)", Path: "write", urlPath: "/module.php", cookies: []string{moduleCookie}})
+	// The Django peers, write path too.
+	djNativeCookie, err := seedPHP(caddies["django-native"].url+"/native", "sessionid")
+	if err != nil {
+		return err
+	}
+	djModuleCookie, err := seedPHP(caddies["django-module"].url+"/module", "sessionid")
+	if err != nil {
+		return err
+	}
+	res.combos = append(res.combos,
+		&combo{Config: "django-native", Store: "Django SessionMiddleware, cache engine on Redis", Path: "write", urlPath: "/native", cookies: []string{djNativeCookie}},
+		&combo{Config: "django-module", Store: "Django behind session (redis)", Path: "write", urlPath: "/module", cookies: []string{djModuleCookie}})
 
 	n := len(res.combos) * o.rounds
 	logf("%d runs of %s (%d configurations × %d rounds), about %s", n, o.duration, len(res.combos), o.rounds, (time.Duration(n) * (o.duration + 300*time.Millisecond)).Round(time.Second))
 	for r := range o.rounds {
 		var base wrkResult
 		for i, c := range res.combos {
-			w, err := runWrk(dir, caddies[c.Config].url+c.urlPath, c.cookie, o.duration)
+			w, err := runWrk(dir, caddies[c.Config].url+c.urlPath, c.cookies, o.duration)
 			if err != nil {
 				return err
 			}
@@ -219,6 +256,25 @@ func run(o options) error {
 			c.addedP99 = append(c.addedP99, w.P99-base.P99)
 			logf("round %d/%d %-40s %9.0f req/s  p50 %-9s p99 %-9s ×%.2f  bad %d", r+1, o.rounds, c.label(), w.ReqPerSec, fmtDur(w.P50), fmtDur(w.P99), w.ReqPerSec/base.ReqPerSec, w.Bad)
 		}
+	}
+
+	// Profiles of the read path, from extra runs.
+	for _, c := range res.combos {
+		if c.Path != "read" || c.Size != small || (c.Config != "memory" && c.Config != "redis" && c.Config != "redis-cc") {
+			continue
+		}
+		pr, err := profileLine(dir, o.caddy, caddies[c.Config], c, o.duration)
+		if err != nil {
+			return err
+		}
+		logf("profile %s: the handler's own code %.1f%% of Caddy's CPU (before next %.1f%%, response wrapper %.1f%%)", pr.Label, 100*pr.Own, 100*pr.Before, 100*pr.Wrapper)
+		res.profiles = append(res.profiles, pr)
+	}
+
+	// The Go benchmarks of the hot path.
+	logf("go test -bench: the token, the update parser, the handler, the codecs")
+	if res.micro, err = micro(); err != nil {
+		return err
 	}
 
 	// Lost increments: 32 concurrent writers of one session.

@@ -28,13 +28,26 @@ var (
 )
 
 // runWrk drives url for d with 2 threads and 32 connections; the Lua script
-// sends the cookie (if any) on every request.
-func runWrk(dir, url, cookie string, d time.Duration) (wrkResult, error) {
+// sends the cookie (if any) on every request, or, given several, each in
+// turn (each wrk thread keeps its own turn).
+func runWrk(dir, url string, cookies []string, d time.Duration) (wrkResult, error) {
 	luaCounter++
 	script := filepath.Join(dir, fmt.Sprintf("wrk-%d.lua", luaCounter))
 	lua := "wrk.method = \"GET\"\n"
-	if cookie != "" {
-		lua += "wrk.headers[\"Cookie\"] = " + strconv.Quote(cookie) + "\n"
+	switch {
+	case len(cookies) == 1:
+		lua += "wrk.headers[\"Cookie\"] = " + strconv.Quote(cookies[0]) + "\n"
+	case len(cookies) > 1:
+		lua += "local cookies = {"
+		for i, c := range cookies {
+			if i > 0 {
+				lua += ", "
+			}
+			lua += strconv.Quote(c)
+		}
+		lua += "}\nlocal reqs = {}\nlocal i = 0\n" +
+			"function init(args)\n  for j, c in ipairs(cookies) do reqs[j] = wrk.format(nil, nil, {Cookie = c}) end\nend\n" +
+			"function request()\n  i = i % #reqs + 1\n  return reqs[i]\nend\n"
 	}
 	if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
 		return wrkResult{}, err

@@ -11,6 +11,7 @@ package blob
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -71,6 +72,18 @@ type Backend interface {
 	// is refused and fn runs again on the newer value (a check-and-set).
 	// An error from fn is returned as it is, with nothing written.
 	Modify(ctx context.Context, key string, fn ModifyFunc) error
+}
+
+// Swapper is a Backend that can also write in one step, without a lock,
+// when the value stored under a key is still a given one: a compare-and-
+// set. The Store uses it for an update whose session it loaded moments
+// before (session.Change.Base), and Modify when the value has changed.
+type Swapper interface {
+	Backend
+	// Swap writes op (Put or Remove) under key if old, data and expiry,
+	// is what is stored there now, and reports whether it did. A false
+	// answer writes nothing; so does an error.
+	Swap(ctx context.Context, key string, old Value, op Op) (bool, error)
 }
 
 // Store is a session.Store over a Backend and a Codec.
@@ -157,7 +170,27 @@ func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, err
 		return session.Record{}, false, err
 	}
 	rec, ok := s.decode(v, s.now())
+	if ok {
+		if _, swaps := s.Backend.(Swapper); swaps {
+			rec.Version = version(v)
+		}
+	}
 	return rec, ok, nil
+}
+
+// version is a Record.Version for v: its expiry (unix microseconds, the
+// precision backends keep) and its data.
+func version(v Value) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(v.Data)), uint64(v.ExpiresAt.UnixMicro()))
+	return append(b, v.Data...)
+}
+
+// fromVersion is the Value a version was made of.
+func fromVersion(b []byte) (Value, bool) {
+	if len(b) < 8 {
+		return Value{}, false
+	}
+	return Value{Data: b[8:], ExpiresAt: time.UnixMicro(int64(binary.BigEndian.Uint64(b)))}, true
 }
 
 // Save implements session.Store: the delta is applied to the value stored
@@ -167,7 +200,7 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
 	}
 	var left bool
-	err := s.Backend.Modify(ctx, key, func(cur Value, exists bool) (Op, error) {
+	fn := func(cur Value, exists bool) (Op, error) {
 		now := s.now()
 		left = false
 		rec, live := session.Record{}, false
@@ -193,7 +226,23 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		// Django's rules give exactly expiresAt.
 		mod := expiresAt.Add(now.Sub(s.expiryFromModTime(data, now)))
 		return Op{Kind: Put, Value: Value{Data: b, ExpiresAt: expiresAt, ModTime: mod}}, nil
-	})
+	}
+	// An update of the session as loaded: one compare-and-set, when
+	// nothing changed it since.
+	if sw, ok := s.Backend.(Swapper); ok && c.Mode == session.ModeUpdate {
+		if old, ok := fromVersion(c.Base); ok {
+			if op, err := fn(old, true); err == nil && op.Kind != Keep {
+				swapped, err := sw.Swap(ctx, key, old, op)
+				if err != nil {
+					return false, fmt.Errorf("saving session: %w", err)
+				}
+				if swapped {
+					return left, nil
+				}
+			}
+		}
+	}
+	err := s.Backend.Modify(ctx, key, fn)
 	if err != nil {
 		if errors.Is(err, session.ErrKeyExists) || errors.Is(err, session.ErrGone) {
 			return false, err

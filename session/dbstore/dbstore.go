@@ -74,6 +74,7 @@ type Backend struct {
 
 	// The statements, built once from the checked, quoted table name.
 	selectSQL, lockSQL, insertSQL, updateSQL, deleteSQL, purgeSQL, probeSQL string
+	swapSQL, swapDeleteSQL                                                  string
 	createSQL                                                               []string
 
 	initSem chan struct{} // one Init at a time, waiting with its context
@@ -290,6 +291,8 @@ func (b *Backend) prepare(table string) {
 	b.insertSQL = fmt.Sprintf(`INSERT INTO %s (session_key, session_data, expire_date) VALUES (%s, %s, %s)`, t, p(1), p(2), p(3))
 	b.updateSQL = fmt.Sprintf(`UPDATE %s SET session_data = %s, expire_date = %s WHERE session_key = %s`, t, p(1), p(2), p(3))
 	b.deleteSQL = fmt.Sprintf(`DELETE FROM %s WHERE session_key = %s`, t, p(1))
+	b.swapSQL = b.updateSQL + fmt.Sprintf(` AND session_data = %s AND expire_date = %s`, p(4), p(5))
+	b.swapDeleteSQL = b.deleteSQL + fmt.Sprintf(` AND session_data = %s AND expire_date = %s`, p(2), p(3))
 	b.purgeSQL = fmt.Sprintf(`DELETE FROM %s WHERE expire_date < %s`, t, p(1))
 	b.probeSQL = fmt.Sprintf(`SELECT session_key, session_data, expire_date FROM %s WHERE 1 = 0`, t)
 	idx := d.quote(d.indexName(table))
@@ -388,6 +391,40 @@ func scanRow(row *sql.Row) (blob.Value, bool, error) {
 	}
 	return blob.Value{Data: []byte(data), ExpiresAt: t}, true, nil
 }
+
+// Swap implements blob.Swapper: one UPDATE or DELETE whose WHERE clause
+// holds the whole old value, so it writes only if the row is still that
+// value; the statement's row lock orders it with every other writer. A
+// row that is not the same (or a driver that counts an unchanged row as
+// not affected, as MySQL does) makes it report false, and the Store then
+// takes Modify's locking way.
+func (b *Backend) Swap(ctx context.Context, key string, old blob.Value, op blob.Op) (bool, error) {
+	if err := b.Init(ctx); err != nil {
+		return false, err
+	}
+	oldExp := b.d.timeArg(old.ExpiresAt.Truncate(time.Microsecond))
+	var res sql.Result
+	var err error
+	switch op.Kind {
+	case blob.Put:
+		exp := b.d.timeArg(op.Value.ExpiresAt.Truncate(time.Microsecond))
+		res, err = b.db.ExecContext(ctx, b.swapSQL, string(op.Value.Data), exp, key, string(old.Data), oldExp)
+	case blob.Remove:
+		res, err = b.db.ExecContext(ctx, b.swapDeleteSQL, key, string(old.Data), oldExp)
+	default:
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("writing session: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("writing session: %w", err)
+	}
+	return n == 1, nil
+}
+
+var _ blob.Swapper = (*Backend)(nil)
 
 // errConflict is a transaction that lost a race and may run again.
 var errConflict = errors.New("conflict")

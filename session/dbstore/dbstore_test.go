@@ -326,3 +326,61 @@ func TestWaitsForOtherWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestSwap: an update of the session as loaded (Change.Base) is written in
+// one compare-and-set; one whose row changed since falls back to the
+// locking way and keeps the other writer's change; one whose session was
+// deleted since reports it gone. On every engine.
+func TestSwap(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			s := &blob.Store{Backend: open(t, e.dsn(t), ""), Codec: session.JSONCodec{}}
+			ctx := t.Context()
+			key := session.NewKey()
+			exp := time.Now().Add(time.Hour)
+			if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte(`1`)}, ExpiresAt: exp}); err != nil {
+				t.Fatal(err)
+			}
+			load := func() session.Record {
+				t.Helper()
+				rec, ok, err := s.Load(ctx, key)
+				if !ok || err != nil {
+					t.Fatalf("Load = %v, %v", ok, err)
+				}
+				if rec.Version == nil {
+					t.Fatal("Load gave no Version")
+				}
+				return rec
+			}
+
+			// The row as loaded: swapped.
+			rec := load()
+			if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": []byte(`2`)}, ExpiresAt: exp, Base: rec.Version}); err != nil {
+				t.Fatal(err)
+			}
+			// Changed since it was loaded: the other change survives.
+			stale := rec
+			if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"c": []byte(`3`)}, ExpiresAt: exp, Base: stale.Version}); err != nil {
+				t.Fatal(err)
+			}
+			got := load().Data
+			for k, v := range map[string]string{"a": "1", "b": "2", "c": "3"} {
+				if string(got[k]) != v {
+					t.Errorf("after a swap and a stale-based update: %s = %s; want %s (all of %v)", k, got[k], v, got)
+				}
+			}
+			// Deleted since it was loaded: gone, and not written back.
+			rec = load()
+			if _, err := s.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"d": []byte(`4`)}, ExpiresAt: exp, Base: rec.Version})
+			if !errors.Is(err, session.ErrGone) {
+				t.Errorf("update of a session deleted since it was loaded: err = %v; want ErrGone", err)
+			}
+			if _, ok, _ := s.Load(ctx, key); ok {
+				t.Error("the deleted session was written back")
+			}
+		})
+	}
+}

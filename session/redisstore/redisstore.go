@@ -1,7 +1,11 @@
 // Package redisstore keeps sessions in Redis, one hash per session under
 // "<prefix>:<key>" (or "<key>" with no prefix): each field is a session
 // field, each value the exact JSON text of its value, and the key's TTL is
-// the session's expiry. Save runs one Lua script that checks the mode,
+// the session's expiry. One more field, ExpiryField, repeats that expiry
+// (unix milliseconds) so that a plain HGETALL reads a whole session: no
+// script, and a reply that Redis' client-side caching can hold
+// (ClientCache). Its name is not valid UTF-8, so no session field, which
+// comes from JSON, can take it. Save runs one Lua script that checks the mode,
 // applies the deletes and sets with HDEL and HSET, and sets the expiry, so
 // Redis applies every delta whole and in turn: concurrent requests that
 // change different fields of one session all survive, with no read-modify-
@@ -29,6 +33,7 @@ import (
 // a time, because unpack() of a large session would overflow Lua's stack.
 var saveScript = redis.NewScript(`
 local key, mode, expires_at = KEYS[1], ARGV[1], ARGV[2]
+local expf = '` + ExpiryField + `'
 local exists = redis.call('EXISTS', key) == 1
 if mode == 'create' then
 	if exists then return -1 end
@@ -45,14 +50,25 @@ end
 for i = 4 + ndel, #ARGV, 2 do
 	redis.call('HSET', key, ARGV[i], ARGV[i + 1])
 end
-if redis.call('EXISTS', key) == 0 then
+if redis.call('HLEN', key) - redis.call('HEXISTS', key, expf) == 0 then
+	redis.call('DEL', key)
 	return 0
 end
 if expires_at ~= '' then
+	redis.call('HSET', key, expf, expires_at)
 	redis.call('PEXPIREAT', key, expires_at)
+elseif redis.call('HEXISTS', key, expf) == 0 then
+	-- A hash an earlier version wrote: record the expiry it has.
+	redis.call('HSET', key, expf, redis.call('PEXPIRETIME', key))
 end
 return redis.call('EXISTS', key)
 `)
+
+// ExpiryField is the hash field that holds the session's expiry in unix
+// milliseconds, beside the session's own fields. Session field names come
+// from JSON text and are valid UTF-8; this one is not, so none can clash
+// with it. Readers leave it out of the session's data.
+const ExpiryField = "\xffexpires_at"
 
 // Codes returned by saveScript.
 const (
@@ -63,7 +79,8 @@ const (
 )
 
 // loadScript returns {PTTL, HGETALL} of KEYS[1], or an empty array when the
-// key does not exist, in one round trip and one atomic read.
+// key does not exist, in one round trip and one atomic read: Load's way to
+// read a hash that has no ExpiryField yet.
 var loadScript = redis.NewScript(`
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return {} end
@@ -89,6 +106,11 @@ type Store struct {
 	// acknowledge it, for up to waitTimeout (WaitReplicas).
 	waitReplicas int
 	waitTimeout  time.Duration
+
+	// cache is the client's client-side cache, and cacheNS the namespace
+	// go-redis gives this client's keys in it (ClientCache).
+	cache   redis.Cache
+	cacheNS string
 }
 
 var _ session.Store = (*Store)(nil)
@@ -104,6 +126,28 @@ type Option func(*Store)
 // sentinel client, not a cluster client.
 func WaitReplicas(n int, timeout time.Duration) Option {
 	return func(s *Store) { s.waitReplicas, s.waitTimeout = n, timeout }
+}
+
+// ClientCache tells the store that client serves reads from cache, the
+// client-side cache (go-redis' Options.ClientSideCache, with RESP3) of a
+// client that logs in as username on database db. Redis then invalidates
+// a cached session when any client changes it, and MaxStaleness bounds how
+// long a copy whose invalidation was lost is served; the store also drops
+// its own copy at once after each of its writes, so that a request that
+// follows a write on this instance never reads the session as it was
+// before. go-redis keys its cache by "<db>\x00<len(username)>:<username>\x00"
+// plus the Redis key; TestClientCacheReadsOwnWrites fails if that changes.
+func ClientCache(cache redis.Cache, db int, username string) Option {
+	ns := strconv.Itoa(db) + "\x00" + strconv.Itoa(len(username)) + ":" + username + "\x00"
+	return func(s *Store) { s.cache, s.cacheNS = cache, ns }
+}
+
+// evict drops the client-side cache's copy of the session under the Redis
+// key rkey, after this store wrote it.
+func (s *Store) evict(rkey string) {
+	if s.cache != nil {
+		s.cache.DeleteByRedisKey(s.cacheNS + rkey)
+	}
 }
 
 // New returns a store using client, which may be a single node, sentinel or
@@ -124,14 +168,44 @@ func (s *Store) key(key string) string {
 	return s.prefix + ":" + key
 }
 
-// Load returns the session under key; its ExpiresAt is now plus the key's
-// remaining TTL.
+// Load returns the session under key with one HGETALL, which the client's
+// client-side cache may answer (ClientCache). A hash an earlier version
+// wrote has no ExpiryField: it is read again with loadScript, which gets
+// its TTL.
 func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, error) {
-	return s.read(ctx, loadScript, key)
+	fields, err := s.client.HGetAll(ctx, s.key(key)).Result()
+	if err != nil {
+		return session.Record{}, false, fmt.Errorf("reading session hash: %w", err)
+	}
+	if len(fields) == 0 {
+		return session.Record{}, false, nil
+	}
+	exp, ok := fields[ExpiryField]
+	if !ok {
+		return s.read(ctx, loadScript, key)
+	}
+	ms, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil {
+		return session.Record{}, false, fmt.Errorf("reading session hash: expiry field %q is not unix milliseconds", exp)
+	}
+	expiresAt := time.UnixMilli(ms)
+	if !expiresAt.After(time.Now()) {
+		// Expired: Redis removes it at its own pace, and a cached copy may
+		// outlive it until then.
+		return session.Record{}, false, nil
+	}
+	data := make(session.Data, len(fields)-1)
+	for k, v := range fields {
+		if k != ExpiryField {
+			data[k] = []byte(v)
+		}
+	}
+	return session.Record{Data: data, ExpiresAt: expiresAt}, true, nil
 }
 
 // Take removes the session under key and returns it, in one script.
 func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, error) {
+	defer s.evict(s.key(key))
 	if s.waitReplicas == 0 {
 		return s.read(ctx, takeScript, key)
 	}
@@ -190,7 +264,9 @@ func decodeReply(res []any, now time.Time) (session.Record, bool, error) {
 		if !ok1 || !ok2 {
 			return session.Record{}, false, fmt.Errorf("unexpected field types %T, %T", fields[i], fields[i+1])
 		}
-		data[k] = []byte(v)
+		if k != ExpiryField {
+			data[k] = []byte(v)
+		}
 	}
 	return session.Record{Data: data, ExpiresAt: now.Add(time.Duration(pttl) * time.Millisecond)}, true, nil
 }
@@ -220,6 +296,7 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 
 	var code int64
 	var err error
+	defer s.evict(s.key(key))
 	if s.waitReplicas > 0 {
 		var cmd *redis.Cmd
 		if cmd, err = s.runAndWait(ctx, saveScript, []string{s.key(key)}, args); err == nil {
@@ -285,6 +362,7 @@ func (s *Store) runAndWait(ctx context.Context, script *redis.Script, keys []str
 
 // Delete removes the session under key and reports whether it was stored.
 func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
+	defer s.evict(s.key(key))
 	if s.waitReplicas == 0 {
 		n, err := s.client.Del(ctx, s.key(key)).Result()
 		if err != nil {

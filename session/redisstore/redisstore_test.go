@@ -56,8 +56,11 @@ func TestKeyLayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(fields) != len(set) {
-				t.Errorf("HGETALL %s = %q; want %d fields", rkey, fields, len(set))
+			if len(fields) != len(set)+1 {
+				t.Errorf("HGETALL %s = %q; want %d fields and the expiry", rkey, fields, len(set))
+			}
+			if want := fmt.Sprint(expiresAt.UnixMilli()); fields[redisstore.ExpiryField] != want {
+				t.Errorf("expiry field = %q; want %s", fields[redisstore.ExpiryField], want)
 			}
 			for k, v := range set {
 				if fields[k] != string(v) {
@@ -92,6 +95,54 @@ func TestHashWithoutTTLIsNotASession(t *testing.T) {
 	}
 	if _, ok, err := redisstore.New(client(t, srv), "").Load(t.Context(), key); ok || err != nil {
 		t.Fatalf("Load = %v, %v; want not found, nil", ok, err)
+	}
+}
+
+// TestHashOfAnEarlierVersion: a hash with a TTL but no expiry field, as
+// the store wrote before ExpiryField, still loads, and the next update
+// adds the field without changing the expiry.
+func TestHashOfAnEarlierVersion(t *testing.T) {
+	srv := testredis.Start(t)
+	raw := client(t, srv)
+	ctx := t.Context()
+	key := session.NewKey()
+	expiresAt := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	if err := raw.HSet(ctx, key, "a", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	raw.PExpireAt(ctx, key, expiresAt)
+	s := redisstore.New(client(t, srv), "")
+	rec, ok, err := s.Load(ctx, key)
+	if !ok || err != nil || string(rec.Data["a"]) != "1" || len(rec.Data) != 1 {
+		t.Fatalf("Load = %v, %v, %v; want {a: 1}", rec.Data, ok, err)
+	}
+	if d := rec.ExpiresAt.Sub(expiresAt); d < -time.Second || d > time.Second {
+		t.Errorf("ExpiresAt = %v; want about %v", rec.ExpiresAt, expiresAt)
+	}
+	if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": []byte(`2`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := raw.HGet(ctx, key, redisstore.ExpiryField).Val(), fmt.Sprint(expiresAt.UnixMilli()); got != want {
+		t.Errorf("expiry field after an update = %q; want %s", got, want)
+	}
+}
+
+// TestDeletingEveryFieldEndsTheSession: the expiry field alone is no
+// session.
+func TestDeletingEveryFieldEndsTheSession(t *testing.T) {
+	srv := testredis.Start(t)
+	s := redisstore.New(client(t, srv), "session")
+	ctx := t.Context()
+	key := session.NewKey()
+	if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte(`1`)}, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Delete: []string{"a"}})
+	if left || err != nil {
+		t.Fatalf("Save(delete the only field) = %v, %v; want false, nil", left, err)
+	}
+	if n := client(t, srv).Exists(ctx, "session:"+key).Val(); n != 0 {
+		t.Error("the hash is still stored with only its expiry field")
 	}
 }
 
