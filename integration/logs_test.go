@@ -94,7 +94,8 @@ reverse_proxy `+up.host)
 	c.Start()
 	expect("/read", 200)
 
-	logs := c.Logs()
+	// The last line the flow logs: the expired session.
+	logs := opsWaitLogs(c, func(logs string) bool { return strings.Contains(logs, `"reason":"expired"`) })
 	ended := map[string]map[string]any{}
 	messages := map[string]map[string]any{}
 	for _, l := range opsJSONLines(logs) {

@@ -156,3 +156,19 @@ func opsJSONLines(logs string) []map[string]any {
 	}
 	return out
 }
+
+// opsWaitLogs returns the Caddy's output once done holds for it. A line
+// Caddy writes reaches the test through a pipe, and an access log line is
+// written after its response: either may trail the response the test
+// holds. It gives up after a minute, returning the output as it is, for
+// the test's own assertions to report.
+func opsWaitLogs(c *Caddy, done func(logs string) bool) string {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		logs := c.Logs()
+		if done(logs) || time.Now().After(deadline) {
+			return logs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

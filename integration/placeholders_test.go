@@ -75,14 +75,16 @@ handle {
 		t.Errorf("/whoami = %q, want %q", body, want)
 	}
 	// log_append: the access log line of each request carries its sid.
-	logged := false
-	for _, l := range opsJSONLines(c.Logs()) {
-		req, _ := l["request"].(map[string]any)
-		if l["msg"] == "handled request" && req != nil && req["uri"] == "/whoami" && l["sid"] == sid {
-			logged = true
+	logged := func(logs string) bool {
+		for _, l := range opsJSONLines(logs) {
+			req, _ := l["request"].(map[string]any)
+			if l["msg"] == "handled request" && req != nil && req["uri"] == "/whoami" && l["sid"] == sid {
+				return true
+			}
 		}
+		return false
 	}
-	if !logged {
+	if !logged(opsWaitLogs(c, logged)) {
 		t.Errorf("no access log line for /whoami with sid %q:\n%s", sid, c.Logs())
 	}
 }
