@@ -64,6 +64,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		pass_cookie
 //		max_session_size  <size>
 //		max_update_keys   <n>
+//		hide              <pattern>...
+//		deny_write        <pattern>...
+//		allow_flush       on|off
 //		on_store_error    fail | pass
 //		store_timeout     <duration>
 //		idle_timeout      <duration>
@@ -88,7 +91,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if sub != "secret_fallbacks" && sub != "django_secret_key_fallbacks" {
+		if sub != "secret_fallbacks" && sub != "django_secret_key_fallbacks" && sub != "hide" && sub != "deny_write" {
 			if err := once(d, seen, sub); err != nil {
 				return err
 			}
@@ -138,6 +141,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &h.MaxSessionSize)
 		case "max_update_keys":
 			err = countArg(d, &h.MaxUpdateKeys)
+		case "hide":
+			var args []string
+			args, err = someArgs(d)
+			h.Hide = append(h.Hide, args...)
+		case "deny_write":
+			var args []string
+			args, err = someArgs(d)
+			h.DenyWrite = append(h.DenyWrite, args...)
+		case "allow_flush":
+			var v string
+			if v, err = oneOf(d, "on", "off"); err == nil {
+				h.AllowFlush = new(v == "on")
+			}
 		case "on_store_error":
 			h.OnStoreError, err = oneOf(d, "fail", "pass")
 		case "store_timeout":

@@ -175,6 +175,23 @@ type Handler struct {
 	// Default: 128.
 	MaxUpdateKeys int `json:"max_update_keys,omitempty"`
 
+	// Glob patterns (`*` any run of characters, `?` one) of session keys
+	// this upstream never sees in its token. They stay in the store, and
+	// this upstream's X-Session-Clear keeps them. Default: none.
+	Hide []string `json:"hide,omitempty"`
+
+	// Glob patterns of session keys this upstream may not set, delete or
+	// increment (X-Session-Expiry counts as a write of _session_expiry);
+	// an update that tries is refused whole (502, nothing persisted, the
+	// log names the key and the pattern). Its X-Session-Clear keeps them.
+	// Default: none.
+	DenyWrite []string `json:"deny_write,omitempty"`
+
+	// Whether this upstream may flush, clear or cycle the session's key;
+	// with false, an update that asks is refused whole (502). Default:
+	// true.
+	AllowFlush *bool `json:"allow_flush,omitempty"`
+
 	// What a request gets when the store cannot be reached to load its
 	// session: `fail`, 503 with Retry-After and the upstream not called
 	// (the default: a login never silently fails to stick); or `pass`: the
@@ -226,6 +243,9 @@ type Handler struct {
 	// handlers lists this config's session handlers for the session
 	// matcher, which loads a session through them before any ran.
 	handlers *handlerRegistry
+	// configID is the handler's configuration but for its matchers:
+	// handlers alike load alike, so one takes the session another loaded.
+	configID string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -239,6 +259,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.configID = configIdentity(h) // before LoadModule drops the store's and matchers' config
 
 	secret, err := expand("secret", h.Secret, true)
 	if err != nil {
@@ -308,6 +329,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MaxUpdateKeys:        maxKeys,
 		IdleTimeout:          time.Duration(h.IdleTimeout),
 		AbsoluteTimeout:      time.Duration(h.AbsoluteTimeout),
+		Policy: session.Policy{
+			Hide:      h.Hide,
+			DenyWrite: h.DenyWrite,
+			DenyFlush: h.AllowFlush != nil && !*h.AllowFlush,
+		},
 	}}
 	if h.IdleTimeout < 0 || h.AbsoluteTimeout < 0 {
 		return errors.New("idle_timeout, absolute_timeout: must not be negative")
@@ -428,9 +454,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		cookieValue = c.Value
 	}
 	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}
-	if pre := exposed(r); pre != nil && pre.preloaded && pre.h == h && pre.sess != nil && pre.cookie == cookieValue {
+	if pre := exposed(r); pre != nil && pre.preloaded && pre.h.configID == h.configID && pre.sess != nil && pre.cookie == cookieValue {
 		rw.state = *pre // a session matcher ahead of this handler loaded it
-		rw.state.preloaded = false
+		rw.state.h, rw.state.preloaded = h, false
 	} else {
 		sess, err := h.load(r, cookieValue)
 		if err != nil {
@@ -601,7 +627,7 @@ func (h *Handler) stripRequest(r *http.Request) {
 
 func (h *Handler) token(s *reqSession) (string, error) {
 	sess := s.sess
-	c := headers.Claims{Data: sess.Data(), New: sess.IsNew()}
+	c := headers.Claims{Data: h.manager.Visible(sess), New: sess.IsNew()}
 	if !sess.IsNew() {
 		c.HasSession = true
 		c.SID = s.SID()
@@ -638,7 +664,7 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	}
 	upd, err := h.names.ParseUpdate(rw.Header())
 	if err != nil {
-		h.metrics.rejected.Inc()
+		h.metrics.rejected.WithLabelValues("malformed").Inc()
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("parsing session update: %w", err))
 	}
 	if h.manager.IsRead(st.sess, upd) {
@@ -671,6 +697,16 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	if le, ok := errors.AsType[*session.LimitError](err); ok {
 		h.refused(limitName(le), st.SID(), le.Size, le.Limit)
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", le))
+	}
+	if pe, ok := errors.AsType[*session.PolicyError](err); ok {
+		h.metrics.rejected.WithLabelValues("policy").Inc()
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", pe))
+	}
+	if ie, ok := errors.AsType[*session.IncrError](err); ok {
+		// The upstream asked to count in a field that holds no counter:
+		// its update is void, as a malformed one is.
+		h.metrics.rejected.WithLabelValues("not_counter").Inc()
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", ie))
 	}
 	if err != nil {
 		h.health.failed(err)

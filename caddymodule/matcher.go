@@ -238,6 +238,18 @@ func (reg *handlerRegistry) remove(h *Handler) {
 	reg.mu.Unlock()
 }
 
+// configIdentity is h's configuration as JSON, but for its matchers, which
+// decide which requests get a session, not how one loads.
+func configIdentity(h *Handler) string {
+	c := *h
+	c.MatcherSetsRaw = nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return fmt.Sprintf("%p", h) // alike to no other handler
+	}
+	return string(b)
+}
+
 // preload loads the request's session for a matcher that runs before any
 // session handler did, through the first handler whose cookie the request
 // carries; nil when it carries none.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -135,6 +136,47 @@ func TestMatchSession(t *testing.T) {
 	}
 	if c := claimsOf(t, up.got); c["new"] != false {
 		t.Errorf("the handler after a matcher handed over %v, want the session", c)
+	}
+}
+
+// Handlers configured alike (a session block repeated in several handle
+// blocks) take the session a matcher loaded through the first of them;
+// one configured otherwise loads its own.
+func TestMatchSessionAlikeHandlers(t *testing.T) {
+	alike := func(ttl time.Duration) *Handler {
+		h := newHandler(t, &Handler{CookieName: "alike", TokenTTL: caddy.Duration(ttl)})
+		t.Cleanup(func() { _ = h.Cleanup() })
+		return h
+	}
+	first, second, other := alike(30*time.Second), alike(30*time.Second), alike(31*time.Second)
+	cookie := loginAs(t, first, "alike", `{"user":"bob"}`)
+	hits := sessionMetrics.loads.WithLabelValues("memory", "hit")
+	for _, tc := range []struct {
+		name  string
+		h     *Handler
+		loads float64
+	}{
+		{"the handler loaded through", first, 1},
+		{"a handler alike", second, 1},
+		{"a handler configured otherwise", other, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counterValue(hits)
+			r := caddyRequest("GET", "/", cookie)
+			if ok, err := newMatcher(t, map[string][]string{"user": nil}).MatchWithError(r); !ok || err != nil {
+				t.Fatalf("match = %v, %v", ok, err)
+			}
+			up := &upstream{}
+			if err := tc.h.ServeHTTP(httptest.NewRecorder(), r, up); err != nil {
+				t.Fatal(err)
+			}
+			if got := counterValue(hits) - before; got != tc.loads {
+				t.Errorf("%v loads, want %v", got, tc.loads)
+			}
+			if claimsOf(t, up.got)["new"] != false {
+				t.Error("the handler handed over no session")
+			}
+		})
 	}
 }
 

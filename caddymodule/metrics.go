@@ -57,8 +57,8 @@ func initSessionMetrics() {
 	}, []string{"store"})
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Subsystem: sub, Name: "update_rejections_total",
-		Help: "Upstream responses whose session update headers were malformed: nothing persisted, 502.",
-	}, []string{"store"})
+		Help: "Upstream session updates refused whole (nothing persisted, 502), by reason: malformed (update headers), policy (hide, deny_write or allow_flush), not_counter (an increment of a field that holds no counter).",
+	}, []string{"store", "reason"})
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Subsystem: sub, Name: "limit_refusals_total",
 		Help: "Updates refused whole for going over a limit (max_session_size, max_update_keys, cookie_size), and stored sessions over max_session_size handled as no session (oversize_load).",
@@ -118,9 +118,9 @@ type handlerMetrics struct {
 	hit, miss, loadError     prometheus.Counter
 	loadSeconds, saveSeconds prometheus.Observer
 	size                     prometheus.Observer
-	interrupted, rejected    prometheus.Counter
+	interrupted              prometheus.Counter
 	saves                    map[string]prometheus.Counter // by op
-	refused, errs            *prometheus.CounterVec
+	rejected, refused, errs  *prometheus.CounterVec
 }
 
 func newHandlerMetrics(store string) *handlerMetrics {
@@ -136,7 +136,7 @@ func newHandlerMetrics(store string) *handlerMetrics {
 		saveSeconds: m.storeSeconds.WithLabelValues(store, "save"),
 		size:        m.sizeBytes.WithLabelValues(store),
 		interrupted: m.interrupted.WithLabelValues(store),
-		rejected:    m.rejected.WithLabelValues(store),
+		rejected:    m.rejected.MustCurryWith(l),
 		saves:       map[string]prometheus.Counter{},
 		refused:     m.refused.MustCurryWith(l),
 		errs:        m.storeErrors.MustCurryWith(l),
@@ -146,6 +146,9 @@ func newHandlerMetrics(store string) *handlerMetrics {
 	}
 	// Every series exists from the start, at 0, so that rate() and
 	// increase() see the first event.
+	for _, reason := range []string{"malformed", "policy", "not_counter"} {
+		hm.rejected.WithLabelValues(reason)
+	}
 	for _, limit := range []string{"max_session_size", "max_update_keys", "cookie_size", "oversize_load"} {
 		hm.refused.WithLabelValues(limit)
 	}

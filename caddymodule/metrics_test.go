@@ -43,7 +43,7 @@ func metricSnapshot() map[string]float64 {
 	out := map[string]float64{
 		"hit":          counterValue(m.loads.WithLabelValues(st, "hit")),
 		"miss":         counterValue(m.loads.WithLabelValues(st, "miss")),
-		"rejected":     counterValue(m.rejected.WithLabelValues(st)),
+		"rejected":     counterValue(m.rejected.WithLabelValues(st, "malformed")),
 		"interrupted":  counterValue(m.interrupted.WithLabelValues(st)),
 		"keys refused": counterValue(m.refused.WithLabelValues(st, "max_update_keys")),
 		"size refused": counterValue(m.refused.WithLabelValues(st, "max_session_size")),

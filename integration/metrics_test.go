@@ -18,6 +18,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	up.answer("/bad", "X-Session-Set", `{"user":`)
 	up.answer("/many", "X-Session-Set", `{"a":1,"b":2,"c":3}`)
 	up.answer("/logout", "X-Session-Flush", "1")
+	up.answer("/policy/login", "X-Session-Set", `{"_auth_user_id":"1"}`)
 	entered, release := make(chan struct{}), make(chan struct{})
 	up.handle("/slow", func(w http.ResponseWriter, _ *http.Request) {
 		close(entered)
@@ -41,6 +42,15 @@ handle /down/* {
 		}
 	}
 	respond "unreachable"
+}
+handle /policy/* {
+	session {
+		secret {env.SESSION_SECRET}
+		store memory
+		cookie_name policy
+		deny_write _auth*
+	}
+	reverse_proxy `+up.host+`
 }
 handle {
 	session {
@@ -80,6 +90,9 @@ handle {
 	if got := <-slow; got != http.StatusBadRequest {
 		t.Fatalf("interrupted save: %d, want 400", got)
 	}
+	if got, _, _ := opsGet(t, newClient(t), c.URL+"/policy/login"); got != http.StatusBadGateway {
+		t.Fatalf("an update against deny_write: %d, want 502", got)
+	}
 	unknown := "abcdefghijklmnopqrstuvwxyz012345"
 	for path, cookie := range map[string]string{"/": "sessionid", "/down/x": "down"} {
 		req, _ := http.NewRequest("GET", c.URL+path, nil)
@@ -102,10 +115,11 @@ handle {
 		`caddy_session_saves_total{op="create",store="memory"}`:                       1,
 		`caddy_session_saves_total{op="flush",store="memory"}`:                        1,
 		`caddy_session_store_duration_seconds_count{op="load",store="memory"}`:        6,
-		`caddy_session_store_duration_seconds_count{op="save",store="memory"}`:        4, // login, many, slow, logout
+		`caddy_session_store_duration_seconds_count{op="save",store="memory"}`:        5, // login, many, slow, logout, policy/login
 		`caddy_session_store_errors_total{kind="connection",op="load",store="redis"}`: 1,
 		`caddy_session_interrupted_saves_total{store="memory"}`:                       1,
-		`caddy_session_update_rejections_total{store="memory"}`:                       1,
+		`caddy_session_update_rejections_total{reason="malformed",store="memory"}`:    1,
+		`caddy_session_update_rejections_total{reason="policy",store="memory"}`:       1,
 		`caddy_session_limit_refusals_total{limit="max_update_keys",store="memory"}`:  1,
 		`caddy_session_ended_total{reason="flushed",store="memory"}`:                  1,
 		`caddy_session_ended_total{reason="interrupted",store="memory"}`:              1,
