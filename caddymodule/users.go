@@ -48,13 +48,12 @@ func (h *Handler) provisionUsers() error {
 	h.index = ix
 	h.manager.Config.UserKey = h.UserKey
 	h.manager.Config.MaxSessionsPerUser = h.MaxSessionsPerUser
-	h.manager.OnEvict = func(n int, err error) {
-		if err != nil {
-			h.logger.Error("ending sessions over max_sessions_per_user after a login (the login stands)", zap.Int("ended", n), zap.Error(err))
-			return
+	h.manager.OnEvict = func(ended []string, err error) {
+		for _, key := range ended {
+			h.ended(endRevoked, h.signer.SID(key), zap.String("by", "max_sessions_per_user"))
 		}
-		if ce := h.logger.Check(zap.InfoLevel, "ended the oldest sessions of a user over max_sessions_per_user"); ce != nil {
-			ce.Write(zap.Int("ended", n), zap.Int("limit", h.MaxSessionsPerUser))
+		if err != nil {
+			h.logger.Error("ending sessions over max_sessions_per_user after a login (the login stands)", zap.Int("ended", len(ended)), zap.Error(err))
 		}
 	}
 	userRegistry.Lock()
@@ -217,13 +216,11 @@ func serveSessions(w http.ResponseWriter, r *http.Request) error {
 			}
 			if ok {
 				n++
+				h.ended(endRevoked, h.signer.SID(s.Key)) // logs.go
 			}
 		}
 		if sub != "" && n == 0 {
 			return apiError(http.StatusNotFound, "user %q has no live session with sid %q", user, sub)
-		}
-		if ce := h.logger.Check(zap.InfoLevel, "sessions revoked through the admin API"); ce != nil {
-			ce.Write(zap.Int("revoked", n), zap.Bool("all", sub == ""))
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{"handler": h.cookieName(), "user": user, "revoked": n})
 	case sub == "count":

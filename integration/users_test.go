@@ -231,6 +231,28 @@ func TestUsersAdminAndCommands(t *testing.T) {
 				t.Fatal("user 7's session survived caddy sessions revoke")
 			}
 
+			// Each revocation is a "session ended" line (reason revoked, the
+			// sid, never the key) and counts in caddy_session_ended_total.
+			_, metrics := admin(t, e.caddy, "GET", "/metrics")
+			revoked := ""
+			for line := range strings.Lines(metrics) {
+				if strings.HasPrefix(line, `caddy_session_ended_total{reason="revoked"`) {
+					revoked = strings.TrimSpace(line[strings.LastIndexByte(line, ' '):])
+				}
+			}
+			if revoked != "4" {
+				t.Fatalf("caddy_session_ended_total{reason=\"revoked\"} = %q; want 4", revoked)
+			}
+			logs := e.caddy.Logs()
+			if n := strings.Count(logs, `"reason":"revoked"`); n != 4 || !strings.Contains(logs, `"sid":"`+sidA+`"`) {
+				t.Fatalf("%d log lines of revoked sessions (want 4), sid of the first among them: %v", n, strings.Contains(logs, sidA))
+			}
+			for _, cl := range []*http.Client{a, b, c, c2, other} {
+				if k := cookies(cl); k != "" && strings.Contains(logs, k) {
+					t.Fatal("the log shows a session key")
+				}
+			}
+
 			if out := sessionsCmd(t, e.caddy, "purge"); !strings.Contains(out, `"purged"`) {
 				t.Fatalf("caddy sessions purge:\n%s", out)
 			}
@@ -269,6 +291,9 @@ func TestMaxSessionsPerUserEndToEnd(t *testing.T) {
 			}
 			if !e.read(t, clients[0], "/").New {
 				t.Fatal("the oldest session survived a login over max_sessions_per_user")
+			}
+			if n := strings.Count(e.caddy.Logs(), `"by":"max_sessions_per_user"`); n != 1 {
+				t.Fatalf("%d log lines of sessions ended by max_sessions_per_user; want 1", n)
 			}
 			for i, c := range clients[1:] {
 				if e.read(t, c, "/").New {

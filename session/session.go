@@ -178,9 +178,10 @@ type Manager struct {
 	Config Config
 	// Now is the clock; tests replace it to exercise expiry without sleeping.
 	Now func() time.Time
-	// OnEvict, when set, is told of the sessions MaxSessionsPerUser ended
-	// after a login, and of a failure to end them (the login stands).
-	OnEvict func(evicted int, err error)
+	// OnEvict, when set, is told of the sessions (their keys)
+	// MaxSessionsPerUser ended after a login, and of a failure to end them
+	// (the login stands).
+	OnEvict func(ended []string, err error)
 }
 
 func (m *Manager) now() time.Time {

@@ -98,18 +98,18 @@ func UserValue(raw json.RawMessage) (string, bool) {
 var ErrNoUserIndex = errors.New("this store cannot keep an index of users' sessions")
 
 // EvictOldest ends the oldest sessions of user beyond the newest max, never
-// the session under keep (the one just logged in), and reports how many it
-// ended. Sessions that end meanwhile are not counted.
-func EvictOldest(ctx context.Context, ix UserIndexer, user, keep string, max int) (int, error) {
+// the session under keep (the one just logged in), and returns the keys of
+// those it ended. Sessions that end meanwhile are not among them.
+func EvictOldest(ctx context.Context, ix UserIndexer, user, keep string, max int) ([]string, error) {
 	if max <= 0 {
-		return 0, nil
+		return nil, nil
 	}
 	list, err := ix.UserSessions(ctx, user)
 	if err != nil {
-		return 0, fmt.Errorf("listing the user's sessions: %w", err)
+		return nil, fmt.Errorf("listing the user's sessions: %w", err)
 	}
 	if len(list) <= max {
-		return 0, nil
+		return nil, nil
 	}
 	// Newest first; the kept session counts among the newest whatever its
 	// stamp says (clocks of several Caddy instances differ).
@@ -125,17 +125,17 @@ func EvictOldest(ctx context.Context, ix UserIndexer, user, keep string, max int
 		}
 		return b.Modified.Compare(a.Modified)
 	})
-	n := 0
+	var ended []string
 	for _, s := range list[max:] {
 		ok, err := ix.Delete(ctx, s.Key)
 		if err != nil {
-			return n, fmt.Errorf("ending a session over the limit: %w", err)
+			return ended, fmt.Errorf("ending a session over the limit: %w", err)
 		}
 		if ok {
-			n++
+			ended = append(ended, s.Key)
 		}
 	}
-	return n, nil
+	return ended, nil
 }
 
 // RevokeUser ends every session of user and reports how many it ended.
@@ -179,8 +179,8 @@ func (m *Manager) evict(ctx context.Context, s *Session, u *Update, key string) 
 	if before, _ := UserOf(s.data, m.Config.UserKey); before == user && key == s.key {
 		return // the same user's session, saved again: not a login
 	}
-	n, err := EvictOldest(ctx, ix, user, key, m.Config.MaxSessionsPerUser)
-	if m.OnEvict != nil && (n > 0 || err != nil) {
-		m.OnEvict(n, err)
+	ended, err := EvictOldest(ctx, ix, user, key, m.Config.MaxSessionsPerUser)
+	if m.OnEvict != nil && (len(ended) > 0 || err != nil) {
+		m.OnEvict(ended, err)
 	}
 }

@@ -18,11 +18,11 @@ func TestMaxSessionsPerUser(t *testing.T) {
 	}
 	var evicted int
 	m := &session.Manager{Store: ix, Config: session.Config{Age: time.Hour, UserKey: "_auth_user_id", MaxSessionsPerUser: 2},
-		OnEvict: func(n int, err error) {
+		OnEvict: func(ended []string, err error) {
 			if err != nil {
 				t.Error(err)
 			}
-			evicted += n
+			evicted += len(ended)
 		}}
 	ctx := t.Context()
 	login := func() string {

@@ -251,9 +251,12 @@ func RunUserIndex(t *testing.T, open func(t *testing.T) session.UserIndexer) {
 		}
 		// The oldest session is the one logging in: it is kept whatever
 		// its stamp, and the newest of the others with it.
-		n, err := session.EvictOldest(t.Context(), s, user, keys[0], 2)
-		if err != nil || n != 3 {
-			t.Fatalf("EvictOldest = %d, %v; want 3", n, err)
+		ended, err := session.EvictOldest(t.Context(), s, user, keys[0], 2)
+		if err != nil || len(ended) != 3 {
+			t.Fatalf("EvictOldest ended %d, %v; want 3", len(ended), err)
+		}
+		if want := slices.Sorted(slices.Values(keys[1:4])); !slices.Equal(slices.Sorted(slices.Values(ended)), want) {
+			t.Fatal("EvictOldest ended other sessions than the 3 oldest but the kept one")
 		}
 		assertListed(t, s, user, keys[0], keys[4])
 		for _, k := range keys[1:4] {
