@@ -1,0 +1,373 @@
+package integration
+
+// Public-key tokens end to end: Caddy signs with token_alg EdDSA and serves
+// the JWKS at jwks_path; the reference upstreams (PyJWT, Node's jose, PHP's
+// sodium) verify against it, across a key rotation done by a reload, and
+// refuse a token made for another app (aud).
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/headers"
+	"github.com/caddy-session/caddy-session/internal/testredis"
+)
+
+const jwksPath = "/.well-known/jwks.json"
+
+// edKey is an Ed25519 key with its PEM forms and kid.
+type edKey struct {
+	priv       ed25519.PrivateKey
+	privatePEM string
+	publicPEM  string
+	kid        string
+}
+
+func newEdKey(t *testing.T) edKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return edKey{
+		priv:       priv,
+		privatePEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		publicPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})),
+		kid:        headers.Thumbprint(pub),
+	}
+}
+
+// signEdTestToken makes a compact EdDSA JWT by hand with kid in its header.
+func signEdTestToken(t *testing.T, key ed25519.PrivateKey, kid string, claims map[string]any) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	h, _ := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "JWT", "kid": kid})
+	p, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signing := enc.EncodeToString(h) + "." + enc.EncodeToString(p)
+	return signing + "." + enc.EncodeToString(ed25519.Sign(key, []byte(signing)))
+}
+
+// startCaddyAt is startCaddy on a port chosen beforehand, so that an
+// upstream started first can be told the URL of Caddy's JWKS.
+func startCaddyAt(t *testing.T, port int, site string, env ...string) *Caddy {
+	t.Helper()
+	c := &Caddy{t: t, Port: port, AdminPort: testredis.FreePort(t), Dir: t.TempDir()}
+	c.URL = "http://127.0.0.1:" + strconv.Itoa(c.Port)
+	c.config = filepath.Join(c.Dir, "Caddyfile")
+	c.writeSite(site)
+	c.env = append([]string{
+		"SESSION_SECRET=" + testSecret,
+		"XDG_DATA_HOME=" + filepath.Join(c.Dir, "data"),
+		"XDG_CONFIG_HOME=" + filepath.Join(c.Dir, "config"),
+	}, env...)
+	c.Start()
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// writeSite (re)writes the Caddyfile with site as its one site's body;
+// reload then applies it to the running process.
+func (c *Caddy) writeSite(site string) {
+	c.t.Helper()
+	caddyfile := fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tauto_https off\n\tpersist_config off\n}\n\nhttp://127.0.0.1:%d {\n%s\n}\n",
+		c.AdminPort, c.Port, site)
+	if err := os.WriteFile(c.config, []byte(caddyfile), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// startTokenUpstream runs the reference upstream of lang with env (the
+// verification settings) and returns its address.
+func startTokenUpstream(t *testing.T, lang string, env ...string) string {
+	t.Helper()
+	port := testredis.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	switch lang {
+	case "python":
+		py := pythonWithJWT(t)
+		if err := exec.Command(py, "-c", "import cryptography").Run(); err != nil {
+			missingTool(t, py+" with cryptography", "apt-get install -y python3-cryptography")
+		}
+		cmd := exec.Command(py, filepath.Join(upstreamDir(t, "python"), "app.py"), strconv.Itoa(port))
+		cmd.Env = append(os.Environ(), env...)
+		startProcess(t, "python upstream", cmd, addr)
+	case "node":
+		dir := upstreamDir(t, "node")
+		node, err := exec.LookPath("node")
+		if err != nil {
+			missingTool(t, "node", "apt-get install -y nodejs npm")
+		}
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "jose", "package.json")); err != nil {
+			missingTool(t, "integration/upstreams/node/node_modules with jose", "npm ci --prefix integration/upstreams/node")
+		}
+		cmd := exec.Command(node, filepath.Join(dir, "server.js"), strconv.Itoa(port))
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		startProcess(t, "node upstream", cmd, addr)
+	case "php":
+		var pool strings.Builder
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			// php-fpm pool values are one line: a PEM goes with \n
+			// escapes, which the upstream turns back into line breaks.
+			fmt.Fprintf(&pool, "env[%s] = \"%s\"\n", k, strings.ReplaceAll(strings.TrimSpace(v), "\n", `\n`))
+		}
+		return "php " + startPHPFPM(t, 4, pool.String())
+	default:
+		t.Fatalf("no reference upstream %q", lang)
+	}
+	return addr
+}
+
+// upstreamRoute is the Caddyfile route to an address startTokenUpstream gave.
+func upstreamRoute(t *testing.T, addr string) string {
+	if fpm, ok := strings.CutPrefix(addr, "php "); ok {
+		return fmt.Sprintf("root * %s\nphp_fastcgi %s", upstreamDir(t, "php"), fpm)
+	}
+	return "reverse_proxy " + addr
+}
+
+// directTo sends token straight to an upstream, as a compromised app or a
+// client that got past the proxy would, and returns the status: 200 when
+// the upstream accepts it, 401 when it refuses.
+func directTo(t *testing.T, lang, addr, token string) int {
+	t.Helper()
+	if fpm, ok := strings.CutPrefix(addr, "php "); ok {
+		// php-fpm speaks FastCGI: go through a Caddy without the session
+		// handler, which passes the client's header on untouched.
+		addr = strings.TrimPrefix(plainCaddy(t, upstreamRoute(t, "php "+fpm)).URL, "http://")
+	}
+	resp, body := send(t, &http.Client{Timeout: 30 * time.Second}, "GET", "http://"+addr+"/", "", nil, "X-Session", token)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("%s upstream answered %d: %s", lang, resp.StatusCode, body)
+	}
+	return resp.StatusCode
+}
+
+var plainCaddies = map[string]*Caddy{}
+
+// plainCaddy is one Caddy without the session handler per route and test.
+func plainCaddy(t *testing.T, route string) *Caddy {
+	key := t.Name() + "\x00" + route
+	if c := plainCaddies[key]; c != nil {
+		return c
+	}
+	c := startCaddy(t, "", route)
+	plainCaddies[key] = c
+	t.Cleanup(func() { delete(plainCaddies, key) })
+	return c
+}
+
+// eddsaSite is the session block under test, with the reference upstream's
+// route and a route that echoes the token Caddy made (to replay it later).
+func eddsaSite(route, signingKey string, previous ...string) string {
+	prev := ""
+	if len(previous) > 0 {
+		prev = "\n\tprevious_keys " + strings.Join(previous, " ")
+	}
+	return fmt.Sprintf(`session {
+	secret {env.SESSION_SECRET}
+	token_alg EdDSA
+	signing_key %s%s
+	jwks_path %s
+	audience app1
+	token_ttl 1h
+	store memory
+}
+handle /echo-token {
+	respond "{http.request.header.X-Session}"
+}
+handle {
+%s
+}`, signingKey, prev, jwksPath, indent(route))
+}
+
+func fetchJWKS(t *testing.T, url string) []headers.JWK {
+	t.Helper()
+	resp, body := send(t, &http.Client{Timeout: 30 * time.Second}, "GET", url, "", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/jwk-set+json" {
+		t.Fatalf("GET %s: %d %q: %s", url, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	var set struct{ Keys []headers.JWK }
+	if err := json.Unmarshal(body, &set); err != nil {
+		t.Fatalf("JWKS %s: %v", body, err)
+	}
+	return set.Keys
+}
+
+func kidsOf(keys []headers.JWK) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.Kid)
+	}
+	return out
+}
+
+// echoToken is the token Caddy hands the upstream now.
+func echoToken(t *testing.T, base string) string {
+	t.Helper()
+	resp, body := send(t, newClient(t), "GET", base+"/echo-token", "", nil)
+	if resp.StatusCode != http.StatusOK || strings.Count(string(body), ".") != 2 {
+		t.Fatalf("/echo-token: %d %q", resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+func tokenHeader(t *testing.T, token string) map[string]any {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestEdDSATokens: each reference upstream, holding only the URL of the
+// JWKS Caddy serves (no secret), verifies Caddy's EdDSA tokens, keeps
+// verifying old ones after a rotation while new ones carry the new kid,
+// and refuses forgeries, HS256 tokens keyed with the secret, and tokens
+// for another app.
+func TestEdDSATokens(t *testing.T) {
+	for _, lang := range []string{"python", "node", "php"} {
+		t.Run(lang, func(t *testing.T) { testEdDSATokens(t, lang) })
+	}
+}
+
+func testEdDSATokens(t *testing.T, lang string) {
+	key1, key2 := newEdKey(t), newEdKey(t)
+	port := testredis.FreePort(t)
+	jwksURL := fmt.Sprintf("http://127.0.0.1:%d%s", port, jwksPath)
+	app1 := startTokenUpstream(t, lang, "SESSION_JWKS_URL="+jwksURL, "SESSION_AUDIENCE=app1")
+	app2 := startTokenUpstream(t, lang, "SESSION_JWKS_URL="+jwksURL, "SESSION_AUDIENCE=app2")
+	c := startCaddyAt(t, port, eddsaSite(upstreamRoute(t, app1), "{env.KEY1}"),
+		"KEY1="+key1.privatePEM, "KEY2="+key2.privatePEM, "KEY1_PUBLIC="+key1.publicPEM)
+
+	// The JWKS is Caddy's own answer, not the upstream's.
+	if kids := kidsOf(fetchJWKS(t, c.URL+jwksPath)); len(kids) != 1 || kids[0] != key1.kid {
+		t.Fatalf("JWKS kids %q, want [%s]", kids, key1.kid)
+	}
+	if resp, _ := send(t, newClient(t), "POST", c.URL+jwksPath, "", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST %s: %d, want 405", jwksPath, resp.StatusCode)
+	}
+
+	// Through Caddy: the upstream verifies the token against the JWKS.
+	client := newClient(t)
+	for want := 1; want <= 2; want++ {
+		if _, got := home(t, client, c.URL); got.Visits != want {
+			t.Fatalf("visit %d through Caddy: %+v", want, got)
+		}
+	}
+	if p := tokenPayload(t, client, c.URL); p["aud"] != "app1" {
+		t.Errorf("token payload aud %v, want app1", p["aud"])
+	}
+	old := echoToken(t, c.URL)
+	if h := tokenHeader(t, old); h["alg"] != "EdDSA" || h["kid"] != key1.kid {
+		t.Fatalf("token header %v, want alg EdDSA, kid %s", h, key1.kid)
+	}
+
+	// Straight to the upstreams: Caddy's token is for app1 only.
+	if got := directTo(t, lang, app1, old); got != http.StatusOK {
+		t.Errorf("Caddy's token for app1, sent to app1: %d, want 200", got)
+	}
+	if got := directTo(t, lang, app2, old); got != http.StatusUnauthorized {
+		t.Errorf("Caddy's token for app1, sent to app2: %d, want 401", got)
+	}
+	now := time.Now().Unix()
+	claims := func(aud any, exp int64) map[string]any {
+		c := map[string]any{"data": map[string]any{"visits": 41}, "new": false, "iat": now - 10, "exp": exp}
+		if aud != nil {
+			c["aud"] = aud
+		}
+		return c
+	}
+	other := newEdKey(t)
+	for name, tc := range map[string]struct {
+		token string
+		want  int
+	}{
+		"valid, aud app1":           {signEdTestToken(t, key1.priv, key1.kid, claims("app1", now+300)), http.StatusOK},
+		"aud app2":                  {signEdTestToken(t, key1.priv, key1.kid, claims("app2", now+300)), http.StatusUnauthorized},
+		"no aud":                    {signEdTestToken(t, key1.priv, key1.kid, claims(nil, now+300)), http.StatusUnauthorized},
+		"expired":                   {signEdTestToken(t, key1.priv, key1.kid, claims("app1", now-120)), http.StatusUnauthorized},
+		"unknown key, its own kid":  {signEdTestToken(t, other.priv, other.kid, claims("app1", now+300)), http.StatusUnauthorized},
+		"unknown key, key1's kid":   {signEdTestToken(t, other.priv, key1.kid, claims("app1", now+300)), http.StatusUnauthorized},
+		"HS256 with the secret":     {signTestToken(t, "HS256", testSecret, claims("app1", now+300)), http.StatusUnauthorized},
+		"alg none":                  {signTestToken(t, "none", "", claims("app1", now+300)), http.StatusUnauthorized},
+		"EdDSA payload swap":        {swapPayload(t, old, signEdTestToken(t, other.priv, key1.kid, claims("app1", now+300))), http.StatusUnauthorized},
+		"valid, aud list with app1": {signEdTestToken(t, key1.priv, key1.kid, claims([]string{"app9", "app1"}, now+300)), http.StatusOK},
+	} {
+		if got := directTo(t, lang, app1, tc.token); got != tc.want {
+			t.Errorf("%s, sent to app1: %d, want %d", name, got, tc.want)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Rotation: key2 signs, key1 is kept as a previous key (given as its
+	// public half); a reload applies it.
+	c.writeSite(eddsaSite(upstreamRoute(t, app1), "{env.KEY2}", "{env.KEY1_PUBLIC}"))
+	c.reload(t)
+	// Connections kept alive to the replaced server may be dropped.
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	if kids := kidsOf(fetchJWKS(t, c.URL+jwksPath)); len(kids) != 2 || kids[0] != key2.kid || kids[1] != key1.kid {
+		t.Fatalf("JWKS kids after rotation %q, want [%s %s]", kids, key2.kid, key1.kid)
+	}
+	fresh := echoToken(t, c.URL)
+	if h := tokenHeader(t, fresh); h["kid"] != key2.kid {
+		t.Fatalf("token after rotation has kid %v, want the new key's %s", h["kid"], key2.kid)
+	}
+	// The upstream meets the new kid and fetches the set again.
+	if _, got := home(t, newClient(t), c.URL); got.Visits != 1 {
+		t.Errorf("first visit after rotation: %+v", got)
+	}
+	if got := directTo(t, lang, app1, fresh); got != http.StatusOK {
+		t.Errorf("new-key token, sent to app1: %d, want 200", got)
+	}
+	if got := directTo(t, lang, app1, old); got != http.StatusOK {
+		t.Errorf("old-key token before its exp, after rotation: %d, want 200", got)
+	}
+	expiredOld := signEdTestToken(t, key1.priv, key1.kid, claims("app1", now-1))
+	if got := directTo(t, lang, app1, expiredOld); got != http.StatusUnauthorized {
+		t.Errorf("old-key token past its exp: %d, want 401", got)
+	}
+	if got := directTo(t, lang, app2, fresh); got != http.StatusUnauthorized {
+		t.Errorf("new-key token for app1, sent to app2: %d, want 401", got)
+	}
+}
+
+// swapPayload puts the payload of from into tok, keeping tok's header and
+// signature.
+func swapPayload(t *testing.T, tok, from string) string {
+	t.Helper()
+	a, b := strings.Split(tok, "."), strings.Split(from, ".")
+	return a[0] + "." + b[1] + "." + a[2]
+}
