@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -101,7 +102,7 @@ func (c *Caddy) writeSite(site string) {
 }
 
 // startTokenUpstream runs the reference upstream of lang with env (the
-// verification settings) and returns its address.
+// verification settings) and returns the Caddyfile route to it.
 func startTokenUpstream(t *testing.T, lang string, env ...string) string {
 	t.Helper()
 	port := testredis.FreePort(t)
@@ -129,43 +130,48 @@ func startTokenUpstream(t *testing.T, lang string, env ...string) string {
 		cmd.Env = append(os.Environ(), env...)
 		startProcess(t, "node upstream", cmd, addr)
 	case "php":
-		var pool strings.Builder
-		for _, kv := range env {
-			k, v, _ := strings.Cut(kv, "=")
-			// php-fpm pool values are one line: a PEM goes with \n
-			// escapes, which the upstream turns back into line breaks.
-			fmt.Fprintf(&pool, "env[%s] = \"%s\"\n", k, strings.ReplaceAll(strings.TrimSpace(v), "\n", `\n`))
-		}
-		return "php " + startPHPFPM(t, 4, pool.String())
+		return fmt.Sprintf("root * %s\nphp_fastcgi %s", upstreamDir(t, "php"), startPHPFPM(t, 4, poolEnv(env)))
 	default:
 		t.Fatalf("no reference upstream %q", lang)
-	}
-	return addr
-}
-
-// upstreamRoute is the Caddyfile route to an address startTokenUpstream gave.
-func upstreamRoute(t *testing.T, addr string) string {
-	if fpm, ok := strings.CutPrefix(addr, "php "); ok {
-		return fmt.Sprintf("root * %s\nphp_fastcgi %s", upstreamDir(t, "php"), fpm)
 	}
 	return "reverse_proxy " + addr
 }
 
-// directTo sends token straight to an upstream, as a compromised app or a
-// client that got past the proxy would, and returns the status: 200 when
-// the upstream accepts it, 401 when it refuses.
-func directTo(t *testing.T, lang, addr, token string) int {
+// poolEnv is env as php-fpm pool lines.
+func poolEnv(env []string) string {
+	var pool strings.Builder
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		// A pool value is one line: a PEM goes with \n escapes, which
+		// the PHP code turns back into line breaks.
+		fmt.Fprintf(&pool, "env[%s] = \"%s\"\n", k, strings.ReplaceAll(strings.TrimSpace(v), "\n", `\n`))
+	}
+	return pool.String()
+}
+
+// directTo sends token straight to the app behind route, as a compromised
+// app or a client that got past the proxy would, and returns the status
+// and body: 200 when the app accepts the token, 401 when it refuses it.
+func directTo(t *testing.T, route, token string) (int, []byte) {
 	t.Helper()
-	if fpm, ok := strings.CutPrefix(addr, "php "); ok {
+	base := "http://" + strings.TrimPrefix(route, "reverse_proxy ")
+	if !strings.HasPrefix(route, "reverse_proxy ") {
 		// php-fpm speaks FastCGI: go through a Caddy without the session
 		// handler, which passes the client's header on untouched.
-		addr = strings.TrimPrefix(plainCaddy(t, upstreamRoute(t, "php "+fpm)).URL, "http://")
+		base = plainCaddy(t, route).URL
 	}
-	resp, body := send(t, &http.Client{Timeout: 30 * time.Second}, "GET", "http://"+addr+"/", "", nil, "X-Session", token)
+	resp, body := send(t, &http.Client{Timeout: 30 * time.Second}, "GET", base+"/", "", nil, "X-Session", token)
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("%s upstream answered %d: %s", lang, resp.StatusCode, body)
+		t.Errorf("%s answered %d: %s", route, resp.StatusCode, body)
 	}
-	return resp.StatusCode
+	return resp.StatusCode, body
+}
+
+// directStatus is directTo's status.
+func directStatus(t *testing.T, route, token string) int {
+	t.Helper()
+	status, _ := directTo(t, route, token)
+	return status
 }
 
 var plainCaddies = map[string]*Caddy{}
@@ -206,9 +212,23 @@ handle {
 }`, signingKey, prev, jwksPath, indent(route))
 }
 
+// fetchJWKS GETs the JWKS at url. Right after a reload, Caddy may drop a
+// connection without answering (see visitAfterReload): such a GET is sent
+// again once, on a new connection.
 func fetchJWKS(t *testing.T, url string) []headers.JWK {
 	t.Helper()
-	resp, body := send(t, &http.Client{Timeout: 30 * time.Second}, "GET", url, "", nil)
+	client := reloadClient(t)
+	resp, err := client.Get(url)
+	if droppedByReload(err) {
+		t.Logf("GET %s: %v; sending it again once on a new connection", url, err)
+		client.CloseIdleConnections()
+		resp, err = client.Get(url)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/jwk-set+json" {
 		t.Fatalf("GET %s: %d %q: %s", url, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
@@ -267,7 +287,7 @@ func testEdDSATokens(t *testing.T, lang string) {
 	jwksURL := fmt.Sprintf("http://127.0.0.1:%d%s", port, jwksPath)
 	app1 := startTokenUpstream(t, lang, "SESSION_JWKS_URL="+jwksURL, "SESSION_AUDIENCE=app1")
 	app2 := startTokenUpstream(t, lang, "SESSION_JWKS_URL="+jwksURL, "SESSION_AUDIENCE=app2")
-	c := startCaddyAt(t, port, eddsaSite(upstreamRoute(t, app1), "{env.KEY1}"),
+	c := startCaddyAt(t, port, eddsaSite(app1, "{env.KEY1}"),
 		"KEY1="+key1.privatePEM, "KEY2="+key2.privatePEM, "KEY1_PUBLIC="+key1.publicPEM)
 
 	// The JWKS is Caddy's own answer, not the upstream's.
@@ -294,10 +314,10 @@ func testEdDSATokens(t *testing.T, lang string) {
 	}
 
 	// Straight to the upstreams: Caddy's token is for app1 only.
-	if got := directTo(t, lang, app1, old); got != http.StatusOK {
+	if got := directStatus(t, app1, old); got != http.StatusOK {
 		t.Errorf("Caddy's token for app1, sent to app1: %d, want 200", got)
 	}
-	if got := directTo(t, lang, app2, old); got != http.StatusUnauthorized {
+	if got := directStatus(t, app2, old); got != http.StatusUnauthorized {
 		t.Errorf("Caddy's token for app1, sent to app2: %d, want 401", got)
 	}
 	now := time.Now().Unix()
@@ -324,9 +344,20 @@ func testEdDSATokens(t *testing.T, lang string) {
 		"EdDSA payload swap":        {swapPayload(t, old, signEdTestToken(t, other.priv, key1.kid, claims("app1", now+300))), http.StatusUnauthorized},
 		"valid, aud list with app1": {signEdTestToken(t, key1.priv, key1.kid, claims([]string{"app9", "app1"}, now+300)), http.StatusOK},
 	} {
-		if got := directTo(t, lang, app1, tc.token); got != tc.want {
+		if got := directStatus(t, app1, tc.token); got != tc.want {
 			t.Errorf("%s, sent to app1: %d, want %d", name, got, tc.want)
 		}
+	}
+	// With one PEM public key instead of the JWKS.
+	pinned := startTokenUpstream(t, lang, "SESSION_PUBLIC_KEY="+key1.publicPEM, "SESSION_AUDIENCE=app1")
+	if got := directStatus(t, pinned, old); got != http.StatusOK {
+		t.Errorf("Caddy's token, sent to an app holding the public key: %d, want 200", got)
+	}
+	if got := directStatus(t, pinned, signTestToken(t, "HS256", testSecret, claims("app1", now+300))); got != http.StatusUnauthorized {
+		t.Errorf("HS256 token, sent to an app holding the public key: %d, want 401", got)
+	}
+	if got := directStatus(t, pinned, signEdTestToken(t, other.priv, key1.kid, claims("app1", now+300))); got != http.StatusUnauthorized {
+		t.Errorf("another key's token, sent to an app holding the public key: %d, want 401", got)
 	}
 	if t.Failed() {
 		return
@@ -334,9 +365,9 @@ func testEdDSATokens(t *testing.T, lang string) {
 
 	// Rotation: key2 signs, key1 is kept as a previous key (given as its
 	// public half); a reload applies it.
-	c.writeSite(eddsaSite(upstreamRoute(t, app1), "{env.KEY2}", "{env.KEY1_PUBLIC}"))
+	c.writeSite(eddsaSite(app1, "{env.KEY2}", "{env.KEY1_PUBLIC}"))
 	c.reload(t)
-	// Connections kept alive to the replaced server may be dropped.
+	// Connections kept alive to the replaced server are closed.
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	if kids := kidsOf(fetchJWKS(t, c.URL+jwksPath)); len(kids) != 2 || kids[0] != key2.kid || kids[1] != key1.kid {
 		t.Fatalf("JWKS kids after rotation %q, want [%s %s]", kids, key2.kid, key1.kid)
@@ -349,17 +380,17 @@ func testEdDSATokens(t *testing.T, lang string) {
 	if _, got := home(t, newClient(t), c.URL); got.Visits != 1 {
 		t.Errorf("first visit after rotation: %+v", got)
 	}
-	if got := directTo(t, lang, app1, fresh); got != http.StatusOK {
+	if got := directStatus(t, app1, fresh); got != http.StatusOK {
 		t.Errorf("new-key token, sent to app1: %d, want 200", got)
 	}
-	if got := directTo(t, lang, app1, old); got != http.StatusOK {
+	if got := directStatus(t, app1, old); got != http.StatusOK {
 		t.Errorf("old-key token before its exp, after rotation: %d, want 200", got)
 	}
 	expiredOld := signEdTestToken(t, key1.priv, key1.kid, claims("app1", now-1))
-	if got := directTo(t, lang, app1, expiredOld); got != http.StatusUnauthorized {
+	if got := directStatus(t, app1, expiredOld); got != http.StatusUnauthorized {
 		t.Errorf("old-key token past its exp: %d, want 401", got)
 	}
-	if got := directTo(t, lang, app2, fresh); got != http.StatusUnauthorized {
+	if got := directStatus(t, app2, fresh); got != http.StatusUnauthorized {
 		t.Errorf("new-key token for app1, sent to app2: %d, want 401", got)
 	}
 }
@@ -370,4 +401,95 @@ func swapPayload(t *testing.T, tok, from string) string {
 	t.Helper()
 	a, b := strings.Split(tok, "."), strings.Split(from, ".")
 	return a[0] + "." + b[1] + "." + a[2]
+}
+
+// startAdapterApp runs the example app of an adapter (php, node, flask,
+// wsgi) with the adapter on and env, and returns the route to it.
+func startAdapterApp(t *testing.T, name string, env ...string) string {
+	t.Helper()
+	port := testredis.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var cmd *exec.Cmd
+	switch name {
+	case "php":
+		pool := "php_admin_value[auto_prepend_file] = " + filepath.Join(adaptersDir(t, "php"), "caddy-session.php") + "\n" + poolEnv(env)
+		return fmt.Sprintf("root * %s\nphp_fastcgi %s", filepath.Join(adaptersDir(t, "php"), "example"), startPHPFPM(t, 4, pool))
+	case "node":
+		dir := adaptersDir(t, "node")
+		node, err := exec.LookPath("node")
+		if err != nil {
+			missingTool(t, "node", "apt-get install -y nodejs npm")
+		}
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "jose", "package.json")); err != nil {
+			missingTool(t, "adapters/node/node_modules with jose", "npm ci --prefix adapters/node")
+		}
+		cmd = exec.Command(node, filepath.Join(dir, "example", "app.js"), strconv.Itoa(port))
+		cmd.Env = append(os.Environ(), "NODE_ENV=production", "CADDY_SESSION=1")
+	case "flask", "wsgi":
+		py := pythonWithJWT(t)
+		for _, mod := range []string{"flask", "cryptography"} {
+			if err := exec.Command(py, "-c", "import "+mod).Run(); err != nil {
+				missingTool(t, py+" with "+mod, "apt-get install -y python3-"+mod)
+			}
+		}
+		app := map[string]string{"flask": "app.py", "wsgi": "wsgi_app.py"}[name]
+		cmd = exec.Command(py, filepath.Join(adaptersDir(t, "python"), "example", app), strconv.Itoa(port))
+		cmd.Env = append(os.Environ(), "CADDY_SESSION=1")
+	default:
+		t.Fatalf("no adapter example %q", name)
+	}
+	cmd.Env = append(cmd.Env, env...)
+	startProcess(t, name+" example", cmd, addr)
+	return "reverse_proxy " + addr
+}
+
+// TestAdapterEdDSA: each adapter, configured with the JWKS URL and its
+// audience (and given the HS256 secret too, which a JWKS URL overrides),
+// keeps an unchanged app's session through Caddy's EdDSA tokens, and
+// refuses HS256 tokens, other keys' tokens and other apps' tokens; with
+// SESSION_PUBLIC_KEY instead, the same.
+func TestAdapterEdDSA(t *testing.T) {
+	for _, name := range []string{"php", "node", "flask", "wsgi"} {
+		t.Run(name, func(t *testing.T) {
+			key, other := newEdKey(t), newEdKey(t)
+			port := testredis.FreePort(t)
+			jwksURL := fmt.Sprintf("http://127.0.0.1:%d%s", port, jwksPath)
+			route := startAdapterApp(t, name, "SESSION_JWKS_URL="+jwksURL, "SESSION_AUDIENCE=app1", "SESSION_SECRET="+testSecret)
+			c := startCaddyAt(t, port, eddsaSite(route, "{env.KEY}"), "KEY="+key.privatePEM)
+
+			client := newClient(t)
+			for want := 1; want <= 3; want++ {
+				resp, body := send(t, client, "GET", c.URL+"/", "", nil)
+				var v adapterVisit
+				if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Visits != want {
+					t.Fatalf("visit %d through Caddy: %d %s", want, resp.StatusCode, body)
+				}
+			}
+
+			now := time.Now().Unix()
+			claims := func(aud string, exp int64) map[string]any {
+				return map[string]any{"data": map[string]any{"visits": 41}, "new": false, "iat": now - 10, "exp": exp, "aud": aud}
+			}
+			pinned := startAdapterApp(t, name, "SESSION_PUBLIC_KEY="+key.publicPEM, "SESSION_AUDIENCE=app1")
+			for _, app := range []string{route, pinned} {
+				status, body := directTo(t, app, signEdTestToken(t, key.priv, key.kid, claims("app1", now+300)))
+				var v adapterVisit
+				if status != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Visits != 42 {
+					t.Errorf("%s: valid EdDSA token with visits 41: %d %s, want visits 42", app, status, body)
+				}
+				for what, tok := range map[string]string{
+					"aud app2":              signEdTestToken(t, key.priv, key.kid, claims("app2", now+300)),
+					"expired":               signEdTestToken(t, key.priv, key.kid, claims("app1", now-120)),
+					"another key, same kid": signEdTestToken(t, other.priv, key.kid, claims("app1", now+300)),
+					"another key":           signEdTestToken(t, other.priv, other.kid, claims("app1", now+300)),
+					"HS256 with the secret": signTestToken(t, "HS256", testSecret, claims("app1", now+300)),
+					"alg none":              signTestToken(t, "none", "", claims("app1", now+300)),
+				} {
+					if got := directStatus(t, app, tok); got != http.StatusUnauthorized {
+						t.Errorf("%s: %s: %d, want 401", app, what, got)
+					}
+				}
+			}
+		})
+	}
 }

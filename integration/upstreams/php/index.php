@@ -102,8 +102,9 @@ function jwks_keys(string $url, bool $refresh): array
         }
     }
     $keys = [];
-    foreach ((json_decode($text, true)['keys'] ?? []) as $k) {
-        if (($k['kty'] ?? '') === 'OKP' && ($k['crv'] ?? '') === 'Ed25519' && is_string($k['kid'] ?? null)) {
+    $set = json_decode($text, true);
+    foreach (is_array($set['keys'] ?? null) ? $set['keys'] : [] as $k) {
+        if (is_array($k) && ($k['kty'] ?? '') === 'OKP' && ($k['crv'] ?? '') === 'Ed25519' && is_string($k['kid'] ?? null)) {
             $x = b64url_decode((string) ($k['x'] ?? ''));
             if ($x !== false && strlen($x) === SODIUM_CRYPTO_SIGN_PUBLICKEYBYTES) {
                 $keys[$k['kid']] = $x;
