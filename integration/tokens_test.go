@@ -6,7 +6,9 @@ package integration
 // refuse a token made for another app (aud).
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -489,6 +491,85 @@ func TestAdapterEdDSA(t *testing.T) {
 						t.Errorf("%s: %s: %d, want 401", app, what, got)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestTokenConfigStrict: the real binary refuses token options that
+// contradict each other at `caddy adapt`, and bad keys at `caddy validate`
+// (which provisions as `caddy run` does), naming the subdirective and never
+// showing the key; a JSON config gets the same checks.
+func TestTokenConfigStrict(t *testing.T) {
+	const secret = "secret {env.SESSION_SECRET}"
+	key := newEdKey(t)
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, _ := x509.MarshalPKCS8PrivateKey(ec)
+	ecPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecDER}))
+	env := ctCaddyEnv(t, strictUnset+"=", "CT_KEY="+key.privatePEM, "CT_EC_KEY="+ecPEM, "CT_PUB="+key.publicPEM,
+		"CT_NOT_PEM=just-some-secret-text", "CT_ESCAPED="+strings.ReplaceAll(key.privatePEM, "\n", `\n`))
+	eddsa := []string{secret, "store memory", "token_alg EdDSA"}
+
+	for _, tc := range []struct {
+		cmd   string
+		name  string
+		lines []string
+		want  string // "" for a config that must pass
+	}{
+		{"adapt", "EdDSA (control)", append(eddsa, "signing_key {env.CT_KEY}", "previous_keys {env.CT_PUB}", "jwks_path /.well-known/jwks.json", "audience app1"), ""},
+		{"adapt", "audience with HS256 (control)", []string{secret, "store memory", "audience app1"}, ""},
+		{"adapt", "EdDSA without signing_key", eddsa, "signing_key: required with token_alg EdDSA"},
+		{"adapt", "signing_key with HS256", []string{secret, "store memory", "signing_key {env.CT_KEY}"}, "signing_key: only with token_alg EdDSA"},
+		{"adapt", "jwks_path with HS256", []string{secret, "store memory", "jwks_path /jwks.json"}, "jwks_path: only with token_alg EdDSA"},
+		{"adapt", "previous_keys with HS256", []string{secret, "store memory", "previous_keys {env.CT_PUB}"}, "previous_keys: only with token_alg EdDSA"},
+		{"adapt", "unknown token_alg", []string{secret, "store memory", "token_alg RS256"}, "token_alg: must be HS256 or EdDSA"},
+		{"adapt", "placeholder typo in signing_key", append(eddsa, "signing_key {envCT_KEY}"), "signing_key: unrecognized placeholder"},
+		{"validate", "EdDSA (control)", append(eddsa, "signing_key {env.CT_KEY}", "previous_keys {env.CT_PUB} {env.CT_KEY}", "jwks_path /.well-known/jwks.json"), ""},
+		{"validate", "unset signing_key", append(eddsa, "signing_key {env."+strictUnset+"}"), "signing_key: evaluated placeholder {env." + strictUnset + "} is empty"},
+		{"validate", "not PEM", append(eddsa, "signing_key {env.CT_NOT_PEM}"), "signing_key: not a PEM key"},
+		{"validate", "PEM with escaped line breaks", append(eddsa, "signing_key {env.CT_ESCAPED}"), "signing_key: not a PEM key"},
+		{"validate", "non-Ed25519 key", append(eddsa, "signing_key {env.CT_EC_KEY}"), "signing_key: want an Ed25519 key, got ecdsa.PrivateKey"},
+		{"validate", "public key as signing_key", append(eddsa, "signing_key {env.CT_PUB}"), "signing_key: want a PKCS#8 PEM block"},
+		{"validate", "non-Ed25519 previous key", append(eddsa, "signing_key {env.CT_KEY}", "previous_keys {env.CT_EC_KEY}"), "previous_keys[0]: want an Ed25519 key"},
+	} {
+		t.Run(tc.cmd+"/"+tc.name, func(t *testing.T) {
+			path := ctCaddyfile(t, tc.lines...)
+			out, err := runCaddy(t, filepath.Dir(path), env, tc.cmd, "--config", path, "--adapter", "caddyfile")
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("a valid config failed %s: %v\n%s", tc.cmd, err, out)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(out, tc.want) {
+				t.Fatalf("caddy %s: err %v; want an error containing %q:\n%s", tc.cmd, err, tc.want, out)
+			}
+			if strings.Contains(out, "MC4CAQAw") || strings.Contains(out, "just-some-secret-text") {
+				t.Errorf("the error shows the key:\n%s", out)
+			}
+		})
+	}
+
+	// JSON: the same refusals at provision.
+	for name, tc := range map[string]struct{ handler, want string }{
+		"EdDSA without signing_key": {`"token_alg":"EdDSA"`, "signing_key: required with token_alg EdDSA"},
+		"jwks_path with HS256":      {`"jwks_path":"/jwks.json"`, "jwks_path: only with token_alg EdDSA"},
+		"non-Ed25519 key":           {`"token_alg":"EdDSA","signing_key":"{env.CT_EC_KEY}"`, "signing_key: want an Ed25519 key"},
+	} {
+		t.Run("json/"+name, func(t *testing.T) {
+			config := `{"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[{
+				"handler":"session","secret":"{env.SESSION_SECRET}","store":{"backend":"memory"},` + tc.handler + `}]}]}}}}}`
+			dir := t.TempDir()
+			path := filepath.Join(dir, "caddy.json")
+			if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runCaddy(t, dir, env, "validate", "--config", path)
+			if err == nil || !strings.Contains(out, tc.want) {
+				t.Fatalf("caddy validate: err %v; want an error containing %q:\n%s", err, tc.want, out)
 			}
 		})
 	}
