@@ -342,6 +342,7 @@ func testEdDSATokens(t *testing.T, lang string) {
 		"unknown key, its own kid":  {signEdTestToken(t, other.priv, other.kid, claims("app1", now+300)), http.StatusUnauthorized},
 		"unknown key, key1's kid":   {signEdTestToken(t, other.priv, key1.kid, claims("app1", now+300)), http.StatusUnauthorized},
 		"HS256 with the secret":     {signTestToken(t, "HS256", testSecret, claims("app1", now+300)), http.StatusUnauthorized},
+		"HS256 keyed with the PEM":  {signTestToken(t, "HS256", key1.publicPEM, claims("app1", now+300)), http.StatusUnauthorized},
 		"alg none":                  {signTestToken(t, "none", "", claims("app1", now+300)), http.StatusUnauthorized},
 		"EdDSA payload swap":        {swapPayload(t, old, signEdTestToken(t, other.priv, key1.kid, claims("app1", now+300))), http.StatusUnauthorized},
 		"valid, aud list with app1": {signEdTestToken(t, key1.priv, key1.kid, claims([]string{"app9", "app1"}, now+300)), http.StatusOK},
@@ -480,12 +481,13 @@ func TestAdapterEdDSA(t *testing.T) {
 					t.Errorf("%s: valid EdDSA token with visits 41: %d %s, want visits 42", app, status, body)
 				}
 				for what, tok := range map[string]string{
-					"aud app2":              signEdTestToken(t, key.priv, key.kid, claims("app2", now+300)),
-					"expired":               signEdTestToken(t, key.priv, key.kid, claims("app1", now-120)),
-					"another key, same kid": signEdTestToken(t, other.priv, key.kid, claims("app1", now+300)),
-					"another key":           signEdTestToken(t, other.priv, other.kid, claims("app1", now+300)),
-					"HS256 with the secret": signTestToken(t, "HS256", testSecret, claims("app1", now+300)),
-					"alg none":              signTestToken(t, "none", "", claims("app1", now+300)),
+					"aud app2":                 signEdTestToken(t, key.priv, key.kid, claims("app2", now+300)),
+					"expired":                  signEdTestToken(t, key.priv, key.kid, claims("app1", now-120)),
+					"another key, same kid":    signEdTestToken(t, other.priv, key.kid, claims("app1", now+300)),
+					"another key":              signEdTestToken(t, other.priv, other.kid, claims("app1", now+300)),
+					"HS256 with the secret":    signTestToken(t, "HS256", testSecret, claims("app1", now+300)),
+					"HS256 keyed with the PEM": signTestToken(t, "HS256", key.publicPEM, claims("app1", now+300)),
+					"alg none":                 signTestToken(t, "none", "", claims("app1", now+300)),
 				} {
 					if got := directStatus(t, app, tok); got != http.StatusUnauthorized {
 						t.Errorf("%s: %s: %d, want 401", app, what, got)
