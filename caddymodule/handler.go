@@ -65,8 +65,9 @@ type Handler struct {
 	// Matcher sets: only matching requests get a session. Default: all.
 	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
 
-	// The key that signs the token (HS256). Required; at least 32 bytes
-	// once placeholders are expanded. Use a placeholder such as
+	// The key that signs the token (HS256), and that keys its `sid` under
+	// either token_alg. Required; at least 32 bytes once placeholders are
+	// expanded. Use a placeholder such as
 	// `{env.SESSION_SECRET}` rather than writing the secret in the config.
 	Secret string `json:"secret,omitempty"`
 
