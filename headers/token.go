@@ -181,8 +181,9 @@ func (s *Signer) SID(key string) string {
 
 // Sign returns the token for c issued at now: claims data, iat, exp (iat
 // plus the ttl), new, aud when the Signer has an audience, and with
-// HasSession sid, expires_at (unix seconds) and browser_close. Session values are embedded verbatim, so numbers keep
-// their digits; a value that is not valid JSON in UTF-8 is an error.
+// HasSession sid, expires_at (unix seconds) and browser_close. Session
+// values are embedded verbatim, so numbers keep their digits; a value that
+// is not valid JSON in UTF-8 is an error.
 func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 	if c.HasSession && (c.SID == "" || c.ExpiresAt.IsZero()) {
 		return "", errors.New("session token: a session needs a SID and an ExpiresAt")
