@@ -370,15 +370,25 @@ func testEdDSATokens(t *testing.T, lang string) {
 	// public half); a reload applies it.
 	c.writeSite(eddsaSite(app1, "{env.KEY2}", "{env.KEY1_PUBLIC}"))
 	c.reload(t)
-	// Connections kept alive to the replaced server are closed.
+	// Connections kept alive to the replaced server are closed. Caddy's
+	// /load returns once the old server's shutdown has been started, not
+	// done: for a moment a new connection may still reach the old server,
+	// which answers with the old config. So the new state is awaited.
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	if kids := kidsOf(fetchJWKS(t, c.URL+jwksPath)); len(kids) != 2 || kids[0] != key2.kid || kids[1] != key1.kid {
-		t.Fatalf("JWKS kids after rotation %q, want [%s %s]", kids, key2.kid, key1.kid)
-	}
-	fresh := echoToken(t, c.URL)
-	if h := tokenHeader(t, fresh); h["kid"] != key2.kid {
-		t.Fatalf("token after rotation has kid %v, want the new key's %s", h["kid"], key2.kid)
-	}
+	var kids []string
+	awaitReload(t, "the JWKS to list the new key, then the old", func() bool {
+		kids = kidsOf(fetchJWKS(t, c.URL+jwksPath))
+		return len(kids) == 2 && kids[0] == key2.kid && kids[1] == key1.kid
+	}, func() string {
+		return fmt.Sprintf("JWKS kids after rotation %q, want [%s %s]", kids, key2.kid, key1.kid)
+	})
+	var fresh string
+	awaitReload(t, "a token with the new kid", func() bool {
+		fresh = echoToken(t, c.URL)
+		return tokenHeader(t, fresh)["kid"] == key2.kid
+	}, func() string {
+		return fmt.Sprintf("token after rotation has kid %v, want the new key's %s", tokenHeader(t, fresh)["kid"], key2.kid)
+	})
 	// The upstream meets the new kid and fetches the set again.
 	if _, got := home(t, newClient(t), c.URL); got.Visits != 1 {
 		t.Errorf("first visit after rotation: %+v", got)
@@ -395,6 +405,22 @@ func testEdDSATokens(t *testing.T, lang string) {
 	}
 	if got := directStatus(t, app2, fresh); got != http.StatusUnauthorized {
 		t.Errorf("new-key token for app1, sent to app2: %d, want 401", got)
+	}
+}
+
+// awaitReload polls cond until it holds, as requests reach the reloaded
+// config; the old server stops accepting within moments of /load's answer,
+// so 20 s without it means the reload did not apply, which fails the test
+// with failure's message.
+func awaitReload(t *testing.T, what string, cond func() bool, failure func() string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for n := 1; !cond(); n++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the reload, %d tries in 20s: %s", n, failure())
+		}
+		t.Logf("waiting for %s (try %d)", what, n)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
