@@ -69,6 +69,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		pass_cookie
 //		max_session_size  <size>
 //		max_update_keys   <n>
+//		hide              <pattern>...
+//		deny_write        <pattern>...
+//		allow_flush       on|off
 //		on_store_error    fail | pass
 //		store_timeout     <duration>
 //		idle_timeout      <duration>
@@ -80,8 +83,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //
 // Durations accept Caddy's units plus `d` for days (`14d`); sizes are bytes
 // or humanized sizes (`4KB` is 4000 bytes, `4KiB` 4096). `secret_fallbacks`
-// and `previous_keys` may repeat, their values adding up; any other subdirective given twice is
-// an error rather than the last one silently winning. A placeholder in a
+// and `previous_keys` may repeat, their values adding up; any other
+// subdirective given twice is an error rather than the last one silently
+// winning. A placeholder in a
 // secret that can never resolve (an unknown name such as `{envSECRET}`) is
 // refused here; whether an `{env.*}` is set is checked at provision. Write
 // a literal `{` in a secret as `\{`.
@@ -93,7 +97,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if sub != "secret_fallbacks" && sub != "django_secret_key_fallbacks" && sub != "previous_keys" {
+		if sub != "secret_fallbacks" && sub != "django_secret_key_fallbacks" && sub != "previous_keys" && sub != "hide" && sub != "deny_write" {
 			if err := once(d, seen, sub); err != nil {
 				return err
 			}
@@ -143,6 +147,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &h.MaxSessionSize)
 		case "max_update_keys":
 			err = countArg(d, &h.MaxUpdateKeys)
+		case "hide":
+			var args []string
+			args, err = someArgs(d)
+			h.Hide = append(h.Hide, args...)
+		case "deny_write":
+			var args []string
+			args, err = someArgs(d)
+			h.DenyWrite = append(h.DenyWrite, args...)
+		case "allow_flush":
+			var v string
+			if v, err = oneOf(d, "on", "off"); err == nil {
+				h.AllowFlush = new(v == "on")
+			}
 		case "on_store_error":
 			h.OnStoreError, err = oneOf(d, "fail", "pass")
 		case "store_timeout":

@@ -63,6 +63,11 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want:  `{"secret":"{env.S}","max_session_size":4000}`,
 		},
 		{
+			name:  "key policy; hide and deny_write add up",
+			input: `session { secret {env.S}; hide _auth_user_hash; deny_write _auth_* _session_expiry; deny_write csrf*; allow_flush off }`,
+			want:  `{"secret":"{env.S}","hide":["_auth_user_hash"],"deny_write":["_auth_*","_session_expiry","csrf*"],"allow_flush":false}`,
+		},
+		{
 			name:  "secret_fallbacks repeated adds up",
 			input: `session { secret {env.S}; secret_fallbacks {env.OLD1}; secret_fallbacks {env.OLD2} {file./run/old3} }`,
 			want:  `{"secret":"{env.S}","secret_fallbacks":["{env.OLD1}","{env.OLD2}","{file./run/old3}"]}`,

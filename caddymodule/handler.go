@@ -61,6 +61,21 @@ const (
 // upstream's update headers are still removed (unapplied) before the client
 // sees them: the Caddyfile's `session <matcher>` puts its matcher here, not
 // on the route, so that no request of the site escapes the stripping.
+//
+// This handler sets these placeholders, for the handlers after it
+// (`respond`, `header`, `rewrite`, `reverse_proxy`'s `header_up`, ...) and
+// for the access log; they hold the session as the upstream gets it, before
+// its update:
+//
+// Placeholder | Description
+// ------------|-------------
+// `{http.session.<key>}` | The session's value for `<key>`: a JSON string as its text, a number or boolean as written, an object or array as compact JSON; empty when the session has no such key (or holds null)
+// `{http.session.sid}` | The session's sid, as the token's `sid` claim: opaque, never the cookie value; empty when there is no stored session
+// `{http.session.new}` | `true` when no stored session was found for the request (the token's `new` claim), `false` otherwise
+//
+// `sid` and `new` take precedence over session keys of those names. A
+// request that gets no session (unmatched, or a store failure under
+// on_store_error pass) has every key empty and `new` true.
 type Handler struct {
 	// Matcher sets: only matching requests get a session. Default: all.
 	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
@@ -193,6 +208,23 @@ type Handler struct {
 	// Default: 128.
 	MaxUpdateKeys int `json:"max_update_keys,omitempty"`
 
+	// Glob patterns (`*` any run of characters, `?` one) of session keys
+	// this upstream never sees in its token. They stay in the store, and
+	// this upstream's X-Session-Clear keeps them. Default: none.
+	Hide []string `json:"hide,omitempty"`
+
+	// Glob patterns of session keys this upstream may not set, delete or
+	// increment (X-Session-Expiry counts as a write of _session_expiry);
+	// an update that tries is refused whole (502, nothing persisted, the
+	// log names the key and the pattern). Its X-Session-Clear keeps them.
+	// Default: none.
+	DenyWrite []string `json:"deny_write,omitempty"`
+
+	// Whether this upstream may flush, clear or cycle the session's key;
+	// with false, an update that asks is refused whole (502). Default:
+	// true.
+	AllowFlush *bool `json:"allow_flush,omitempty"`
+
 	// What a request gets when the store cannot be reached to load its
 	// session: `fail`, 503 with Retry-After and the upstream not called
 	// (the default: a login never silently fails to stick); or `pass`: the
@@ -238,6 +270,16 @@ type Handler struct {
 	cookie    http.Cookie // the attributes every session cookie carries
 	secure    *bool       // nil: auto
 	logger    *zap.Logger
+	// storeLabel is the store's module name, the `store` of logs and
+	// metrics.
+	storeLabel string
+	metrics    *handlerMetrics
+	// handlers lists this config's session handlers for the session
+	// matcher, which loads a session through them before any ran.
+	handlers *handlerRegistry
+	// configID is the handler's configuration but for its matchers:
+	// handlers alike load alike, so one takes the session another loaded.
+	configID string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -251,6 +293,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.configID = configIdentity(h) // before LoadModule drops the store's and matchers' config
 
 	secret, err := expand("secret", h.Secret, true)
 	if err != nil {
@@ -299,6 +342,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.health = registerHealth(storeLabel, storeConfig)
+	h.storeLabel = storeLabel
+	if err := registerSessionMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	h.metrics = newHandlerMetrics(storeLabel)
 	store := h.store
 	maxSize, maxKeys := defaultMaxSessionSize, defaultMaxUpdateKeys
 	if h.MaxSessionSize > 0 {
@@ -315,6 +363,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MaxUpdateKeys:        maxKeys,
 		IdleTimeout:          time.Duration(h.IdleTimeout),
 		AbsoluteTimeout:      time.Duration(h.AbsoluteTimeout),
+		Policy: session.Policy{
+			Hide:      h.Hide,
+			DenyWrite: h.DenyWrite,
+			DenyFlush: h.AllowFlush != nil && !*h.AllowFlush,
+		},
 	}}
 	if h.IdleTimeout < 0 || h.AbsoluteTimeout < 0 {
 		return errors.New("idle_timeout, absolute_timeout: must not be negative")
@@ -347,7 +400,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := loadAudit(ctx); err != nil {
 		return err
 	}
-	return h.provisionCookie()
+	if err := h.provisionCookie(); err != nil {
+		return err
+	}
+	h.handlers = handlersOf(ctx)
+	h.handlers.add(h)
+	return nil
 }
 
 func checkSecret(name, secret string) error {
@@ -414,6 +472,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return caddyhttp.Error(http.StatusInternalServerError, err)
 		}
 		if !match {
+			if ce := h.logger.Check(zap.DebugLevel, "request matches none of the handler's matchers: no session, session headers stripped"); ce != nil {
+				ce.Write(zap.String("store", h.storeLabel))
+			}
+			(&reqSession{h: h}).expose(r)
 			err := next.ServeHTTP(&stripWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names}, r)
 			h.names.Strip(w.Header()) // trailers arrive after the body
 			return err
@@ -428,38 +490,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if c, err := r.Cookie(h.cookie.Name); err == nil {
 		cookieValue = c.Value
 	}
-	loadCtx, cancel := context.WithTimeout(r.Context(), h.timeout)
-	sess, err := h.manager.Load(loadCtx, cookieValue)
-	cancel()
-	if err != nil {
-		h.health.failed(err)
-		if h.OnStoreError != "pass" {
-			return h.storeError(w, err)
+	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}
+	if pre := exposed(r); pre != nil && pre.preloaded && pre.h.configID == h.configID && pre.sess != nil && pre.cookie == cookieValue {
+		rw.state = *pre // a session matcher ahead of this handler loaded it
+		rw.state.h, rw.state.preloaded = h, false
+	} else {
+		sess, err := h.load(r, cookieValue)
+		if err != nil {
+			if h.OnStoreError != "pass" {
+				return h.storeError(w, err)
+			}
+			return h.servePassed(w, r, next, cookieValue, err)
 		}
-		return h.servePassed(w, r, next, cookieValue, err)
+		rw.state = reqSession{h: h, sess: sess, cookie: cookieValue}
 	}
-	h.health.ok()
-	if why := sess.Ended(); why != "" {
-		if ce := h.logger.Check(zap.InfoLevel, "session ended by a server-side timeout: handled as no session"); ce != nil {
-			ce.Write(zap.String("timeout", why))
-		}
-	}
-	if n := sess.Oversize(); n > 0 {
-		if ce := h.logger.Check(zap.WarnLevel, "stored session over max_session_size: handled as no session, left in the store"); ce != nil {
-			ce.Write(zap.Int("size", n), zap.Int("limit", h.manager.Config.MaxSize))
-		}
-	}
+	rw.state.expose(r)
 	if !h.PassCookie && cookieValue != "" {
 		removeCookie(r.Header, h.cookie.Name)
 	}
 
-	token, err := h.token(sess)
+	token, err := h.token(&rw.state)
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
 	}
 	r.Header.Set(h.names.Token(), token)
 
-	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, sess: sess}
 	err = next.ServeHTTP(rw, r)
 	h.names.Strip(w.Header()) // trailers arrive after the body
 	if err == nil && !rw.wroteHeader {
@@ -482,14 +537,106 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return err
 }
 
+// load loads the session cookie names within store_timeout, and counts
+// and logs what it found.
+func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error) {
+	if cookie == "" {
+		// No store call: nothing to bound, time or count.
+		sess, err := h.manager.Load(r.Context(), cookie)
+		if err == nil {
+			if ce := h.logger.Check(zap.DebugLevel, "no session cookie: new session"); ce != nil {
+				ce.Write(zap.String("store", h.storeLabel), zap.String("outcome", "none"))
+			}
+		}
+		return sess, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	start := time.Now()
+	sess, err := h.manager.Load(ctx, cookie)
+	took := time.Since(start)
+	cancel()
+	_, minted := h.manager.Store.(session.Minter)
+	wellFormed := minted || session.ValidKey(cookie)
+	if wellFormed {
+		h.metrics.loadSeconds.Observe(took.Seconds())
+	}
+	if err != nil {
+		h.health.failed(err)
+		h.metrics.loadError.Inc()
+		h.metrics.storeError("load", err)
+		h.logStoreError("load", took, err)
+		return nil, err
+	}
+	h.health.ok()
+	if !sess.IsNew() {
+		h.metrics.hit.Inc()
+		h.metrics.size.Observe(float64(session.Size(sess.Data())))
+		if ce := h.logger.Check(zap.DebugLevel, "cookie named a live session: loaded"); ce != nil {
+			ce.Write(zap.String("sid", h.signer.SID(sess.Key())), zap.String("store", h.storeLabel), zap.String("outcome", "hit"), zap.Duration("duration", took))
+		}
+		return sess, nil
+	}
+	h.metrics.miss.Inc()
+	switch {
+	case sess.Ended() != "":
+		h.ended(endExpired, h.signer.SID(cookie), zap.String("timeout", sess.Ended()))
+	case sess.Oversize() > 0:
+		n := sess.Oversize()
+		h.metrics.size.Observe(float64(n))
+		h.metrics.refused.WithLabelValues("oversize_load").Inc()
+		if ce := h.logger.Check(zap.WarnLevel, "stored session over max_session_size: handled as no session, left in the store"); ce != nil {
+			ce.Write(zap.String("sid", h.signer.SID(cookie)), zap.String("store", h.storeLabel), zap.Int("size", n), zap.Int("limit", h.manager.Config.MaxSize))
+		}
+	case !wellFormed:
+		if ce := h.logger.Check(zap.DebugLevel, "session cookie is not a session key (malformed or tampered): new session"); ce != nil {
+			ce.Write(zap.String("store", h.storeLabel), zap.String("outcome", "miss"))
+		}
+	default:
+		if ce := h.logger.Check(zap.DebugLevel, "cookie named no stored session (expired, ended or unknown): new session"); ce != nil {
+			ce.Write(zap.String("sid", h.signer.SID(cookie)), zap.String("store", h.storeLabel), zap.String("outcome", "miss"), zap.Duration("duration", took))
+		}
+	}
+	return sess, nil
+}
+
+// preload loads the request's session for a session matcher that runs
+// before this handler, and leaves it in the request for the handler. A
+// request the handler's own matchers leave out gets no session.
+func (h *Handler) preload(r *http.Request, cookie string) (*reqSession, error) {
+	if len(h.matchers) > 0 {
+		match, err := h.matchers.AnyMatchWithError(r)
+		if err != nil {
+			return nil, caddyhttp.Error(http.StatusInternalServerError, err)
+		}
+		if !match {
+			return nil, nil
+		}
+	}
+	s := &reqSession{h: h, cookie: cookie, preloaded: true}
+	sess, err := h.load(r, cookie)
+	if err != nil {
+		if h.OnStoreError != "pass" {
+			return nil, caddyhttp.Error(http.StatusServiceUnavailable, err)
+		}
+	} else {
+		s.sess = sess
+	}
+	if ce := h.logger.Check(zap.DebugLevel, "session matcher ran before the session handler: session loaded for both"); ce != nil {
+		ce.Write(zap.String("store", h.storeLabel))
+	}
+	s.leave(r)
+	return s, nil
+}
+
 // servePassed serves a request whose session the store could not load,
 // under on_store_error pass: the upstream gets an empty session marked
 // store_error, and nothing it answers about the session is applied or
 // reaches the client; the cookie is left alone.
 func (h *Handler) servePassed(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, cookieValue string, loadErr error) error {
 	if ce := h.logger.Check(zap.WarnLevel, "session store unavailable: serving without the session (on_store_error pass)"); ce != nil {
-		ce.Write(zap.Error(loadErr))
+		ce.Write(zap.String("store", h.storeLabel), zap.Error(loadErr))
 	}
+	(&reqSession{h: h, cookie: cookieValue}).expose(r)
 	if !h.PassCookie && cookieValue != "" {
 		removeCookie(r.Header, h.cookie.Name)
 	}
@@ -515,11 +662,12 @@ func (h *Handler) stripRequest(r *http.Request) {
 	}
 }
 
-func (h *Handler) token(sess *session.Session) (string, error) {
-	c := headers.Claims{Data: sess.Data(), New: sess.IsNew()}
+func (h *Handler) token(s *reqSession) (string, error) {
+	sess := s.sess
+	c := headers.Claims{Data: h.manager.Visible(sess), New: sess.IsNew()}
 	if !sess.IsNew() {
 		c.HasSession = true
-		c.SID = h.signer.SID(sess.Key())
+		c.SID = s.SID()
 		c.ExpiresAt = sess.ExpiresAt()
 		c.BrowserClose = h.manager.BrowserClose(sess.Data())
 		c.IdleExpiresAt = sess.IdleExpiresAt()
@@ -541,32 +689,66 @@ func (h *Handler) storeError(w http.ResponseWriter, err error) error {
 // response reaches the client, so that a failed save replaces the response.
 func (h *Handler) commit(rw *responseWriter, status int) error {
 	patchVary(rw.Header())
+	st := &rw.state
 	if status >= 500 {
 		// Django saves nothing on a server error; neither do we. The error
 		// passes as it is, whatever update headers it carries.
 		h.names.Strip(rw.Header())
+		if ce := h.logger.Check(zap.DebugLevel, "upstream answered a server error: nothing saved"); ce != nil {
+			ce.Write(zap.String("sid", st.SID()), zap.String("store", h.storeLabel), zap.String("outcome", "unchanged"), zap.Int("status", status))
+		}
 		return nil
 	}
 	upd, err := h.names.ParseUpdate(rw.Header())
 	if err != nil {
+		h.metrics.rejected.WithLabelValues("malformed").Inc()
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("parsing session update: %w", err))
 	}
-	if h.manager.IsRead(rw.sess, upd) {
+	if h.manager.IsRead(st.sess, upd) {
+		if ce := h.logger.Check(zap.DebugLevel, "no session change: nothing saved"); ce != nil {
+			ce.Write(zap.String("sid", st.SID()), zap.String("store", h.storeLabel), zap.String("outcome", "unchanged"))
+		}
 		return nil // the read path: nothing to save, no timer to set
 	}
 	// The upstream has acted; a client that hangs up now must not undo a
 	// login or logout. store_timeout bounds the save.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rw.r.Context()), h.timeout)
 	defer cancel()
-	res, err := h.manager.Commit(ctx, rw.sess, upd)
+	// Only these reach the store; a plain read returns before any call.
+	timed := !upd.Empty() || h.SaveEveryRequest || h.IdleTimeout > 0 || h.AbsoluteTimeout > 0
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
+	res, err := h.manager.Commit(ctx, st.sess, upd)
+	var took time.Duration
+	if timed {
+		took = time.Since(start)
+		h.metrics.saveSeconds.Observe(took.Seconds())
+	}
 	if errors.Is(err, session.ErrInterrupted) {
+		h.metrics.interrupted.Inc()
+		h.ended(endInterrupted, st.SID())
 		return caddyhttp.Error(http.StatusBadRequest, err)
 	}
 	if le, ok := errors.AsType[*session.LimitError](err); ok {
+		h.refused(limitName(le), st.SID(), le.Size, le.Limit)
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", le))
+	}
+	if pe, ok := errors.AsType[*session.PolicyError](err); ok {
+		h.metrics.rejected.WithLabelValues("policy").Inc()
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", pe))
+	}
+	if ie, ok := errors.AsType[*session.IncrError](err); ok {
+		// The upstream asked to count in a field that holds no counter:
+		// its update is void, as a malformed one is.
+		h.metrics.rejected.WithLabelValues("not_counter").Inc()
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", ie))
 	}
 	if err != nil {
 		h.health.failed(err)
+		h.metrics.storeError("save", err)
+		h.logStoreError("save", took, err)
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	h.health.ok()
@@ -585,6 +767,7 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 		if line := c.String(); len(line) > maxCookieBytes {
 			// Only a session kept in the cookie (signed_cookies) grows so:
 			// a truncated or dropped cookie would lose it silently.
+			h.refused("cookie_size", st.SID(), len(line), maxCookieBytes)
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("session cookie would be %d bytes, over the %d browsers keep: refusing the update", len(line), maxCookieBytes))
 		}
 		http.SetCookie(rw, &c)
@@ -596,6 +779,7 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 		http.SetCookie(rw, &c)
 		keepPrivate(rw.Header())
 	}
+	h.saved(st, upd, res, took)
 	return nil
 }
 
@@ -755,7 +939,7 @@ type responseWriter struct {
 	*caddyhttp.ResponseWriterWrapper
 	h           *Handler
 	r           *http.Request
-	sess        *session.Session
+	state       reqSession
 	wroteHeader bool
 	failed      error
 }

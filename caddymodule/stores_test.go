@@ -86,16 +86,9 @@ func TestRedisStoreWaitReplicas(t *testing.T) {
 	}
 	for _, tc := range parse {
 		t.Run(tc.name, func(t *testing.T) {
-			var rs RedisStore
-			err := rs.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err %v; want one containing %q", err, tc.wantErr)
-				}
+			rs, ok := parseRedisStore(t, tc.input, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if rs.WaitReplicas != tc.want.WaitReplicas || rs.WaitTimeout != tc.want.WaitTimeout {
 				t.Fatalf("got wait_replicas %d, wait_timeout %s; want %d, %s", rs.WaitReplicas, time.Duration(rs.WaitTimeout), tc.want.WaitReplicas, time.Duration(tc.want.WaitTimeout))
@@ -147,16 +140,9 @@ func TestRedisStoreClientCache(t *testing.T) {
 		{name: "db", input: "redis {\n db 2\n client_cache\n}", wantErr: "client_cache: database 0 only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var rs RedisStore
-			err := rs.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err %v; want one containing %q", err, tc.wantErr)
-				}
+			rs, ok := parseRedisStore(t, tc.input, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if rs.ClientCache == nil || *rs.ClientCache != *tc.want {
 				t.Fatalf("got client_cache %+v; want %+v", rs.ClientCache, tc.want)
@@ -170,4 +156,22 @@ func TestRedisStoreClientCache(t *testing.T) {
 	if err := cs.UnmarshalCaddyfile(caddyfile.NewTestDispenser("cache {\n client_cache\n}")); err == nil {
 		t.Error("store cache accepted client_cache")
 	}
+}
+
+// parseRedisStore parses `store redis` from input. With wantErr it checks
+// that parsing fails with an error containing it and reports false.
+func parseRedisStore(t *testing.T, input, wantErr string) (*RedisStore, bool) {
+	t.Helper()
+	rs := new(RedisStore)
+	err := rs.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err %v; want one containing %q", err, wantErr)
+		}
+		return nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs, true
 }

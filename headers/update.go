@@ -35,12 +35,14 @@ const (
 	kindFlush    = "flush"
 	kindCycleKey = "cycle-key"
 	kindExpiry   = "expiry"
+	kindIncr     = "incr"
 )
 
 // suffixes gives each kind its canonical suffix, for messages.
 var suffixes = map[string]string{
 	kindSet: "Set", kindDelete: "Delete", kindClear: "Clear",
 	kindFlush: "Flush", kindCycleKey: "Cycle-Key", kindExpiry: "Expiry",
+	kindIncr: "Incr",
 }
 
 // kindOf returns the kind of an update header from what follows the base.
@@ -69,10 +71,11 @@ func foldEqual(s, lower string) bool {
 // base (a token echoed back) is removed and otherwise ignored.
 //
 // Values are taken one header line at a time, never split on commas. Set
-// objects are merged in order (a later value of a field wins) and Delete
-// arrays concatenated. Anything malformed returns a *HeaderError and no
+// objects are merged in order (a later value of a field wins), Delete
+// arrays concatenated, and Incr deltas of one field added up. Anything malformed returns a *HeaderError and no
 // update: invalid JSON or UTF-8, a Set that is not an object or a Delete
-// that is not an array of strings, a flag other than "1", an Expiry that is
+// that is not an array of strings, an Incr that is not an object of
+// integers within ±(2^53-1), a flag other than "1", an Expiry that is
 // not non-negative integer seconds, "default" or an RFC 3339 time, several
 // Expiry values that disagree, an unknown <base>-Something header, one
 // field set to different values under differently spelled names (their
@@ -156,6 +159,25 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 					}
 					u.Set[f] = val
 					setBy[f] = i
+				}
+			case kindIncr:
+				obj, reason := parseObject(v)
+				if reason != "" {
+					return nil, &HeaderError{Header: name, Reason: reason}
+				}
+				if u.Incr == nil {
+					u.Incr = make(map[string]int64, len(obj))
+				}
+				for f, val := range obj {
+					d, ok := session.ParseCounter(val)
+					if !ok {
+						return nil, &HeaderError{Header: name, Reason: "a delta must be an integer of at most 2^53-1 in magnitude"}
+					}
+					sum := u.Incr[f] + d
+					if sum > session.MaxCounter || sum < -session.MaxCounter {
+						return nil, &HeaderError{Header: name, Reason: "the deltas of one field add up past 2^53-1"}
+					}
+					u.Incr[f] = sum
 				}
 			case kindDelete:
 				keys, reason := parseStrings(v)

@@ -120,17 +120,22 @@ type Expiry struct {
 // Update is the set of changes an upstream asked for in one response,
 // applied in Django's order: flush, clear, delete, set, cycle key, expiry.
 type Update struct {
-	Flush    bool
-	Clear    bool
-	Delete   []string
-	Set      Data
+	Flush  bool
+	Clear  bool
+	Delete []string
+	Set    Data
+	// Incr adds an integer to each field, after Set: atomically in the
+	// store, against the value stored when the write happens, so that
+	// concurrent increments all count. A field that is not stored counts
+	// as 0.
+	Incr     map[string]int64
 	CycleKey bool
 	Expiry   *Expiry
 }
 
 // Empty reports whether u asks for no change at all.
 func (u *Update) Empty() bool {
-	return u == nil || (!u.Flush && !u.Clear && len(u.Delete) == 0 && len(u.Set) == 0 && !u.CycleKey && u.Expiry == nil)
+	return u == nil || (!u.Flush && !u.Clear && len(u.Delete) == 0 && len(u.Set) == 0 && len(u.Incr) == 0 && !u.CycleKey && u.Expiry == nil)
 }
 
 // Config is the policy of a Manager.
@@ -149,6 +154,9 @@ type Config struct {
 	// MaxUpdateKeys bounds how many fields one update may set or delete.
 	// 0 means no limit.
 	MaxUpdateKeys int
+	// Policy scopes the upstream: keys it does not see, keys it may not
+	// write, whether it may flush, clear or cycle the key.
+	Policy Policy
 	// IdleTimeout ends a session that no request used for this long,
 	// whatever its age (0: off). Django has none.
 	IdleTimeout time.Duration
@@ -195,6 +203,10 @@ func (s *Session) Key() string { return s.key }
 
 // Data is the session's contents; never nil. Callers must not modify it.
 func (s *Session) Data() Data { return s.data }
+
+// Visible is what of s the upstream may see under the Manager's Policy.
+// Callers must not modify it.
+func (m *Manager) Visible(s *Session) Data { return m.Config.Policy.Visible(s.data) }
 
 // IsNew reports whether no stored session was found for this request.
 func (s *Session) IsNew() bool { return s.key == "" }
@@ -348,6 +360,10 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if err := m.checkUpdate(u); err != nil {
 		return Result{}, err
 	}
+	if err := m.Config.Policy.check(u); err != nil {
+		return Result{}, err
+	}
+	u = m.Config.Policy.scopeClear(u, s.data)
 	if m.IsRead(s, u) {
 		return Result{}, nil // a read: nothing to store, the cookie stays
 	}
@@ -356,7 +372,10 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	modified := !u.Empty()
 	touch := s.touch && !modified && oldKey != ""
 	cycle := u.CycleKey && oldKey != "" && !u.Flush
-	view := u.apply(s.data)
+	view, err := u.apply(s.data)
+	if err != nil {
+		return Result{}, err
+	}
 	if m.timeouts() {
 		if userEmpty(view) {
 			// Only the timeout fields would be left: the session is empty,
@@ -367,7 +386,9 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 			}
 		} else if modified || touch || m.Config.SaveEveryRequest {
 			u = m.stamp(s, u, now)
-			view = u.apply(s.data)
+			if view, err = u.apply(s.data); err != nil {
+				return Result{}, err
+			}
 		}
 	}
 	if modified {
@@ -494,7 +515,15 @@ func (m *Manager) cycle(ctx context.Context, oldKey string, u *Update, now time.
 	if !ok {
 		return Result{}, ErrInterrupted
 	}
-	data := u.apply(rec.Data)
+	data, err := u.apply(rec.Data)
+	if err != nil {
+		// A counter others changed since this request loaded the session
+		// no longer takes the increment: put the session back as it was.
+		if _, rerr := m.Store.Save(ctx, oldKey, Change{Mode: ModeCreate, Set: rec.Data, ExpiresAt: rec.ExpiresAt}); rerr != nil {
+			return Result{}, fmt.Errorf("%w (restoring the old key failed too, the session is lost: %v)", err, rerr)
+		}
+		return Result{}, err
+	}
 	if len(data) == 0 || (m.timeouts() && userEmpty(data)) {
 		return emptied, nil
 	}
@@ -521,8 +550,9 @@ func (m *Manager) createResult(ctx context.Context, data Data, now time.Time) (R
 }
 
 // apply returns d with u applied in Django's order (flush, clear, delete,
-// set, expiry); d itself is not modified.
-func (u *Update) apply(d Data) Data {
+// set, then increments, then expiry); d itself is not modified. An
+// increment that cannot apply is an *IncrError.
+func (u *Update) apply(d Data) (Data, error) {
 	view := Data{}
 	if !u.Flush && !u.Clear {
 		view = maps.Clone(d)
@@ -534,6 +564,9 @@ func (u *Update) apply(d Data) Data {
 		delete(view, k)
 	}
 	maps.Copy(view, u.Set)
+	if err := addCounters(view, u.Incr); err != nil {
+		return nil, err
+	}
 	if e := u.Expiry; e != nil {
 		if e.Default {
 			delete(view, ExpiryKey)
@@ -541,11 +574,9 @@ func (u *Update) apply(d Data) Data {
 			view[ExpiryKey] = expiryValue(e)
 		}
 	}
-	return view
+	return view, nil
 }
 
-// delta is u as a ModeUpdate change: its deletes, then its sets, with the
-// expiry as a set or delete of ExpiryKey.
 // deltaFrom is delta for the session s was loaded as: its Base is the
 // loaded record's Version.
 func (u *Update) deltaFrom(s *Session) Change {
@@ -554,8 +585,33 @@ func (u *Update) deltaFrom(s *Session) Change {
 	return c
 }
 
+// delta is u as a ModeUpdate change: its deletes, then its sets, then its
+// increments, with the expiry as a set or delete of ExpiryKey. An
+// increment of a field this update sets or deletes is folded into the set
+// (the value it sets, or 0, plus the delta), so that the store increments
+// only fields the update leaves as they are stored; apply has checked that
+// such a sum is a counter.
 func (u *Update) delta() Change {
 	c := Change{Mode: ModeUpdate, Set: maps.Clone(u.Set), Delete: slices.Clone(u.Delete)}
+	for k, d := range u.Incr {
+		base, set := u.Set[k]
+		if !set && !slices.Contains(u.Delete, k) {
+			if c.Incr == nil {
+				c.Incr = make(map[string]int64, len(u.Incr))
+			}
+			c.Incr[k] = d
+			continue
+		}
+		v, err := AddCounter(base, d)
+		if err != nil {
+			continue // apply refused the update already
+		}
+		if c.Set == nil {
+			c.Set = Data{}
+		}
+		c.Set[k] = v
+		c.Delete = slices.DeleteFunc(c.Delete, func(x string) bool { return x == k })
+	}
 	if e := u.Expiry; e != nil {
 		if e.Default {
 			delete(c.Set, ExpiryKey)
@@ -584,7 +640,7 @@ func (e *LimitError) Error() string {
 
 func (m *Manager) checkUpdate(u *Update) error {
 	if max := m.Config.MaxUpdateKeys; max > 0 {
-		if n := len(u.Set) + len(u.Delete); n > max {
+		if n := len(u.Set) + len(u.Delete) + len(u.Incr); n > max {
 			return &LimitError{What: "keys in one update", Size: n, Limit: max}
 		}
 	}

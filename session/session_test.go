@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -319,4 +320,96 @@ func TestTimeFormat(t *testing.T) {
 	if _, err := session.ParseTime("soon"); err == nil {
 		t.Error(`ParseTime("soon") succeeded`)
 	}
+}
+
+// TestCommitIncr: X-Session-Incr's semantics in the Manager, with the
+// order flush, clear, delete, set, incr, cycle-key.
+func TestCommitIncr(t *testing.T) {
+	stored := func(t *testing.T, m *session.Manager, key string) session.Data {
+		t.Helper()
+		rec, ok, err := m.Store.Load(ctx, key)
+		if err != nil || !ok {
+			t.Fatalf("Load(%s) = %v, %v", key, ok, err)
+		}
+		return rec.Data
+	}
+	t.Run("update", func(t *testing.T) {
+		m, _ := newManager(t, session.Config{})
+		key := seed(t, m, data("n", `1`, "keep", `true`))
+		s := load(t, m, key)
+		// Another request increments meanwhile: both count.
+		if _, err := m.Store.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Incr: map[string]int64{"n": 10}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Commit(ctx, s, &session.Update{Incr: map[string]int64{"n": 1, "fresh": 5}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := stored(t, m, key); string(got["n"]) != "12" || string(got["fresh"]) != "5" || string(got["keep"]) != "true" {
+			t.Errorf("stored %v; want n 12, fresh 5, keep true", got)
+		}
+	})
+	t.Run("set then incr", func(t *testing.T) {
+		m, _ := newManager(t, session.Config{})
+		key := seed(t, m, data("n", `1`))
+		if _, err := m.Commit(ctx, load(t, m, key), &session.Update{Set: data("n", `100`), Incr: map[string]int64{"n": 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := stored(t, m, key); string(got["n"]) != "101" {
+			t.Errorf("n = %s; want 101", got["n"])
+		}
+	})
+	t.Run("clear then incr", func(t *testing.T) {
+		m, _ := newManager(t, session.Config{})
+		key := seed(t, m, data("n", `7`, "other", `1`))
+		if _, err := m.Commit(ctx, load(t, m, key), &session.Update{Clear: true, Incr: map[string]int64{"n": 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := stored(t, m, key); len(got) != 1 || string(got["n"]) != "1" {
+			t.Errorf("stored %v; want only n 1", got)
+		}
+	})
+	t.Run("cycle keeps the count", func(t *testing.T) {
+		m, _ := newManager(t, session.Config{})
+		key := seed(t, m, data("n", `7`))
+		res, err := m.Commit(ctx, load(t, m, key), &session.Update{CycleKey: true, Incr: map[string]int64{"n": 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stored(t, m, res.Key); string(got["n"]) != "8" {
+			t.Errorf("n under the new key = %s; want 8", got["n"])
+		}
+	})
+	t.Run("new session", func(t *testing.T) {
+		m, _ := newManager(t, session.Config{})
+		s, err := m.Load(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Commit(ctx, s, &session.Update{Incr: map[string]int64{"visits": 1}})
+		if err != nil || res.Key == "" {
+			t.Fatalf("Commit = %+v, %v", res, err)
+		}
+		if got := stored(t, m, res.Key); string(got["visits"]) != "1" {
+			t.Errorf("visits = %s; want 1", got["visits"])
+		}
+	})
+	t.Run("not an integer", func(t *testing.T) {
+		m, _ := newManager(t, session.Config{})
+		key := seed(t, m, data("n", `"seven"`, "a", `1`))
+		_, err := m.Commit(ctx, load(t, m, key), &session.Update{Set: data("a", `2`), Incr: map[string]int64{"n": 1}})
+		if ie, ok := errors.AsType[*session.IncrError](err); !ok || ie.Key != "n" {
+			t.Fatalf("Commit = %v; want an IncrError for n", err)
+		}
+		if got := stored(t, m, key); string(got["a"]) != "1" || string(got["n"]) != `"seven"` {
+			t.Errorf("stored %v after a refused update; want it unchanged", got)
+		}
+	})
+	t.Run("counts toward max_update_keys", func(t *testing.T) {
+		m, _ := newManager(t, session.Config{MaxUpdateKeys: 2})
+		key := seed(t, m, data("a", `1`))
+		_, err := m.Commit(ctx, load(t, m, key), &session.Update{Set: data("a", `2`), Incr: map[string]int64{"b": 1, "c": 1}})
+		if _, ok := errors.AsType[*session.LimitError](err); !ok {
+			t.Fatalf("Commit = %v; want a LimitError", err)
+		}
+	})
 }

@@ -86,6 +86,13 @@ type Change struct {
 	Delete []string
 	// Set holds fields to write.
 	Set Data
+	// Incr adds an integer to fields, after Set (ModeUpdate only; the
+	// Manager folds increments of fields it sets or deletes into Set). The
+	// store adds to the value stored at the moment of the write, atomically
+	// with the rest of the change; a field not stored counts as 0. A field
+	// that holds anything but an integer, or a sum past MaxCounter, fails
+	// the whole change with an *IncrError and writes nothing.
+	Incr map[string]int64
 	// ExpiresAt is the session's new expiry; the store forgets the session
 	// after it. Zero keeps the stored expiry (ModeUpdate only); a time in
 	// the past leaves nothing stored.
@@ -110,13 +117,20 @@ func (c Change) Apply(rec Record, live bool, now time.Time) (data Data, expiresA
 		return nil, time.Time{}, false, ErrGone
 	}
 	data = rec.Data
-	if c.Mode != ModeUpdate || data == nil {
+	switch {
+	case c.Mode != ModeUpdate || data == nil:
 		data = make(Data, len(c.Set))
+	case len(c.Incr) > 0:
+		// A counter that fails leaves rec.Data as it was.
+		data = maps.Clone(data)
 	}
 	for _, k := range c.Delete {
 		delete(data, k)
 	}
 	maps.Copy(data, c.Set)
+	if err := addCounters(data, c.Incr); err != nil {
+		return nil, time.Time{}, false, err
+	}
 	expiresAt = rec.ExpiresAt
 	if !c.ExpiresAt.IsZero() {
 		expiresAt = c.ExpiresAt

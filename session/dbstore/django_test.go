@@ -163,8 +163,12 @@ func TestDjangoTable(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// The live row has minutes to live, so that starting three
+				// Django processes on a busy machine cannot outlast it; the
+				// expired one, two seconds in the past, is what catches a
+				// format Django would compare wrongly.
 				live, expired := session.NewKey(), session.NewKey()
-				put(t, b, live, string(enc), time.Now().Add(5*time.Second))
+				put(t, b, live, string(enc), time.Now().Add(10*time.Minute))
 				put(t, b, expired, string(enc), time.Now().Add(-2*time.Second))
 				if got := runDjango(t, db.engine, db.name, "load", live); got != `{"a": 1}` {
 					t.Fatalf("Django loaded the live session as %s", got)

@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,6 +63,23 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 	case c.Mode != session.ModeCreate && !exists:
 		return false, session.ErrGone
 	}
+	// Counters first: one that fails leaves the session as it was.
+	var counters session.Data
+	if len(c.Incr) > 0 {
+		counters = make(session.Data, len(c.Incr))
+		for k, d := range c.Incr {
+			base, set := c.Set[k]
+			if !set && c.Mode == session.ModeUpdate && !slices.Contains(c.Delete, k) {
+				base = e.data[k]
+			}
+			v, err := session.AddCounter(base, d)
+			if err != nil {
+				err.(*session.IncrError).Key = k
+				return false, err
+			}
+			counters[k] = v
+		}
+	}
 	if c.Mode == session.ModeUpdate {
 		for _, k := range c.Delete {
 			delete(e.data, k)
@@ -71,6 +90,7 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 	for k, v := range c.Set {
 		e.data[k] = bytes.Clone(v)
 	}
+	maps.Copy(e.data, counters)
 	if !c.ExpiresAt.IsZero() {
 		e.expiresAt = c.ExpiresAt
 	}

@@ -17,6 +17,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,8 +30,10 @@ import (
 // saveScript applies one session.Change to the hash KEYS[1].
 //
 // ARGV: mode, expiry (unix ms, or "" to keep the current one), the number
-// of fields to delete, those fields, then field/value pairs to set.
-// It returns one of the save* codes below. Fields are written one call at
+// of fields to delete, those fields, the number of counters to increment,
+// field/delta pairs, then field/value pairs to set. It returns one of the
+// save* codes below, or {code, field} for a counter that cannot take its
+// increment (saveNotInteger, saveOverflow), having written nothing. Fields are written one call at
 // a time, because unpack() of a large session would overflow Lua's stack.
 var saveScript = redis.NewScript(`
 local key, mode, expires_at = KEYS[1], ARGV[1], ARGV[2]
@@ -44,11 +48,32 @@ if mode == 'replace' then
 	redis.call('DEL', key)
 end
 local ndel = tonumber(ARGV[3])
+local ninc = tonumber(ARGV[4 + ndel])
+local inc1, set1 = 5 + ndel, 5 + ndel + 2 * ninc
+-- Counters first, before any write: one that fails fails the change whole.
+-- Lua's numbers are doubles: exact for every counter (at most 2^53-1).
+local lim = 9007199254740991
+for i = inc1, set1 - 1, 2 do
+	local cur = redis.call('HGET', key, ARGV[i])
+	local n = 0
+	if cur then
+		if #cur > 17 or not (cur == '0' or string.match(cur, '^%-?[1-9]%d*$')) then
+			return {-3, ARGV[i]}
+		end
+		n = tonumber(cur)
+		if n > lim or n < -lim then return {-3, ARGV[i]} end
+	end
+	local sum = n + tonumber(ARGV[i + 1])
+	if sum > lim or sum < -lim then return {-4, ARGV[i]} end
+end
 for i = 4, 3 + ndel do
 	redis.call('HDEL', key, ARGV[i])
 end
-for i = 4 + ndel, #ARGV, 2 do
+for i = set1, #ARGV, 2 do
 	redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+end
+for i = inc1, set1 - 1, 2 do
+	redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1])
 end
 if redis.call('HLEN', key) - redis.call('HEXISTS', key, expf) == 0 then
 	redis.call('DEL', key)
@@ -76,6 +101,9 @@ const (
 	saveGone   = -2 // ModeUpdate or ModeReplace on a key that is not stored
 	saveEmpty  = 0  // no data left: the hash is gone (or already expired)
 	saveKept   = 1  // the hash holds data
+
+	saveNotInteger = -3 // a counter holds something else
+	saveOverflow   = -4 // a counter's sum would pass session.MaxCounter
 )
 
 // loadScript returns {PTTL, HGETALL} of KEYS[1], or an empty array when the
@@ -284,29 +312,71 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
 	}
 
-	args := make([]any, 0, 3+len(c.Delete)+2*len(c.Set))
-	args = append(args, mode, expiresAt, len(c.Delete))
-	for _, k := range c.Delete {
+	// The script increments only fields the change leaves as stored: a
+	// counter this change also sets or deletes is summed here.
+	set, del, incr := c.Set, c.Delete, map[string]int64{}
+	copied := false
+	for k, d := range c.Incr {
+		base, inSet := set[k]
+		if !inSet && !slices.Contains(del, k) && c.Mode == session.ModeUpdate {
+			incr[k] = d
+			continue
+		}
+		v, err := session.AddCounter(base, d)
+		if err != nil {
+			err.(*session.IncrError).Key = k
+			return false, err
+		}
+		if !copied { // the caller's maps stay as they are
+			set, del, copied = maps.Clone(set), slices.Clone(del), true
+			if set == nil {
+				set = session.Data{}
+			}
+		}
+		set[k] = v
+		del = slices.DeleteFunc(del, func(x string) bool { return x == k })
+	}
+
+	args := make([]any, 0, 4+len(del)+2*len(incr)+2*len(set))
+	args = append(args, mode, expiresAt, len(del))
+	for _, k := range del {
 		args = append(args, k)
 	}
-	for k, v := range c.Set {
+	args = append(args, len(incr))
+	for k, d := range incr {
+		args = append(args, k, d)
+	}
+	for k, v := range set {
 		// []byte, not json.RawMessage: go-redis only writes the former raw.
 		args = append(args, k, []byte(v))
 	}
 
-	var code int64
+	var reply any
 	var err error
 	defer s.evict(s.key(key))
 	if s.waitReplicas > 0 {
 		var cmd *redis.Cmd
 		if cmd, err = s.runAndWait(ctx, saveScript, []string{s.key(key)}, args); err == nil {
-			code, err = cmd.Int64()
+			reply, err = cmd.Result()
 		}
 	} else {
-		code, err = saveScript.Run(ctx, s.client, []string{s.key(key)}, args...).Int64()
+		reply, err = saveScript.Run(ctx, s.client, []string{s.key(key)}, args...).Result()
 	}
 	if err != nil {
 		return false, fmt.Errorf("writing session hash: %w", err)
+	}
+	code, ok := reply.(int64)
+	if r, isPair := reply.([]any); isPair && len(r) == 2 {
+		field, _ := r[1].(string)
+		switch r[0] {
+		case int64(saveNotInteger):
+			return false, &session.IncrError{Key: field, Reason: session.ReasonNotInteger}
+		case int64(saveOverflow):
+			return false, &session.IncrError{Key: field, Reason: session.ReasonOverflow}
+		}
+	}
+	if !ok {
+		return false, fmt.Errorf("writing session hash: unexpected reply %v", reply)
 	}
 	switch code {
 	case saveExists:

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,6 +291,50 @@ func Run(t *testing.T, open func(t *testing.T) session.Store) {
 		})
 	})
 
+	t.Run("Incr", func(t *testing.T) {
+		t.Run("AddsAndStartsAtZero", func(t *testing.T) {
+			s, key := open(t), session.NewKey()
+			create(t, s, key, session.Data{"n": raw(`40`), "keep": raw(`1`)})
+			mustSave(t, s, key, session.Change{Mode: session.ModeUpdate, Incr: map[string]int64{"n": 2, "new": -3}, ExpiresAt: later()}, true)
+			assertData(t, mustLoad(t, s, key).Data, session.Data{"n": raw(`42`), "new": raw(`-3`), "keep": raw(`1`)})
+		})
+		t.Run("AfterSetAndDelete", func(t *testing.T) {
+			// Incr applies after Set and Delete of the same change.
+			s, key := open(t), session.NewKey()
+			create(t, s, key, session.Data{"a": raw(`5`), "b": raw(`7`)})
+			mustSave(t, s, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"a": raw(`10`)}, Delete: []string{"b"}, Incr: map[string]int64{"a": 1, "b": 1}, ExpiresAt: later()}, true)
+			assertData(t, mustLoad(t, s, key).Data, session.Data{"a": raw(`11`), "b": raw(`1`)})
+		})
+		t.Run("Refused", func(t *testing.T) {
+			for _, tc := range []struct {
+				name, stored string
+				delta        int64
+				reason       string
+			}{
+				{"string", `"5"`, 1, session.ReasonNotInteger},
+				{"float", `1.5`, 1, session.ReasonNotInteger},
+				{"exponent", `1e3`, 1, session.ReasonNotInteger},
+				{"object", `{"n":1}`, 1, session.ReasonNotInteger},
+				{"past 2^53", `9007199254740992`, 1, session.ReasonNotInteger},
+				{"overflow", `9007199254740990`, 2, session.ReasonOverflow},
+				{"underflow", `-9007199254740990`, -2, session.ReasonOverflow},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					s, key := open(t), session.NewKey()
+					before := session.Data{"c": raw(tc.stored), "keep": raw(`1`)}
+					create(t, s, key, before)
+					_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"keep": raw(`2`), "added": raw(`3`)}, Delete: []string{"keep"}, Incr: map[string]int64{"c": tc.delta}, ExpiresAt: later()})
+					ie, ok := errors.AsType[*session.IncrError](err)
+					if !ok || ie.Key != "c" || ie.Reason != tc.reason {
+						t.Fatalf("Save = %v; want an IncrError for c: %s", err, tc.reason)
+					}
+					// Nothing of the change was written.
+					assertData(t, mustLoad(t, s, key).Data, before)
+				})
+			}
+		})
+	})
+
 	t.Run("NoAliasing", func(t *testing.T) {
 		// Neither the caller's Set nor a loaded Record may share memory with
 		// what is stored.
@@ -337,6 +382,24 @@ func Run(t *testing.T, open func(t *testing.T) session.Store) {
 			if !slices.ContainsFunc(values, func(d session.Data) bool { return bytes.Equal(d["v"], got["v"]) }) {
 				t.Fatalf("final value (%d bytes) is none of the values written", len(got["v"]))
 			}
+		})
+
+		t.Run("Incr", func(t *testing.T) {
+			// 100 increments at once, several per worker, each its own
+			// save: every one counts.
+			s, key := open(t), session.NewKey()
+			create(t, s, key, session.Data{"other": raw(`"x"`)})
+			const total = 100
+			var next atomic.Int64
+			parallel(t, func(int) error {
+				for next.Add(1) <= total {
+					if _, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Incr: map[string]int64{"n": 1}, ExpiresAt: later()}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			assertData(t, mustLoad(t, s, key).Data, session.Data{"other": raw(`"x"`), "n": raw(`100`)})
 		})
 
 		t.Run("Create", func(t *testing.T) {

@@ -1,0 +1,283 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"slices"
+	"sync"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types/ref"
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(MatchSession{})
+	caddy.RegisterModule(new(handlerRegistry))
+}
+
+// MatchSession matches requests by their session: every key it names must
+// be in the session and, when values are listed for it, hold one of them.
+// Values compare as the {http.session.<key>} placeholder prints them: a
+// JSON string as its text, a number or boolean as written, so `42`
+// matches both 42 and "42" (Django keeps _auth_user_id as a string).
+// Requests with no session, or with an empty one, match only `not`.
+//
+// JSON: a map from key to the accepted values, `[]` for any value:
+//
+//	{"session": {"_auth_user_id": [], "role": ["admin", "editor"]}}
+//
+// The matcher reads the session the `session` handler loaded for the
+// request. Where it runs before that handler (a matcher on a directive
+// ordered ahead of `session`, such as `redir` or `rewrite`), it loads the
+// session itself, through the session handler of the same config whose
+// cookie the request carries (the first one provisioned, when several
+// do); the handler then uses that session and does not load it again. A
+// request that carries no session cookie matches without a store lookup.
+// A store failure is a 503 (or no session, under on_store_error pass).
+//
+// In a CEL expression: `session('user_id')` and `session('role',
+// 'admin')`.
+type MatchSession struct {
+	Keys map[string][]string
+
+	handlers *handlerRegistry
+}
+
+// CaddyModule returns the Caddy module information.
+func (MatchSession) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.matchers.session",
+		New: func() caddy.Module { return new(MatchSession) },
+	}
+}
+
+// MarshalJSON writes the matcher as its map of keys to values.
+func (m MatchSession) MarshalJSON() ([]byte, error) {
+	keys := map[string][]string{}
+	for k, vs := range m.Keys {
+		keys[k] = append([]string{}, vs...) // [], not null
+	}
+	return json.Marshal(keys)
+}
+
+// UnmarshalJSON reads the map of keys to values.
+func (m *MatchSession) UnmarshalJSON(b []byte) error {
+	return json.Unmarshal(b, &m.Keys)
+}
+
+// Provision finds the session handlers of this config.
+func (m *MatchSession) Provision(ctx caddy.Context) error {
+	m.handlers = handlersOf(ctx)
+	return nil
+}
+
+// Validate refuses a matcher that names no key.
+func (m *MatchSession) Validate() error {
+	if len(m.Keys) == 0 {
+		return errors.New("session matcher: at least one session key is required")
+	}
+	for k := range m.Keys {
+		if k == "" {
+			return errors.New("session matcher: empty session key")
+		}
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the matcher from Caddyfile tokens. Syntax:
+//
+//	session <key> [<value>...]
+//
+// Several lines in one named matcher must all match.
+func (m *MatchSession) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if m.Keys == nil {
+		m.Keys = map[string][]string{}
+	}
+	for d.Next() {
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		key := d.Val()
+		m.Keys[key] = append(m.Keys[key], d.RemainingArgs()...)
+		if d.NextBlock(0) {
+			return d.Err("malformed session matcher: blocks are not supported")
+		}
+	}
+	return nil
+}
+
+// Match implements caddyhttp.RequestMatcher.
+func (m *MatchSession) Match(r *http.Request) bool {
+	ok, _ := m.MatchWithError(r)
+	return ok
+}
+
+// MatchWithError implements caddyhttp.RequestMatcherWithError.
+func (m *MatchSession) MatchWithError(r *http.Request) (bool, error) {
+	s := exposed(r)
+	if s == nil {
+		var err error
+		if s, err = m.handlers.preload(r); err != nil || s == nil {
+			return false, err
+		}
+	}
+	data := s.data()
+	for k, want := range m.Keys {
+		v, ok := data[k]
+		if !ok {
+			return false, nil
+		}
+		if len(want) > 0 && !slices.Contains(want, valueText(v)) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// CELLibrary makes the matcher available in CEL expressions:
+//
+//	expression session('_auth_user_id')
+//	expression session('role', 'admin') || path('/public/*')
+func (MatchSession) CELLibrary(ctx caddy.Context) (cel.Library, error) {
+	stringList := reflect.TypeFor[[]string]()
+	newMatcher := func(keys map[string][]string) *MatchSession {
+		m := &MatchSession{Keys: keys}
+		m.handlers = handlersOf(ctx)
+		return m
+	}
+	key, err := caddyhttp.CELMatcherImpl("session", "session_match_request_key",
+		[]*cel.Type{cel.StringType},
+		func(data ref.Val) (caddyhttp.RequestMatcherWithError, error) {
+			k, ok := data.Value().(string)
+			if !ok || k == "" {
+				return nil, fmt.Errorf("session(): want a session key, got %v", data.Value())
+			}
+			return newMatcher(map[string][]string{k: nil}), nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	value, err := caddyhttp.CELMatcherImpl("session", "session_match_request_key_value",
+		[]*cel.Type{cel.StringType, cel.StringType},
+		func(data ref.Val) (caddyhttp.RequestMatcherWithError, error) {
+			v, err := data.ConvertToNative(stringList)
+			if err != nil {
+				return nil, err
+			}
+			args := v.([]string)
+			if len(args) != 2 || args[0] == "" {
+				return nil, fmt.Errorf("session(): want a session key and a value, got %q", args)
+			}
+			return newMatcher(map[string][]string{args[0]: {args[1]}}), nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return caddyhttp.NewMatcherCELLibrary(
+		append(key.CompileOptions(), value.CompileOptions()...),
+		append(key.ProgramOptions(), value.ProgramOptions()...),
+	), nil
+}
+
+// handlerRegistryID is the app that lists a config's session handlers for
+// its session matchers. It needs no configuration: handlers and matchers
+// load it.
+const handlerRegistryID = "session_handlers"
+
+// handlerRegistry lists the session handlers of one config, in the order
+// they were provisioned. It lives and dies with its config, so a matcher
+// never reaches a handler of the config a reload replaced.
+type handlerRegistry struct {
+	mu       sync.RWMutex
+	handlers []*Handler
+}
+
+// CaddyModule returns the Caddy module information.
+func (*handlerRegistry) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: handlerRegistryID, New: func() caddy.Module { return new(handlerRegistry) }}
+}
+
+// Start does nothing.
+func (*handlerRegistry) Start() error { return nil }
+
+// Stop does nothing.
+func (*handlerRegistry) Stop() error { return nil }
+
+// bareRegistry serves contexts that have no config (in-process tests).
+var bareRegistry handlerRegistry
+
+// handlersOf returns the registry of ctx's config.
+func handlersOf(ctx caddy.Context) (reg *handlerRegistry) {
+	defer func() {
+		if recover() != nil {
+			reg = &bareRegistry // a bare Context has no config to hold an app
+		}
+	}()
+	app, err := ctx.App(handlerRegistryID)
+	if err != nil {
+		return &bareRegistry
+	}
+	return app.(*handlerRegistry)
+}
+
+func (reg *handlerRegistry) add(h *Handler) {
+	reg.mu.Lock()
+	reg.handlers = append(reg.handlers, h)
+	reg.mu.Unlock()
+}
+
+func (reg *handlerRegistry) remove(h *Handler) {
+	reg.mu.Lock()
+	reg.handlers = slices.DeleteFunc(reg.handlers, func(x *Handler) bool { return x == h })
+	reg.mu.Unlock()
+}
+
+// configIdentity is h's configuration as JSON, but for its matchers, which
+// decide which requests get a session, not how one loads.
+func configIdentity(h *Handler) string {
+	c := *h
+	c.MatcherSetsRaw = nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return fmt.Sprintf("%p", h) // alike to no other handler
+	}
+	return string(b)
+}
+
+// preload loads the request's session for a matcher that runs before any
+// session handler did, through the first handler whose cookie the request
+// carries; nil when it carries none.
+func (reg *handlerRegistry) preload(r *http.Request) (*reqSession, error) {
+	reg.mu.RLock()
+	var h *Handler
+	cookie := ""
+	for _, x := range reg.handlers {
+		if c, err := r.Cookie(x.cookie.Name); err == nil && c.Value != "" {
+			h, cookie = x, c.Value
+			break
+		}
+	}
+	reg.mu.RUnlock()
+	if h == nil {
+		return nil, nil
+	}
+	return h.preload(r, cookie)
+}
+
+// Interface guards
+var (
+	_ caddy.App                         = (*handlerRegistry)(nil)
+	_ caddy.Provisioner                 = (*MatchSession)(nil)
+	_ caddy.Validator                   = (*MatchSession)(nil)
+	_ caddyhttp.RequestMatcherWithError = (*MatchSession)(nil)
+	_ caddyhttp.CELLibraryProducer      = (*MatchSession)(nil)
+	_ caddyfile.Unmarshaler             = (*MatchSession)(nil)
+	_ json.Marshaler                    = MatchSession{}
+	_ json.Unmarshaler                  = (*MatchSession)(nil)
+)
