@@ -61,6 +61,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		save_every_request
 //		header            <base name>
 //		token_ttl         <duration>
+//		token_alg         HS256 | EdDSA
+//		signing_key       <PKCS#8 PEM>
+//		previous_keys     <PEM>...
+//		jwks_path         <path>
+//		audience          <name>
 //		pass_cookie
 //		max_session_size  <size>
 //		max_update_keys   <n>
@@ -80,8 +85,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //
 // Durations accept Caddy's units plus `d` for days (`14d`); sizes are bytes
 // or humanized sizes (`4KB` is 4000 bytes, `4KiB` 4096). `secret_fallbacks`
-// may repeat, its secrets adding up; any other subdirective given twice is
-// an error rather than the last one silently winning. A placeholder in a
+// and `previous_keys` may repeat, their values adding up; any other
+// subdirective given twice is an error rather than the last one silently
+// winning. A placeholder in a
 // secret that can never resolve (an unknown name such as `{envSECRET}`) is
 // refused here; whether an `{env.*}` is set is checked at provision. Write
 // a literal `{` in a secret as `\{`.
@@ -93,7 +99,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if sub != "secret_fallbacks" && sub != "django_secret_key_fallbacks" && sub != "hide" && sub != "deny_write" {
+		if sub != "secret_fallbacks" && sub != "django_secret_key_fallbacks" && sub != "previous_keys" && sub != "hide" && sub != "deny_write" {
 			if err := once(d, seen, sub); err != nil {
 				return err
 			}
@@ -164,6 +170,30 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.IdleTimeout)
 		case "absolute_timeout":
 			err = durationArg(d, &h.AbsoluteTimeout)
+		case "token_alg":
+			h.TokenAlg, err = oneOf(d, "HS256", "EdDSA")
+		case "signing_key":
+			if h.SigningKey, err = oneArg(d); err == nil {
+				if err = checkPlaceholders(d, sub, true, h.SigningKey); err == nil {
+					if kerr := checkKeyArgs(sub, true, h.SigningKey); kerr != nil {
+						err = d.Err(kerr.Error())
+					}
+				}
+			}
+		case "previous_keys":
+			var args []string
+			if args, err = someArgs(d); err == nil {
+				if err = checkPlaceholders(d, sub, true, args...); err == nil {
+					if kerr := checkKeyArgs(sub, false, args...); kerr != nil {
+						err = d.Err(kerr.Error())
+					}
+				}
+			}
+			h.PreviousKeys = append(h.PreviousKeys, args...)
+		case "jwks_path":
+			h.JWKSPath, err = oneArg(d)
+		case "audience":
+			h.Audience, err = oneArg(d)
 		case "codec":
 			h.Codec, err = oneOf(d, "json", "django")
 		case "django_secret_key":
@@ -189,6 +219,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if h.Secret == "" {
 		return d.Err("secret: required (e.g. secret {env.SESSION_SECRET})")
+	}
+	if err := h.checkTokenOptions(); err != nil {
+		return d.Err(err.Error())
 	}
 	return nil
 }

@@ -80,8 +80,9 @@ type Handler struct {
 	// Matcher sets: only matching requests get a session. Default: all.
 	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
 
-	// The key that signs the token (HS256). Required; at least 32 bytes
-	// once placeholders are expanded. Use a placeholder such as
+	// The key that signs the token (HS256), and that keys its `sid` under
+	// either token_alg. Required; at least 32 bytes once placeholders are
+	// expanded. Use a placeholder such as
 	// `{env.SESSION_SECRET}` rather than writing the secret in the config.
 	Secret string `json:"secret,omitempty"`
 
@@ -138,6 +139,38 @@ type Handler struct {
 
 	// How long a token stays valid (its `exp - iat`). Default: 60s.
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+
+	// The token's algorithm: `HS256` (keyed with `secret`, which every app
+	// that verifies the token then holds) or `EdDSA` (Ed25519, signed with
+	// `signing_key`; apps verify with the public key alone and cannot mint
+	// a token). Default: `HS256`.
+	TokenAlg string `json:"token_alg,omitempty"`
+
+	// The Ed25519 private key that signs EdDSA tokens, as a PKCS#8 PEM
+	// (`openssl genpkey -algorithm ed25519`), from a placeholder such as
+	// `{env.SESSION_SIGNING_KEY}` or `{file./etc/caddy/session-key.pem}`;
+	// placeholders are expanded strictly. Required with EdDSA, refused
+	// with HS256. The token header's `kid` is its public key's RFC 7638
+	// thumbprint. `secret` is still required: it keys the token's `sid`.
+	SigningKey string `json:"signing_key,omitempty"`
+
+	// Former signing keys, for rotation: PEM public keys, or the former
+	// PKCS#8 private keys of which only the public halves are used. They
+	// sign nothing; they are published in the JWKS beside the current key
+	// so that tokens they signed verify until they expire. EdDSA only.
+	PreviousKeys []string `json:"previous_keys,omitempty"`
+
+	// A path (such as `/.well-known/jwks.json`) at which the handler
+	// answers GET and HEAD itself with the JSON Web Key Set of the current
+	// and previous public keys, instead of passing the request on; other
+	// methods get 405. The path is matched exactly, before `match`. EdDSA
+	// only. Default: none.
+	JWKSPath string `json:"jwks_path,omitempty"`
+
+	// The token's `aud` claim: the name of the app behind this handler,
+	// which the app checks so that a token minted for another app is
+	// refused. Default: none (no aud claim).
+	Audience string `json:"audience,omitempty"`
 
 	// Forward the session cookie to the upstream. Default: false, the
 	// cookie is removed from the upstream's Cookie header.
@@ -245,6 +278,7 @@ type Handler struct {
 	manager   *session.Manager
 	names     headers.Names
 	signer    *headers.Signer
+	jwks      []byte      // served at JWKSPath; nil when it is not set
 	cookie    http.Cookie // the attributes every session cookie carries
 	secure    *bool       // nil: auto
 	logger    *zap.Logger
@@ -375,8 +409,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if ttl < time.Second {
 		return fmt.Errorf("token_ttl: must be at least 1s, got %s", ttl)
 	}
-	if h.signer, err = headers.NewSigner([]byte(secret), ttl); err != nil {
-		return fmt.Errorf("secret: %w", err)
+	if h.signer, err = h.newSigner([]byte(secret), ttl); err != nil {
+		return err
 	}
 
 	if err := loadAudit(ctx); err != nil {
@@ -444,6 +478,9 @@ func (h *Handler) provisionCookie() error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.jwks != nil && r.URL.Path == h.JWKSPath {
+		return h.serveJWKS(w, r)
+	}
 	h.stripRequest(r)
 	if len(h.matchers) > 0 {
 		match, err := h.matchers.AnyMatchWithError(r)

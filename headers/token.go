@@ -1,6 +1,7 @@
 package headers
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -48,8 +49,9 @@ type Claims struct {
 	StoreError bool
 }
 
-// Signer makes the request header's token: a compact HS256 JWT. It is safe
-// for concurrent use.
+// Signer makes the request header's token: a compact JWT, HS256 keyed
+// with the secret or, with SignerOptions.SigningKey, EdDSA (Ed25519). It is
+// safe for concurrent use.
 type Signer struct {
 	key  []byte
 	ttl  int64
@@ -58,34 +60,105 @@ type Signer struct {
 	// mac is HMAC-SHA256 keyed with the secret, its key schedule done once;
 	// each signature clones it. Its output is what jwt's HS256 computes.
 	mac hash.Hash
+	// ed signs instead of mac when set (EdDSA).
+	ed ed25519.PrivateKey
+	// aud is the `,"aud":"..."` member, or empty.
+	aud  []byte
+	jwks []byte
 }
 
-// NewSigner returns a Signer for secret (at least MinSecretLen bytes) whose
-// tokens live ttl, a whole number of seconds of at least one.
+// SignerOptions are a Signer's optional settings.
+type SignerOptions struct {
+	// SigningKey makes the tokens EdDSA, signed with this Ed25519 key, their
+	// header's kid its public key's RFC 7638 thumbprint. The secret still
+	// keys the sid, so that the sid never reveals the cookie.
+	SigningKey ed25519.PrivateKey
+	// PreviousKeys are former signing keys' public halves, published in the
+	// JWKS beside the current one so that tokens they signed still verify
+	// during a rotation. They sign nothing. EdDSA only.
+	PreviousKeys []ed25519.PublicKey
+	// Audience, when set, is the token's aud claim.
+	Audience string
+}
+
+// NewSigner returns an HS256 Signer for secret (at least MinSecretLen
+// bytes) whose tokens live ttl, a whole number of seconds of at least one.
 func NewSigner(secret []byte, ttl time.Duration) (*Signer, error) {
+	return NewSignerWith(secret, ttl, SignerOptions{})
+}
+
+// NewSignerWith is NewSigner with options: EdDSA and the aud claim.
+func NewSignerWith(secret []byte, ttl time.Duration, o SignerOptions) (*Signer, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("secret: must be at least %d bytes, got %d", MinSecretLen, len(secret))
 	}
 	if ttl < time.Second || ttl%time.Second != 0 {
 		return nil, fmt.Errorf("token ttl: must be a whole number of seconds, at least 1s, got %s", ttl)
 	}
+	if o.SigningKey == nil && len(o.PreviousKeys) > 0 {
+		return nil, errors.New("previous keys: only with an EdDSA signing key")
+	}
+	if o.SigningKey != nil && len(o.SigningKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("signing key: an Ed25519 private key is %d bytes, got %d", ed25519.PrivateKeySize, len(o.SigningKey))
+	}
+	for _, p := range o.PreviousKeys {
+		if len(p) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("previous keys: an Ed25519 public key is %d bytes, got %d", ed25519.PublicKeySize, len(p))
+		}
+	}
 	key := slices.Clone(secret)
-	t := jwt.New(jwt.SigningMethodHS256)
-	h, err := json.Marshal(t.Header)
+	var h []byte
+	var err error
+	if o.SigningKey == nil {
+		h, err = json.Marshal(jwt.New(jwt.SigningMethodHS256).Header)
+	} else {
+		pub := o.SigningKey.Public().(ed25519.PublicKey)
+		h, err = json.Marshal(map[string]string{"alg": AlgEdDSA, "kid": Thumbprint(pub), "typ": "JWT"})
+	}
 	if err != nil {
 		return nil, err
 	}
 	head := base64.RawURLEncoding.AppendEncode(nil, h)
 	sid := hmac.New(sha256.New, key)
 	sid.Write([]byte(sidContext))
-	return &Signer{
+	s := &Signer{
 		key:  key,
 		ttl:  int64(ttl / time.Second),
 		head: append(head, '.'),
 		sid:  sid,
 		mac:  hmac.New(sha256.New, key),
-	}, nil
+	}
+	if o.SigningKey != nil {
+		s.ed = slices.Clone(o.SigningKey)
+		s.jwks = JWKS(append([]ed25519.PublicKey{s.ed.Public().(ed25519.PublicKey)}, o.PreviousKeys...)...)
+	}
+	if o.Audience != "" {
+		s.aud = appendString([]byte(`,"aud":`), o.Audience)
+	}
+	return s, nil
 }
+
+// Alg is the tokens' algorithm: AlgHS256 or AlgEdDSA.
+func (s *Signer) Alg() string {
+	if s.ed != nil {
+		return AlgEdDSA
+	}
+	return AlgHS256
+}
+
+// KeyID is the current signing key's kid (its RFC 7638 thumbprint), or ""
+// with HS256.
+func (s *Signer) KeyID() string {
+	if s.ed == nil {
+		return ""
+	}
+	return Thumbprint(s.ed.Public().(ed25519.PublicKey))
+}
+
+// JWKS is the JSON Web Key Set apps verify EdDSA tokens with: the current
+// public key, then the previous ones. Nil with HS256, which has nothing
+// public.
+func (s *Signer) JWKS() []byte { return s.jwks }
 
 // SID is the opaque id of the session stored under key: base64url, without
 // padding, of the first 16 bytes of HMAC-SHA256(secret, sidContext+key). It
@@ -107,14 +180,15 @@ func (s *Signer) SID(key string) string {
 }
 
 // Sign returns the token for c issued at now: claims data, iat, exp (iat
-// plus the ttl), new, and with HasSession sid, expires_at (unix seconds)
-// and browser_close. Session values are embedded verbatim, so numbers keep
-// their digits; a value that is not valid JSON in UTF-8 is an error.
+// plus the ttl), new, aud when the Signer has an audience, and with
+// HasSession sid, expires_at (unix seconds) and browser_close. Session
+// values are embedded verbatim, so numbers keep their digits; a value that
+// is not valid JSON in UTF-8 is an error.
 func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 	if c.HasSession && (c.SID == "" || c.ExpiresAt.IsZero()) {
 		return "", errors.New("session token: a session needs a SID and an ExpiresAt")
 	}
-	size := 120 + len(c.SID)
+	size := 120 + len(c.SID) + len(s.aud)
 	for k, v := range c.Data {
 		size += len(k) + len(v) + 8
 	}
@@ -139,6 +213,7 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 	p = strconv.AppendInt(p, iat+s.ttl, 10)
 	p = append(p, `,"new":`...)
 	p = strconv.AppendBool(p, c.New)
+	p = append(p, s.aud...)
 	if c.StoreError {
 		p = append(p, `,"store_error":true`...)
 	}
@@ -162,9 +237,18 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 
 	enc := base64.RawURLEncoding
 	n := len(s.head) + enc.EncodedLen(len(p))
-	tok := make([]byte, 0, n+1+enc.EncodedLen(sha256.Size))
+	sigLen := sha256.Size
+	if s.ed != nil {
+		sigLen = ed25519.SignatureSize
+	}
+	tok := make([]byte, 0, n+1+enc.EncodedLen(sigLen))
 	tok = append(tok, s.head...)
 	tok = enc.AppendEncode(tok, p)
+	if s.ed != nil {
+		sig := ed25519.Sign(s.ed, tok)
+		tok = append(tok, '.')
+		return string(enc.AppendEncode(tok, sig)), nil
+	}
 	mac := s.keyedMAC()
 	mac.Write(tok)
 	var sum [sha256.Size]byte

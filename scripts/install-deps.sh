@@ -24,6 +24,7 @@ if [ "$what" = test ]; then
 	check "test -x /usr/bin/python3" python3
 	check "command -v redis-server" redis-server
 	check "/usr/bin/python3 -c 'import jwt'" python3-jwt
+	check "/usr/bin/python3 -c 'import cryptography'" python3-cryptography # PyJWT's EdDSA: integration/tokens_test.go
 	check "/usr/bin/python3 -c 'import django'" python3-django # session/django: Django is the oracle
 	check "/usr/bin/python3 -c 'import psycopg2'" python3-psycopg2 # session/dbstore: Django's db engine on PostgreSQL
 	check "/usr/bin/python3 -c 'import django_redis'" python3-django-redis # session/redisblob: Django's cache engine
@@ -62,11 +63,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$what" = test ]; then
-	# The Node reference upstream verifies tokens with jsonwebtoken; the
-	# browser test drives Chromium with playwright-core; adapters/node's
-	# example runs on express and express-session.
+	# The Node reference upstream verifies tokens with jsonwebtoken (HS256)
+	# and jose (EdDSA); the browser test drives Chromium with
+	# playwright-core; adapters/node's example runs on express and
+	# express-session. npm ls fails when node_modules lacks a dependency
+	# the lock file names (one added since the last npm ci).
 	for dir in integration/upstreams/node integration/browser adapters/node; do
-		[ -d "$dir/node_modules" ] && continue
+		(cd "$dir" && npm ls --all >/dev/null 2>&1) && continue
 		(cd "$dir" && npm ci --no-audit --no-fund >&2) || {
 			echo "install-deps: npm ci failed in $dir" >&2
 			exit 1

@@ -7,7 +7,9 @@
 //
 // Every request must come through Caddy, which sends the session as a
 // signed token (`X-Session: <JWT>`). The middleware verifies it (HS256
-// pinned, exp required, the secret from SESSION_SECRET) and gives the data
+// pinned, exp required, the secret from SESSION_SECRET; or EdDSA pinned,
+// the public keys from Caddy's JWKS at SESSION_JWKS_URL or from
+// SESSION_PUBLIC_KEY; aud checked against SESSION_AUDIENCE when set) and gives the data
 // as `req.session`. When the response headers go out it answers only what
 // the request changed, as update headers: keys set (X-Session-Set), keys
 // deleted (X-Session-Delete), regenerate() and destroy() (X-Session-Flush:
@@ -22,75 +24,114 @@ const UPDATES = ['Flush', 'Delete', 'Set', 'Cycle-Key', 'Expiry'];
 
 /**
  * @param {object} [options]
- * @param {string} [options.secret]  Caddy's `secret`; default process.env.SESSION_SECRET
- * @param {string} [options.header]  Caddy's `header`; default 'X-Session'
+ * @param {string} [options.secret]    Caddy's `secret` (HS256); default process.env.SESSION_SECRET
+ * @param {string} [options.jwksUrl]   the URL of Caddy's `jwks_path` (EdDSA); default process.env.SESSION_JWKS_URL
+ * @param {string} [options.publicKey] a PEM public key (EdDSA); default process.env.SESSION_PUBLIC_KEY
+ * @param {string} [options.audience]  Caddy's `audience` for this app; default process.env.SESSION_AUDIENCE
+ * @param {string} [options.header]    Caddy's `header`; default 'X-Session'
  */
 function caddySession(options = {}) {
-  const secret = options.secret ?? process.env.SESSION_SECRET;
-  if (!secret) throw new Error('caddy-session: no secret: set SESSION_SECRET or pass { secret }');
+  const verify = verifier(options);
   const base = options.header || 'X-Session';
   const tokenHeader = base.toLowerCase();
 
   return function caddySessionMiddleware(req, res, next) {
     if (req.session) return next(); // mounted twice
-    let claims;
-    try {
-      claims = verify(req.headers[tokenHeader], secret);
-    } catch (e) {
+    verify(req.headers[tokenHeader]).then((claims) => start(req, res, claims, base, next), (e) => {
       const err = new Error('caddy-session: missing or invalid session token');
       err.status = err.statusCode = 401;
       err.expose = true;
       err.code = 'CADDY_SESSION_INVALID';
       err.reason = e.message;
-      return next(err);
-    }
-
-    const state = new State(req, claims);
-    req.session = new Session(req, state, claims.data || {}, claims);
-    req.sessionID = sessionID(claims);
-    req.sessionClaims = claims; // the verified token: new, sid, expires_at, store_error, ...
-
-    // Set the update headers just before the response headers go out
-    // (res.end and res.write reach writeHead too), as express-session
-    // saves there.
-    let sent = null;
-    const writeHead = res.writeHead;
-    res.writeHead = function caddySessionWriteHead(...args) {
-      if (sent === null) {
-        sent = '';
-        const headers = state.updates(); // throws before setting anything
-        for (const name of UPDATES) {
-          res.removeHeader(`${base}-${name}`);
-          if (headers[name] !== undefined) res.setHeader(`${base}-${name}`, headers[name]);
-        }
-        sent = JSON.stringify(headers);
-      }
-      return writeHead.apply(this, args);
-    };
-    res.on('finish', () => {
-      let now;
-      try {
-        now = JSON.stringify(state.updates());
-      } catch {
-        return;
-      }
-      if (sent !== null && now !== sent) {
-        console.error('caddy-session: the session changed after the response headers were sent; that change is lost');
-      }
+      next(err);
     });
-    next();
   };
 }
 
-function verify(token, secret) {
-  if (typeof token !== 'string' || token === '') {
-    throw new Error("no session token: the request did not come through Caddy's session handler");
+// start gives the request its session from verified claims.
+function start(req, res, claims, base, next) {
+  const state = new State(req, claims);
+  req.session = new Session(req, state, claims.data || {}, claims);
+  req.sessionID = sessionID(claims);
+  req.sessionClaims = claims; // the verified token: new, sid, expires_at, store_error, ...
+
+  // Set the update headers just before the response headers go out
+  // (res.end and res.write reach writeHead too), as express-session
+  // saves there.
+  let sent = null;
+  const writeHead = res.writeHead;
+  res.writeHead = function caddySessionWriteHead(...args) {
+    if (sent === null) {
+      sent = '';
+      const headers = state.updates(); // throws before setting anything
+      for (const name of UPDATES) {
+        res.removeHeader(`${base}-${name}`);
+        if (headers[name] !== undefined) res.setHeader(`${base}-${name}`, headers[name]);
+      }
+      sent = JSON.stringify(headers);
+    }
+    return writeHead.apply(this, args);
+  };
+  res.on('finish', () => {
+    let now;
+    try {
+      now = JSON.stringify(state.updates());
+    } catch {
+      return;
+    }
+    if (sent !== null && now !== sent) {
+      console.error('caddy-session: the session changed after the response headers were sent; that change is lost');
+    }
+  });
+  next();
+}
+
+/**
+ * The token verifier for options: one algorithm, pinned by the key given,
+ * never the token's own choice. A key given as an option is used alone;
+ * otherwise the environment's, where a JWKS URL or public key wins over
+ * SESSION_SECRET. HS256 uses jsonwebtoken; EdDSA uses jose (jsonwebtoken 9
+ * has no EdDSA), the JWKS fetched again at once when a kid is unknown (a
+ * key rotation) and kept 5 minutes otherwise, as Caddy's Cache-Control says.
+ */
+function verifier(options) {
+  let { secret, jwksUrl, publicKey } = options;
+  if (!secret && !jwksUrl && !publicKey) {
+    jwksUrl = process.env.SESSION_JWKS_URL;
+    publicKey = process.env.SESSION_PUBLIC_KEY;
+    if (!jwksUrl && !publicKey) secret = process.env.SESSION_SECRET;
   }
-  const claims = jwt.verify(token, secret, { algorithms: ['HS256'] });
-  if (typeof claims.exp !== 'number' || claims.data === null || typeof claims.data !== 'object' || Array.isArray(claims.data)) {
-    throw new Error('session token without exp or data');
+  const audience = options.audience || process.env.SESSION_AUDIENCE || undefined;
+  const checked = (claims) => {
+    if (typeof claims.exp !== 'number' || claims.data === null || typeof claims.data !== 'object' || Array.isArray(claims.data)) {
+      throw new Error('session token without exp or data');
+    }
+    return claims;
+  };
+  const present = (token) => {
+    if (typeof token !== 'string' || token === '') {
+      throw new Error("no session token: the request did not come through Caddy's session handler");
+    }
+  };
+  if (jwksUrl || publicKey) {
+    const jose = import('jose'); // an ES module
+    const key = jose.then((j) => (jwksUrl
+      ? j.createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: 0, cacheMaxAge: 300000 })
+      : j.importSPKI(publicKey, 'EdDSA')));
+    key.catch(() => {}); // reported on each request
+    return async (token) => {
+      present(token);
+      const { payload } = await (await jose).jwtVerify(token, await key, { algorithms: ['EdDSA'], audience, requiredClaims: ['exp'] });
+      return checked(payload);
+    };
   }
-  return claims;
+  if (!secret) {
+    throw new Error('caddy-session: no key: set SESSION_SECRET (HS256), or SESSION_JWKS_URL or SESSION_PUBLIC_KEY (EdDSA), or pass { secret }, { jwksUrl } or { publicKey }');
+  }
+  return async (token) => {
+    present(token);
+    return checked(jwt.verify(token, secret, { algorithms: ['HS256'], audience }));
+  };
 }
 
 function sessionID(claims) {

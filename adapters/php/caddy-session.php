@@ -19,8 +19,14 @@
 // forged or expired one) is answered 401 when it starts a session.
 // See docs/adapters.md.
 //
-// Settings (environment): SESSION_SECRET (required), CADDY_SESSION_HEADER
-// (the `header` of the Caddyfile; X-Session by default).
+// Settings (environment): SESSION_SECRET (HS256, Caddy's default), or for
+// Caddy's token_alg EdDSA SESSION_JWKS_URL (the URL of Caddy's jwks_path;
+// the set is cached in a file of this user's for 5 minutes and fetched
+// again for an unknown kid) or SESSION_PUBLIC_KEY (one PEM public key; in a
+// pool file write its line breaks as \n); EdDSA is verified with PHP's
+// sodium. SESSION_AUDIENCE: when set, a token whose aud is not this is
+// refused (Caddy's `audience`). CADDY_SESSION_HEADER (the `header` of the
+// Caddyfile; X-Session by default).
 
 declare(strict_types=1);
 
@@ -56,6 +62,9 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
     private function __construct(
         private readonly string $secret,
         private readonly string $header,
+        private readonly string $jwksUrl = '',
+        private readonly string $publicKey = '',
+        private readonly string $audience = '',
     ) {
         // The lifetime the request started with is Caddy's default (its
         // cookie_age or expire_at_browser_close); a change is set_expiry.
@@ -69,7 +78,8 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
         }
         $secret = (string) \getenv('SESSION_SECRET');
         $header = (string) (\getenv('CADDY_SESSION_HEADER') ?: 'X-Session');
-        $h = self::$instance = new self($secret, $header);
+        $h = self::$instance = new self($secret, $header, (string) \getenv('SESSION_JWKS_URL'),
+            (string) \getenv('SESSION_PUBLIC_KEY'), (string) \getenv('SESSION_AUDIENCE'));
         $h->verify();
 
         // Caddy owns the cookie: PHP must neither read nor send PHPSESSID.
@@ -358,7 +368,9 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
 
     /**
      * Verifies the token: HS256 pinned (the token's own alg is never
-     * trusted), the HMAC compared in constant time, exp required. A
+     * trusted), the HMAC compared in constant time, exp required; or,
+     * with a JWKS URL or public key, EdDSA pinned and verified with
+     * sodium; aud checked when SESSION_AUDIENCE is set. A
      * refusal is answered (401) when the app starts a session, so scripts
      * without sessions run as before.
      */
@@ -378,9 +390,14 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
     private function check(): array|string
     {
         $token = (string) ($_SERVER['HTTP_' . \strtoupper(\strtr($this->header, '-', '_'))] ?? '');
-        if ($this->secret === '') {
+        $eddsa = $this->jwksUrl !== '' || $this->publicKey !== '';
+        if (!$eddsa && $this->secret === '') {
             $this->refusalStatus = 500;
-            return 'SESSION_SECRET is not set in PHP\'s environment';
+            return 'none of SESSION_SECRET, SESSION_JWKS_URL, SESSION_PUBLIC_KEY is set in PHP\'s environment';
+        }
+        if ($this->publicKey !== '' && self::ed25519FromPem($this->publicKey) === null) {
+            $this->refusalStatus = 500;
+            return 'SESSION_PUBLIC_KEY is not a PEM Ed25519 public key';
         }
         if ($token === '') {
             return 'no session token: the request did not come through Caddy\'s session handler';
@@ -391,13 +408,28 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
         }
         [$h64, $p64, $s64] = $parts;
         $header = \json_decode((string) self::b64url($h64), true);
-        if (!\is_array($header) || ($header['alg'] ?? null) !== 'HS256') {
-            return 'session token not signed with HS256';
+        $alg = $eddsa ? 'EdDSA' : 'HS256';
+        if (!\is_array($header) || ($header['alg'] ?? null) !== $alg) {
+            return "session token not signed with $alg";
         }
         $signature = self::b64url($s64);
-        $expected = \hash_hmac('sha256', "$h64.$p64", $this->secret, true);
-        if ($signature === false || !\hash_equals($expected, $signature)) {
+        if ($signature === false) {
             return 'session token signature does not verify';
+        }
+        if ($eddsa) {
+            $key = $this->eddsaKey($header);
+            if ($key === null) {
+                return 'no public key for the session token\'s kid';
+            }
+            if (\strlen($signature) !== \SODIUM_CRYPTO_SIGN_BYTES
+                || !\sodium_crypto_sign_verify_detached($signature, "$h64.$p64", $key)) {
+                return 'session token signature does not verify';
+            }
+        } else {
+            $expected = \hash_hmac('sha256', "$h64.$p64", $this->secret, true);
+            if (!\hash_equals($expected, $signature)) {
+                return 'session token signature does not verify';
+            }
         }
         $payload = self::b64url($p64);
         $claims = $payload === false ? null : \json_decode($payload, true, 512, \JSON_BIGINT_AS_STRING);
@@ -408,7 +440,82 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
         if (!\is_array($claims['data'] ?? null)) {
             return 'session token without data';
         }
+        if ($this->audience !== '' && !\in_array($this->audience, (array) ($claims['aud'] ?? []), true)) {
+            return 'session token for another audience';
+        }
         return $claims;
+    }
+
+    /** The public key for a token's kid, fetching the JWKS again once when the kid is unknown. */
+    private function eddsaKey(array $header): ?string
+    {
+        if ($this->publicKey !== '') {
+            return self::ed25519FromPem($this->publicKey);
+        }
+        $kid = $header['kid'] ?? null;
+        if (!\is_string($kid)) {
+            return null;
+        }
+        return self::jwksKeys($this->jwksUrl, false)[$kid] ?? self::jwksKeys($this->jwksUrl, true)[$kid] ?? null;
+    }
+
+    /** The raw 32-byte key of a PEM Ed25519 "PUBLIC KEY" (SubjectPublicKeyInfo), or null. */
+    private static function ed25519FromPem(string $pem): ?string
+    {
+        $pem = \str_replace('\n', "\n", $pem);
+        if (!\preg_match('/-----BEGIN PUBLIC KEY-----(.+)-----END PUBLIC KEY-----/s', $pem, $m)) {
+            return null;
+        }
+        $der = \base64_decode((string) \preg_replace('/\s+/', '', $m[1]), true);
+        // The fixed DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410).
+        $prefix = \hex2bin('302a300506032b6570032100');
+        if ($der === false || \strlen($der) !== 44 || !\str_starts_with($der, $prefix)) {
+            return null;
+        }
+        return \substr($der, 12);
+    }
+
+    /**
+     * The Ed25519 keys of the JWKS at $url by kid: from a cache file of
+     * this user's younger than 5 minutes unless $refresh, else fetched;
+     * [] when it cannot be fetched.
+     */
+    private static function jwksKeys(string $url, bool $refresh): array
+    {
+        $dir = \sys_get_temp_dir();
+        $cache = $dir . '/caddy-session-jwks-' . \hash('sha256', $url) . '.json';
+        $text = false;
+        // The temporary directory is shared: only a file this user wrote and
+        // nobody else can change is trusted (another user's would hold keys
+        // of their choosing).
+        \clearstatcache();
+        if (!$refresh && \function_exists('posix_geteuid') && \is_file($cache) && !\is_link($cache)
+            && \fileowner($cache) === \posix_geteuid() && (\fileperms($cache) & 0o022) === 0
+            && \time() - (int) \filemtime($cache) < 300) {
+            $text = \file_get_contents($cache);
+        }
+        if ($text === false) {
+            $text = @\file_get_contents($url, false, \stream_context_create(['http' => ['timeout' => 5]]));
+            if ($text === false) {
+                \error_log("caddy-session: cannot fetch the JWKS at $url");
+                return [];
+            }
+            $tmp = \tempnam($dir, 'caddy-session-jwks-'); // mode 0600
+            if ($tmp !== false && \file_put_contents($tmp, $text) !== false && !@\rename($tmp, $cache)) {
+                @\unlink($tmp);
+            }
+        }
+        $keys = [];
+        $set = \json_decode($text, true);
+        foreach (\is_array($set['keys'] ?? null) ? $set['keys'] : [] as $k) {
+            if (\is_array($k) && ($k['kty'] ?? '') === 'OKP' && ($k['crv'] ?? '') === 'Ed25519' && \is_string($k['kid'] ?? null)) {
+                $x = self::b64url((string) ($k['x'] ?? ''));
+                if ($x !== false && \strlen($x) === \SODIUM_CRYPTO_SIGN_PUBLICKEYBYTES) {
+                    $keys[$k['kid']] = $x;
+                }
+            }
+        }
+        return $keys;
     }
 
     private static function refuse(string $why, int $status = 401): never

@@ -3,8 +3,10 @@
     from caddy_session.wsgi import CaddySessionMiddleware
     application = CaddySessionMiddleware(application)
 
-Needs PyJWT (Debian: python3-jwt). A request without a valid token (not
-through Caddy, forged, expired) is answered 401 without calling the app.
+Needs PyJWT (Debian: python3-jwt), and for EdDSA tokens the cryptography
+package (python3-cryptography). A request without a valid token (not
+through Caddy, forged, expired, for another audience) is answered 401
+without calling the app.
 """
 
 import logging
@@ -20,37 +22,86 @@ ENVIRON_KEY = "caddy_session"
 
 
 def verify(token, secret):
-    """The claims of a valid token; SessionError otherwise. HS256 is pinned."""
-    if not token:
-        raise SessionError("no session token: the request did not come through Caddy's session handler")
-    try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp"]})
-    except jwt.InvalidTokenError as e:
-        raise SessionError("invalid session token: %s" % e) from None
-    if not isinstance(claims.get("data"), dict):
-        raise SessionError("invalid session token: no data")
-    return claims
+    """The claims of a valid HS256 token; SessionError otherwise. HS256 is pinned."""
+    return Verifier(secret=secret)(token)
+
+
+class Verifier:
+    """Verifies tokens with the one algorithm its key is for, never the token's own.
+
+    secret: HS256 (Caddy's default). jwks_url: EdDSA against the JWKS
+    Caddy serves at its ``jwks_path`` (PyJWKClient: keys picked by the
+    token's kid, the set cached and fetched again for an unknown kid).
+    public_key: EdDSA with one PEM public key. EdDSA needs the
+    cryptography package (Debian: python3-cryptography). audience: when
+    set, a token whose ``aud`` is not this is refused (Caddy's
+    ``audience``); when not, ``aud`` is not checked.
+    """
+
+    def __init__(self, secret=None, jwks_url=None, public_key=None, audience=None):
+        self.audience = audience or None
+        if jwks_url:
+            client = jwt.PyJWKClient(jwks_url, lifespan=300)
+            self.algorithm, self._key = "EdDSA", lambda token: client.get_signing_key_from_jwt(token).key
+        elif public_key:
+            from cryptography.hazmat.primitives.serialization import load_pem_public_key
+            key = load_pem_public_key(public_key.encode() if isinstance(public_key, str) else public_key)
+            self.algorithm, self._key = "EdDSA", lambda token: key
+        elif secret:
+            self.algorithm, self._key = "HS256", lambda token: secret
+        else:
+            raise RuntimeError("caddy-session: no key: set SESSION_SECRET (HS256), or SESSION_JWKS_URL "
+                               "or SESSION_PUBLIC_KEY (EdDSA), or pass secret=, jwks_url= or public_key=")
+
+    @classmethod
+    def from_env(cls, secret=None, jwks_url=None, public_key=None, audience=None):
+        """Arguments given win; the environment fills in the rest. A key given as an
+        argument is used alone, so that an argument never mixes with the environment's."""
+        if not (secret or jwks_url or public_key):
+            secret = os.environ.get("SESSION_SECRET")
+            jwks_url = os.environ.get("SESSION_JWKS_URL")
+            public_key = os.environ.get("SESSION_PUBLIC_KEY")
+            if jwks_url or public_key:
+                secret = None
+        return cls(secret, jwks_url, public_key, audience or os.environ.get("SESSION_AUDIENCE"))
+
+    def __call__(self, token):
+        """The claims of a valid token; SessionError otherwise."""
+        if not token:
+            raise SessionError("no session token: the request did not come through Caddy's session handler")
+        try:
+            claims = jwt.decode(token, self._key(token), algorithms=[self.algorithm], audience=self.audience,
+                                options={"require": ["exp"], "verify_aud": self.audience is not None})
+        except jwt.PyJWTError as e:  # InvalidTokenError; PyJWKClientError: unknown kid, JWKS unreachable
+            raise SessionError("invalid session token: %s" % e) from None
+        if not isinstance(claims.get("data"), dict):
+            raise SessionError("invalid session token: no data")
+        return claims
 
 
 class CaddySessionMiddleware:
     """Wraps a WSGI app; see the module's doc.
 
-    secret: Caddy's ``secret`` (default: the SESSION_SECRET environment
-    variable). header: Caddy's ``header`` (default X-Session).
+    The key, one of: secret, Caddy's ``secret`` (HS256; default: the
+    SESSION_SECRET environment variable); jwks_url, the URL of Caddy's
+    ``jwks_path`` (EdDSA; default SESSION_JWKS_URL); public_key, a PEM
+    public key (EdDSA; default SESSION_PUBLIC_KEY). A JWKS URL or public key
+    in the environment wins over SESSION_SECRET. audience: Caddy's
+    ``audience`` for this app (default SESSION_AUDIENCE); when set, a
+    token for another app is refused. header: Caddy's ``header`` (default
+    X-Session).
     """
 
-    def __init__(self, app, secret=None, header="X-Session"):
+    def __init__(self, app, secret=None, header="X-Session", jwks_url=None, public_key=None, audience=None):
         self.app = app
-        self.secret = secret or os.environ.get("SESSION_SECRET", "")
-        if not self.secret:
-            raise RuntimeError("caddy-session: no secret: set SESSION_SECRET or pass secret=")
+        self.verify = Verifier.from_env(secret, jwks_url, public_key, audience)
         self.header = header
         self.environ_name = "HTTP_" + header.upper().replace("-", "_")
         self.names = {h.lower() for h in (header + "-" + u for u in UPDATES)}
 
     def __call__(self, environ, start_response):
         try:
-            claims = verify(environ.get(self.environ_name), self.secret)
+            claims = self.verify(environ.get(self.environ_name))
         except SessionError as e:
             log.warning("caddy-session: request refused: %s", e)
             body = b"missing or invalid session token\n"

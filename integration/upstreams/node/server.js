@@ -9,6 +9,15 @@
 //
 // Run it:  npm ci && SESSION_SECRET=... node server.js [PORT]   (or env PORT)
 //
+// Settings (environment); the algorithm is pinned by which key is given:
+//   SESSION_SECRET      HS256 (Caddy's default), verified with jsonwebtoken
+//   SESSION_JWKS_URL    EdDSA (Caddy's token_alg EdDSA), verified with jose
+//                       (jsonwebtoken 9 has no EdDSA) against the JWKS at
+//                       Caddy's jwks_path: keys picked by kid, the set cached
+//                       and fetched again when a kid is unknown (rotation)
+//   SESSION_PUBLIC_KEY  EdDSA with one PEM public key instead of the JWKS
+//   SESSION_AUDIENCE    when set, a token whose aud is not this is refused
+//
 // Routes (the same in the Python and PHP examples):
 //   GET  /                 count visits; answer JSON {visits, user, new}
 //   POST /login            user=<name> -> log in; new session key; 302 to /
@@ -21,23 +30,48 @@
 const http = require('node:http');
 const jwt = require('jsonwebtoken');
 
-const SECRET = process.env.SESSION_SECRET;
-if (!SECRET) {
-  console.error('node-upstream: SESSION_SECRET is not set');
-  process.exit(1);
-}
 const PORT = Number(process.argv[2] || process.env.PORT || 8000);
 const MAX_BODY = 64 * 1024;
+const AUDIENCE = process.env.SESSION_AUDIENCE || undefined;
+
+// verifyToken returns the claims of a valid token, or throws. Each setting
+// pins its one algorithm, whatever the token's header says ("none", or
+// HS256 keyed with a public key, are refused); exp is required and checked,
+// aud when SESSION_AUDIENCE is set.
+let verifyToken;
+if (process.env.SESSION_JWKS_URL || process.env.SESSION_PUBLIC_KEY) {
+  const jose = import('jose'); // an ES module
+  const key = jose.then((j) => (process.env.SESSION_JWKS_URL
+    // cooldownDuration 0: a new kid (a rotation) is fetched at once, as
+    // PyJWKClient does; cacheMaxAge follows Caddy's Cache-Control.
+    ? j.createRemoteJWKSet(new URL(process.env.SESSION_JWKS_URL), { cooldownDuration: 0, cacheMaxAge: 300000 })
+    : j.importSPKI(process.env.SESSION_PUBLIC_KEY, 'EdDSA')));
+  key.catch((err) => {
+    console.error('node-upstream: SESSION_PUBLIC_KEY:', err.message);
+    process.exit(1);
+  });
+  verifyToken = async (token) => {
+    const { payload } = await (await jose).jwtVerify(token, await key,
+      { algorithms: ['EdDSA'], audience: AUDIENCE, requiredClaims: ['exp', 'iat'] });
+    return payload;
+  };
+} else if (process.env.SESSION_SECRET) {
+  const secret = process.env.SESSION_SECRET;
+  verifyToken = async (token) => jwt.verify(token, secret, { algorithms: ['HS256'], audience: AUDIENCE });
+} else {
+  console.error('node-upstream: set SESSION_SECRET (HS256), or SESSION_JWKS_URL or SESSION_PUBLIC_KEY (EdDSA)');
+  process.exit(1);
+}
 
 // verifySession returns {claims, token} for a valid X-Session header, or
-// null. Pinning algorithms to HS256 refuses every other algorithm ("none"
-// included); jsonwebtoken also checks exp.
-function verifySession(req) {
+// null.
+async function verifySession(req) {
   const token = req.headers['x-session'];
   if (typeof token !== 'string' || token === '') return null;
   try {
-    return { claims: jwt.verify(token, SECRET, { algorithms: ['HS256'] }), token };
-  } catch {
+    return { claims: await verifyToken(token), token };
+  } catch (err) {
+    console.error('node-upstream: token refused:', err.message);
     return null;
   }
 }
@@ -63,7 +97,7 @@ async function handle(req, res) {
   const url = new URL(req.url, 'http://upstream');
   const body = await readBody(req);
   if (body === null) return reply(res, 413, { error: 'body too large' }, { Connection: 'close' });
-  const session = verifySession(req);
+  const session = await verifySession(req);
   if (!session) return reply(res, 401, { error: 'missing or invalid X-Session token' });
   const { claims, token } = session;
   const data = claims.data || {};

@@ -8,7 +8,17 @@ response headers such as `X-Session-Set: {"visits": 3}`. The app never
 touches a cookie or a session store.
 
 Run it:   SESSION_SECRET=... /usr/bin/python3 app.py [PORT]   (or env PORT)
-Needs:    PyJWT (Debian: python3-jwt; pip: PyJWT)
+Needs:    PyJWT (Debian: python3-jwt; pip: PyJWT), and for EdDSA the
+          cryptography package (Debian: python3-cryptography)
+
+Settings (environment); the algorithm is pinned by which key is given:
+  SESSION_SECRET      HS256 (Caddy's default): the secret Caddy signs with
+  SESSION_JWKS_URL    EdDSA (Caddy's token_alg EdDSA): the URL of Caddy's
+                      jwks_path; keys are picked by the token's kid, the set
+                      is cached and refetched when a kid is unknown (rotation)
+  SESSION_PUBLIC_KEY  EdDSA with one PEM public key instead of the JWKS
+  SESSION_AUDIENCE    when set, a token whose aud is not this is refused
+                      (Caddy's `audience`)
 
 Routes (the same in the Node and PHP examples):
   GET  /                 count visits; answer JSON {"visits", "user", "new"}
@@ -29,23 +39,44 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt  # PyJWT
 
-SECRET = os.environ["SESSION_SECRET"]
 MAX_BODY = 64 * 1024
+AUDIENCE = os.environ.get("SESSION_AUDIENCE") or None
+
+
+def token_key():
+    """The one algorithm tokens must use, and a function giving the key for a token."""
+    if os.environ.get("SESSION_JWKS_URL"):
+        jwks = jwt.PyJWKClient(os.environ["SESSION_JWKS_URL"], lifespan=300)
+        return "EdDSA", lambda token: jwks.get_signing_key_from_jwt(token).key
+    if os.environ.get("SESSION_PUBLIC_KEY"):
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+        key = load_pem_public_key(os.environ["SESSION_PUBLIC_KEY"].encode())
+        return "EdDSA", lambda token: key
+    if not os.environ.get("SESSION_SECRET"):
+        sys.exit("python-upstream: set SESSION_SECRET (HS256), or SESSION_JWKS_URL or SESSION_PUBLIC_KEY (EdDSA)")
+    secret = os.environ["SESSION_SECRET"]
+    return "HS256", lambda token: secret
+
+
+ALGORITHM, KEY_FOR = token_key()
 
 
 def verify_session(headers):
     """Return (claims, token) for a valid X-Session header, else (None, None).
 
-    Pinning algorithms=["HS256"] matters: it refuses tokens signed with any
-    other algorithm, "none" included. PyJWT also checks exp.
+    Pinning algorithms to the one configured matters: it refuses tokens
+    signed with any other algorithm ("none", or HS256 keyed with the public
+    key), whatever the token's header says. PyJWT also checks exp, and aud
+    when SESSION_AUDIENCE is set.
     """
     token = headers.get("X-Session")
     if not token:
         return None, None
     try:
-        claims = jwt.decode(token, SECRET, algorithms=["HS256"],
-                            options={"require": ["exp", "iat"]})
-    except jwt.InvalidTokenError:
+        claims = jwt.decode(token, KEY_FOR(token), algorithms=[ALGORITHM], audience=AUDIENCE,
+                            options={"require": ["exp", "iat"], "verify_aud": AUDIENCE is not None})
+    except jwt.PyJWTError as e:  # InvalidTokenError, and PyJWKClientError (unknown kid, JWKS unreachable)
+        sys.stderr.write("python-upstream: token refused: %s\n" % e)
         return None, None
     return claims, token
 
