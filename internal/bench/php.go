@@ -17,7 +17,8 @@ import (
 // session, add one, write it back, answer a small body. native.php uses
 // PHP's own sessions on Redis (phpredis' save handler); module.php sits
 // behind this module, verifies the token as
-// integration/upstreams/php/index.php does, and answers X-Session-Set.
+// integration/upstreams/php/index.php does, and answers X-Session-Set (or,
+// with ?incr=1, X-Session-Incr: the same count as an atomic increment).
 // With ?read=1 both only print the counter.
 const nativePHP = `<?php
 if (isset($_GET['lock'])) {
@@ -65,7 +66,11 @@ if (isset($_GET['read'])) {
     echo $n, "\n";
     exit;
 }
-header('X-Session-Set: ' . json_encode(['n' => $n + 1]));
+if (isset($_GET['incr'])) {
+    header('X-Session-Incr: {"n":1}'); // the store adds it, atomically
+} else {
+    header('X-Session-Set: ' . json_encode(['n' => $n + 1]));
+}
 echo "ok\n";
 `
 

@@ -283,6 +283,7 @@ func run(o options) error {
 		{"PHP native sessions on Redis, redis.session.locking_enabled=1 (phpredis' lock_retries 10 × lock_wait_time 2 ms)", "php-native", "/native.php?lock=1", "/native.php?read=1", "PHPSESSID"},
 		{"PHP native sessions on Redis, locking_enabled=1, lock_retries=-1 (wait for the lock)", "php-native", "/native.php?lock=wait", "/native.php?read=1", "PHPSESSID"},
 		{"PHP behind session (redis): same key, last write wins", "php-module", "/module.php", "/module.php?read=1", "sessionid"},
+		{"PHP behind session (redis), X-Session-Incr: the store adds each increment", "php-module", "/module.php?incr=1", "/module.php?read=1", "sessionid"},
 	} {
 		u := caddies[l.cfg].url
 		cookie, err := seedPHP(u+l.write, l.cookieName)
