@@ -26,14 +26,26 @@ import (
 	"github.com/caddy-session/caddy-session/session/redisstore"
 )
 
+// freePort returns a port nothing listens on, and never the same one twice
+// in a run: the kernel may hand a just-closed port out again, and the run
+// binds some forty (each Caddy's site and admin endpoint, the upstreams).
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !givenPorts[port] {
+			givenPorts[port] = true
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free port not already given out")
 }
+
+var givenPorts = map[int]bool{}
 
 func waitListening(addr string, d time.Duration) error {
 	deadline := time.Now().Add(d)
