@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -29,6 +30,42 @@ var sessionMetrics struct {
 	refused      *prometheus.CounterVec
 	ended        *prometheus.CounterVec
 	sizeBytes    *prometheus.HistogramVec
+	active       prometheus.GaugeFunc
+}
+
+// countingStores are the stores whose live sessions the active_sessions
+// gauge counts at each scrape: those that can count them in memory, at no
+// cost to the store (`store memory`). Stores that would need a scan of
+// Redis or a COUNT(*) per scrape are left out; the admin API counts a
+// user's sessions on every store.
+var countingStores struct {
+	sync.Mutex
+	stores map[interface{ Live(time.Time) int }]bool
+}
+
+// countSessions adds s to the gauge until the returned func is called.
+func countSessions(s interface{ Live(time.Time) int }) (stop func()) {
+	countingStores.Lock()
+	defer countingStores.Unlock()
+	if countingStores.stores == nil {
+		countingStores.stores = map[interface{ Live(time.Time) int }]bool{}
+	}
+	countingStores.stores[s] = true
+	return func() {
+		countingStores.Lock()
+		defer countingStores.Unlock()
+		delete(countingStores.stores, s)
+	}
+}
+
+func liveSessions() float64 {
+	countingStores.Lock()
+	defer countingStores.Unlock()
+	now, n := time.Now(), 0
+	for s := range countingStores.stores {
+		n += s.Live(now)
+	}
+	return float64(n)
 }
 
 func initSessionMetrics() {
@@ -72,6 +109,11 @@ func initSessionMetrics() {
 		Help:    "Size of each loaded session, in bytes of its JSON object (what max_session_size limits).",
 		Buckets: prometheus.ExponentialBuckets(64, 2, 10), // 64 B to 32 KiB
 	}, []string{"store"})
+	m.active = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "active_sessions",
+		Help:        "Live sessions, counted at each scrape, in the stores that can count them at no cost: memory. Other stores are not counted here (the admin API counts a user's sessions on every store).",
+		ConstLabels: prometheus.Labels{"store": "memory"},
+	}, liveSessions)
 }
 
 // registerSessionMetrics adds the session metrics to a config's registry.
@@ -81,7 +123,7 @@ func registerSessionMetrics(reg *prometheus.Registry) error {
 		return nil
 	}
 	m := &sessionMetrics
-	for _, c := range []prometheus.Collector{m.loads, m.saves, m.storeSeconds, m.storeErrors, m.interrupted, m.rejected, m.refused, m.ended, m.sizeBytes} {
+	for _, c := range []prometheus.Collector{m.loads, m.saves, m.storeSeconds, m.storeErrors, m.interrupted, m.rejected, m.refused, m.ended, m.sizeBytes, m.active} {
 		if err := reg.Register(c); err != nil {
 			if _, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
 				continue // another handler of this config registered it

@@ -196,3 +196,41 @@ func TestErrorKind(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// caddy_session_active_sessions counts the memory store's live sessions at
+// each scrape, and forgets the store once no config uses it.
+func TestActiveSessions(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	h := &Handler{Secret: goodSecret, StoreRaw: json.RawMessage(`{"backend":"memory"}`)}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	active := func() float64 {
+		t.Helper()
+		families, err := ctx.GetMetricsRegistry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "caddy_session_active_sessions" {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("caddy_session_active_sessions is not in the config's registry")
+		return 0
+	}
+	before := active() // other tests' memory stores may still be counted
+	for range 3 {
+		login(t, h, `{"a":1}`)
+	}
+	if got := active(); got != before+3 {
+		t.Errorf("active sessions after 3 logins = %v; want %v", got, before+3)
+	}
+	// Unloading the config cleans its modules up, the store with them.
+	_ = h.Cleanup()
+	cancel()
+	if got := active(); got != before {
+		t.Errorf("active sessions after the store's last config went = %v; want %v", got, before)
+	}
+}

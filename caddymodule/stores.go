@@ -154,7 +154,9 @@ func (m *MemoryStore) Provision(ctx caddy.Context) error {
 	logger := ctx.Logger()
 	return m.load("memory", func() (session.Store, func() error, error) {
 		s := memstore.New()
-		return s, runPurger(logger, func(now time.Time) (int, error) { return s.Purge(now), nil }), nil
+		stopPurger := runPurger(logger, func(now time.Time) (int, error) { return s.Purge(now), nil })
+		uncount := countSessions(s) // caddy_session_active_sessions
+		return s, func() error { uncount(); return stopPurger() }, nil
 	})
 }
 

@@ -152,6 +152,19 @@ func (s *Store) Purge(now time.Time) int {
 	return n
 }
 
+// Live reports how many sessions are stored and not expired at now.
+func (s *Store) Live(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range s.entries {
+		if e.expiresAt.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
 // live returns the entry under key if it has not expired at now.
 // The caller holds s.mu.
 func (s *Store) live(key string, now time.Time) (entry, bool) {
