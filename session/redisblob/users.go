@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/session/blob"
+	"github.com/caddy-session/caddy-session/session/redisstore"
 )
 
 // The user index of these layouts is redisstore's: one hash per user,
@@ -118,21 +117,10 @@ func (b *Backend) UserSessions(ctx context.Context, user string, _ time.Time) ([
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading the user index: %w", err)
 	}
-	out := make([]session.UserSession, 0, len(res)/2)
-	for i := 0; i+1 < len(res); i += 2 {
-		f := strings.Fields(res[i+1])
-		if len(f) != 3 {
-			return nil, errors.New("reading the user index: malformed entry")
-		}
-		var ms [3]int64
-		for j := range ms {
-			if ms[j], err = strconv.ParseInt(f[j], 10, 64); err != nil {
-				return nil, errors.New("reading the user index: malformed entry")
-			}
-		}
-		out = append(out, session.UserSession{Key: res[i], Created: time.UnixMilli(ms[0]), Modified: time.UnixMilli(ms[1]), ExpiresAt: time.UnixMilli(ms[2])})
+	out, err := redisstore.DecodeIndex(res)
+	if err != nil {
+		return nil, fmt.Errorf("reading the user index: %w", err)
 	}
-	slices.SortFunc(out, func(a, b session.UserSession) int { return a.Created.Compare(b.Created) })
 	return out, nil
 }
 

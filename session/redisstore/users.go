@@ -211,16 +211,29 @@ func (x *Indexed) UserSessions(ctx context.Context, user string) ([]session.User
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("listing the user's sessions: %w", err)
 	}
+	out, err := DecodeIndex(res)
+	if err != nil {
+		return nil, fmt.Errorf("listing the user's sessions: %w", err)
+	}
+	return out, nil
+}
+
+// DecodeIndex reads a user's index hash as a list script returns it:
+// session key, then "<created> <modified> <expires>" in unix milliseconds,
+// pair after pair. The sessions come out oldest first. Django's Redis
+// layouts (session/redisblob) keep their index the same way.
+func DecodeIndex(res []string) ([]session.UserSession, error) {
 	out := make([]session.UserSession, 0, len(res)/2)
 	for i := 0; i+1 < len(res); i += 2 {
 		f := strings.Fields(res[i+1])
 		if len(f) != 3 {
-			return nil, errors.New("listing the user's sessions: malformed index entry")
+			return nil, errors.New("malformed index entry")
 		}
 		var ms [3]int64
 		for j := range ms {
+			var err error
 			if ms[j], err = strconv.ParseInt(f[j], 10, 64); err != nil {
-				return nil, errors.New("listing the user's sessions: malformed index entry")
+				return nil, errors.New("malformed index entry")
 			}
 		}
 		out = append(out, session.UserSession{Key: res[i], Created: time.UnixMilli(ms[0]), Modified: time.UnixMilli(ms[1]), ExpiresAt: time.UnixMilli(ms[2])})
