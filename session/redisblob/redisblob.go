@@ -84,12 +84,10 @@ if t ~= 'string' then return {t} end
 return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
 `)
 
-// casScript writes KEYS[1] only if it still holds what readScript saw.
-//
-// ARGV: the state seen ("none", "other", or "string"), the value seen, "1"
-// if that value had a TTL, then the write: "put" with the new value and its
-// expiry (unix ms), or "del". Returns 1 when written, 0 on a conflict.
-var casScript = redis.NewScript(`
+// casCheckLua begins every check-and-set script: it returns 0 unless
+// KEYS[1] still holds what readScript saw (ARGV 1-3 below), and leaves the
+// key's name in the local key.
+const casCheckLua = `
 local key = KEYS[1]
 local t = redis.call('TYPE', key)['ok']
 local seen = ARGV[1]
@@ -100,7 +98,14 @@ elseif seen == 'string' then
 	if (redis.call('PTTL', key) >= 0) ~= (ARGV[3] == '1') then return 0 end
 elseif t == 'none' or t == 'string' then
 	return 0
-end
+end`
+
+// casScript writes KEYS[1] only if it still holds what readScript saw.
+//
+// ARGV: the state seen ("none", "other", or "string"), the value seen, "1"
+// if that value had a TTL, then the write: "put" with the new value and its
+// expiry (unix ms), or "del". Returns 1 when written, 0 on a conflict.
+var casScript = redis.NewScript(casCheckLua + `
 if ARGV[4] == 'put' then
 	redis.call('SET', key, ARGV[5], 'PXAT', ARGV[6])
 else

@@ -26,18 +26,7 @@ import (
 // ARGV 1-6 as casScript's (ARGV[5] and ARGV[6] empty for "del"), then the
 // index key prefix, the session key, the previous user, the user ("" for
 // none), the time of the write and the session's expiry (unix ms).
-var indexedCasScript = redis.NewScript(`
-local key = KEYS[1]
-local t = redis.call('TYPE', key)['ok']
-local seen = ARGV[1]
-if seen == 'none' then
-	if t ~= 'none' then return 0 end
-elseif seen == 'string' then
-	if t ~= 'string' or redis.call('GET', key) ~= ARGV[2] then return 0 end
-	if (redis.call('PTTL', key) >= 0) ~= (ARGV[3] == '1') then return 0 end
-elseif t == 'none' or t == 'string' then
-	return 0
-end
+var indexedCasScript = redis.NewScript(casCheckLua + `
 local ixprefix, skey, prev, user, now, exp = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 if ARGV[4] == 'put' then
 	redis.call('SET', key, ARGV[5], 'PXAT', ARGV[6])
