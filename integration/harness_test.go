@@ -86,14 +86,36 @@ func startCaddy(t *testing.T, global, site string, env ...string) *Caddy {
 	if err := os.WriteFile(c.config, []byte(caddyfile), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	c.launch(env)
+	return c
+}
+
+// launch starts c, configured, with the test secret, its own data and
+// config directories, and env, and stops it when the test ends.
+func (c *Caddy) launch(env []string) {
 	c.env = append([]string{
 		"SESSION_SECRET=" + testSecret,
 		"XDG_DATA_HOME=" + filepath.Join(c.Dir, "data"),
 		"XDG_CONFIG_HOME=" + filepath.Join(c.Dir, "config"),
 	}, env...)
 	c.Start()
-	t.Cleanup(c.Stop)
-	return c
+	c.t.Cleanup(c.Stop)
+}
+
+// getStatus GETs url in the background and sends its status (0 when the
+// request failed).
+func getStatus(client *http.Client, url string) <-chan int {
+	ch := make(chan int, 1)
+	go func() {
+		resp, err := client.Get(url)
+		if err != nil {
+			ch <- 0
+			return
+		}
+		resp.Body.Close()
+		ch <- resp.StatusCode
+	}()
+	return ch
 }
 
 // Start (re)starts the process on the same ports, config and data dir.

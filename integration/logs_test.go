@@ -58,16 +58,7 @@ reverse_proxy `+up.host)
 	expect("/login", 200)
 	expect("/forget", 200) // cleared
 	expect("/login", 200)
-	slow := make(chan int)
-	go func() {
-		resp, err := client.Get(c.URL + "/slow")
-		if err != nil {
-			slow <- 0
-			return
-		}
-		resp.Body.Close()
-		slow <- resp.StatusCode
-	}()
+	slow := getStatus(client, c.URL+"/slow")
 	<-entered
 	expect("/logout", 200)
 	close(release)

@@ -74,16 +74,7 @@ handle {
 	expect("/bad", http.StatusBadGateway)
 	expect("/many", http.StatusBadGateway)
 	// A save that a concurrent logout interrupts.
-	slow := make(chan int)
-	go func() {
-		resp, err := client.Get(c.URL + "/slow")
-		if err != nil {
-			slow <- 0
-			return
-		}
-		resp.Body.Close()
-		slow <- resp.StatusCode
-	}()
+	slow := getStatus(client, c.URL+"/slow")
 	<-entered
 	expect("/logout", http.StatusOK)
 	close(release)

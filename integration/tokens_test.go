@@ -82,13 +82,7 @@ func startCaddyAt(t *testing.T, port int, site string, env ...string) *Caddy {
 	c.URL = "http://127.0.0.1:" + strconv.Itoa(c.Port)
 	c.config = filepath.Join(c.Dir, "Caddyfile")
 	c.writeSite(site)
-	c.env = append([]string{
-		"SESSION_SECRET=" + testSecret,
-		"XDG_DATA_HOME=" + filepath.Join(c.Dir, "data"),
-		"XDG_CONFIG_HOME=" + filepath.Join(c.Dir, "config"),
-	}, env...)
-	c.Start()
-	t.Cleanup(c.Stop)
+	c.launch(env)
 	return c
 }
 
