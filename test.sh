@@ -20,6 +20,9 @@ go vet ./...
 echo "== unit tests (race detector)"
 go test -race -count=1 ./session/... ./headers/... ./caddymodule/...
 
+echo "== adapters/ruby (minitest)"
+adapters/ruby/test.sh
+
 echo "== fuzz (brief)"
 scripts/fuzz.sh
 

@@ -36,6 +36,13 @@ if [ "$what" = test ]; then
 	check "command -v gunicorn" gunicorn # integration/reliability_smuggling_test.go: the WSGI stack
 	check "test -x /usr/bin/chromium" chromium # integration/browser_test.go
 	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
+	# adapters/ruby: its minitest suite and its Sinatra example under puma (integration/adapters_ruby_test.go)
+	check "command -v ruby" ruby
+	check "ruby -e 'require \"rack\"'" ruby-rack
+	check "ruby -e 'require \"sinatra/base\"'" ruby-sinatra
+	check "command -v puma" puma
+	check "ruby -e 'require \"rack/test\"'" ruby-rack-test
+	check "ruby -e 'require \"minitest\"'" ruby-minitest
 fi
 if [ "$what" = bench ]; then # scripts/bench.sh
 	check "command -v wrk" wrk

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative 'test_helper'
+require 'date'
 require 'stringio'
 
 # Each session call through the middleware, and the exact update headers
@@ -196,7 +197,9 @@ class MiddlewareTest < Minitest::Test
       'NaN' => Float::NAN,
       'an Infinity inside' => [1, Float::INFINITY],
       'an Integer-keyed Hash' => { 1 => 'a' },
-      'a Date-like object' => Object.new
+      'a Date' => Date.new(2026, 12, 5),
+      'a Struct' => Struct.new(:a).new(1),
+      'an object' => Object.new
     }.each do |what, value|
       @errors = StringIO.new
       @calls = 0
