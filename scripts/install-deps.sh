@@ -69,6 +69,20 @@ if [ ${#missing[@]} -gt 0 ]; then
 	}
 fi
 
+if [ "$what" = test ] && [ ! -r /usr/lib/ruby/vendor_ruby/debci/self_service.rb ]; then
+	# integration/adapters_ruby_debci_test.go: debci's self-service, a real
+	# Sinatra app, without its recommends (devscripts, lintian: 170 more).
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: debci is missing; run as root or: apt-get install -y --no-install-recommends debci" >&2
+		exit 1
+	fi
+	echo "install-deps: installing debci" >&2
+	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debci; } >&2 || {
+		echo "install-deps: apt-get could not install: debci" >&2
+		exit 1
+	}
+fi
+
 if [ "$what" = test ]; then
 	# The Node reference upstream verifies tokens with jsonwebtoken (HS256)
 	# and jose (EdDSA); the browser test drives Chromium with
