@@ -43,6 +43,7 @@ if [ "$what" = test ]; then
 	check "command -v puma" puma
 	check "ruby -e 'require \"rack/test\"'" ruby-rack-test
 	check "ruby -e 'require \"minitest\"'" ruby-minitest
+	check "ruby -e 'require \"action_controller/railtie\"'" "ruby-railties ruby-actionpack" # adapters/ruby/test/rails_test.rb
 fi
 if [ "$what" = bench ]; then # scripts/bench.sh
 	check "command -v wrk" wrk

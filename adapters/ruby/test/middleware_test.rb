@@ -234,6 +234,22 @@ class MiddlewareTest < Minitest::Test
     assert_equal({ 'X-Sess-Set' => '{"a":1}' }, headers)
   end
 
+  # A middleware inside the session's (Rails' Flash, Rack::Protection)
+  # that writes on the way out is seen: the update is made when the whole
+  # stack below has returned, as Rack's own commit_session does.
+  def test_writes_on_the_way_out_are_kept
+    inner = ->(env) { env['rack.session'][:a] = 1; [200, {}, ['ok']] }
+    on_the_way_out = lambda do |env|
+      res = inner.call(env)
+      env['rack.session']['flash'] = { 'notice' => 'saved' }
+      res
+    end
+    mw = CaddySession::Middleware.new(on_the_way_out, token_secret: SECRET)
+    status, headers, = mw.call(Rack::MockRequest.env_for('/', 'HTTP_X_SESSION' => hs256(claims)))
+    assert_equal 200, status
+    assert_equal({ 'X-Session-Set' => '{"a":1,"flash":{"notice":"saved"}}' }, headers)
+  end
+
   # The update is made when the app returns (Rack's own commit); a change
   # while the body streams is logged as lost.
   def test_change_while_streaming_is_logged
