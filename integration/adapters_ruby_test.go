@@ -34,8 +34,9 @@ const rubyInstall = "apt-get install -y ruby ruby-rack ruby-sinatra puma"
 // TestAdapterRuby: the Sinatra example, unchanged but for the adapter
 // line, passes the browser flows on its own cookie session and behind the
 // proxy (32 concurrent writers lose nothing there), refuses tokens it did
-// not get from Caddy, and reads back the symbols, times and binary
-// strings it wrote as Ruby values identical to them.
+// not get from Caddy, reads back the symbols, times and binary strings it
+// wrote as Ruby values identical to them, and fails a request whose
+// session holds a value the session cannot store, keeping nothing of it.
 func TestAdapterRuby(t *testing.T) {
 	t.Run("native", func(t *testing.T) {
 		c := startCaddy(t, "", startRubyExample(t, false))
@@ -79,6 +80,18 @@ func TestAdapterRuby(t *testing.T) {
 			}
 			if v := s.home(t, client); v.Visits != 2 {
 				t.Errorf("the visit count after the Ruby values: %d, want 2", v.Visits)
+			}
+		})
+		t.Run("a value the session cannot store", func(t *testing.T) {
+			s := adapterSetup{base: c.URL, cookie: "sessionid", lang: rubyLang, proxied: true}
+			client := newClient(t)
+			s.home(t, client)
+			if resp, body := s.send(t, client, "GET", "/bad", "", nil); resp.StatusCode != http.StatusInternalServerError {
+				t.Errorf("GET /bad: status %d, want 500; body %s", resp.StatusCode, body)
+			}
+			got := s.dump(t, client)
+			if got["visits"] != 1.0 || got["when"] != nil {
+				t.Errorf("after /bad the session holds %v, want visits 1 and no when", got)
 			}
 		})
 	})

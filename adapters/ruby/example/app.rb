@@ -18,7 +18,10 @@
 #                     csrf and tracking keys)
 #   POST /ruby        keep a Symbol, a Time and a binary String
 #   GET  /ruby        what they read back as: class, value, encoding, offset
+#   GET  /bad         count a visit and keep a Date, which the session cannot
+#                     store: 500, and nothing of the request is kept
 
+require 'date'
 require 'json'
 require 'sinatra/base'
 require 'time'
@@ -71,6 +74,12 @@ class ExampleApp < Sinatra::Base
     session[:at] = Time.new(2026, 12, 5, 8, 0, Rational(123_456_789, 1_000_000_000), '+01:00')
     session[:key] = (0..255).map(&:chr).join.b
     session[:prefs] = { theme: :dark, since: Time.at(1_700_000_000, 5, :nsec).utc }
+    JSON.generate(ok: true)
+  end
+
+  get '/bad' do
+    session[:visits] = (session[:visits] || 0) + 1
+    session[:when] = Date.new(2026, 12, 5)
     JSON.generate(ok: true)
   end
 
