@@ -13,7 +13,7 @@ Gem::Specification.new do |s|
   s.files = Dir['lib/**/*.rb'] + ['README.md']
   s.require_paths = ['lib']
   s.required_ruby_version = '>= 3.0'
-  # Debian bookworm: ruby-rack 2.2; Rack 3 works too.
+  # Debian bookworm: ruby-rack 2.2 (tested); Rack 3's header rules are followed.
   s.add_runtime_dependency 'rack', '>= 2.2', '< 4'
   s.add_development_dependency 'minitest', '>= 5'
   s.add_development_dependency 'rack-test', '>= 1'
