@@ -16,6 +16,7 @@ available: ``session.cycle_key()``, ``session.flush()``,
 from flask.sessions import SessionInterface, SessionMixin
 
 from .session import Session
+from .values import flask_codec
 from .wsgi import ENVIRON_KEY, CaddySessionMiddleware
 
 
@@ -23,7 +24,7 @@ class FlaskSession(Session, SessionMixin):
     """The Caddy session with Flask's session API."""
 
     def __init__(self, session, lifetime):
-        super().__init__(claims=session.claims)
+        super().__init__(claims=session.claims, codec=session._codec)
         dict.update(self, session)
         self._base = session._base
         self._lifetime = lifetime
@@ -57,7 +58,12 @@ class CaddySessionInterface(SessionInterface):
         return flask_session
 
     def save_session(self, app, session, response):
-        pass  # the middleware adds the headers as the response starts
+        # The middleware adds the headers as the response starts, which is
+        # later than here (after after_request handlers, as Flask saves, and
+        # after request_finished). A value no convention covers fails now,
+        # naming the key, so that Flask answers 500 through the app's own
+        # error handling and nothing of the request is kept.
+        session.update_headers()
 
     def is_null_session(self, obj):
         return False
@@ -72,5 +78,7 @@ class CaddySession:
             self.init_app(app)
 
     def init_app(self, app):
+        options = dict(self.options)
+        options.setdefault("codec", flask_codec(app))  # before the interface it may copy tags from is replaced
         app.session_interface = CaddySessionInterface()
-        app.wsgi_app = CaddySessionMiddleware(app.wsgi_app, **self.options)
+        app.wsgi_app = CaddySessionMiddleware(app.wsgi_app, **options)

@@ -15,6 +15,7 @@ import os
 import jwt  # PyJWT
 
 from .session import UPDATES, Session, SessionError
+from .values import WSGICodec
 
 log = logging.getLogger("caddy_session")
 
@@ -89,11 +90,14 @@ class CaddySessionMiddleware:
     in the environment wins over SESSION_SECRET. audience: Caddy's
     ``audience`` for this app (default SESSION_AUDIENCE); when set, a
     token for another app is refused. header: Caddy's ``header`` (default
-    X-Session).
+    X-Session). codec: how values that are not JSON travel (default
+    caddy_session.values.WSGICodec; CaddySession gives Flask's).
     """
 
-    def __init__(self, app, secret=None, header="X-Session", jwks_url=None, public_key=None, audience=None):
+    def __init__(self, app, secret=None, header="X-Session", jwks_url=None, public_key=None, audience=None,
+                 codec=None):
         self.app = app
+        self.codec = codec or WSGICodec()
         self.verify = Verifier.from_env(secret, jwks_url, public_key, audience)
         self.header = header
         self.environ_name = "HTTP_" + header.upper().replace("-", "_")
@@ -109,7 +113,7 @@ class CaddySessionMiddleware:
                                                 ("Content-Length", str(len(body)))])
             return [body]
 
-        environ[ENVIRON_KEY] = Session(claims["data"], claims)
+        environ[ENVIRON_KEY] = Session(claims["data"], claims, self.codec)
         sent = []
 
         def start(status, headers, exc_info=None):
