@@ -20,6 +20,10 @@ go vet ./...
 echo "== unit tests (race detector)"
 go test -race -count=1 ./session/... ./headers/... ./caddymodule/...
 
+echo "== adapter tests in their own languages"
+/usr/bin/python3 -m unittest discover -s adapters/python/tests
+(cd adapters/node && node --test)
+
 echo "== fuzz (brief)"
 scripts/fuzz.sh
 
