@@ -150,7 +150,7 @@ func TestAdapterRealFlaskApp(t *testing.T) {
 	want := []supysonicStep{
 		{"home, logged out", http.StatusFound, "/user/login?returnUrl=%2F", nil},
 		{"login form", http.StatusOK, "", []string{"Please login"}},
-		{"wrong password", http.StatusOK, "", []string{"Wrong username or password"}},
+		{"wrong password", http.StatusOK, "", []string{"Wrong username or password", "alice"}}, // the form keeps the name
 		{"log in", http.StatusFound, "/", nil},
 		{"profile", http.StatusOK, "", []string{"Logged in!", "alice"}},
 		{"profile again", http.StatusOK, "", []string{"alice"}},
