@@ -11,6 +11,11 @@ changed in place are sent as a delta; ``session.clear()`` ends the session
 ``app.permanent_session_lifetime``, ``False`` to the browser's close. Also
 available: ``session.cycle_key()``, ``session.flush()``,
 ``session.set_expiry()``.
+
+Values travel as Flask's own TaggedJSONSerializer writes them (bytes,
+tuple, datetime, UUID, Markup come back as such; see
+caddy_session.values), and the update is made after the after_request
+handlers, where Flask saves its own session, or later.
 """
 
 from flask.sessions import SessionInterface, SessionMixin

@@ -18,6 +18,8 @@ try:
     from flask.json.tag import TaggedJSONSerializer
     from markupsafe import Markup
 except ImportError:  # the WSGI tests still run
+    if os.environ.get("CI") == "true":
+        raise  # under CI nothing is skipped: scripts/install-deps.sh installs python3-flask
     flask = None
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
