@@ -9,9 +9,12 @@
 //
 // Read back: " b" a Buffer, " tm" and " d" (Flask's) a Date, " t" (a
 // Python tuple) an array, " u", " m", " sym" a string; " di" unwrapped.
-// Other tags (PHP's " php") stay plain objects and go back unchanged.
+// A PHP object {" php": ...} is an object marked opaque, written back as it
+// came; an object of the app's own whose one key is " php" is escaped like
+// the others. Unknown tags stay plain objects.
 
-const KNOWN_TAGS = new Set([' di', ' b', ' t', ' u', ' m', ' d', ' tm', ' sym']);
+const KNOWN_TAGS = new Set([' di', ' b', ' t', ' u', ' m', ' d', ' tm', ' sym', ' php']);
+const OPAQUE = Symbol('caddy-session opaque');
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -79,6 +82,7 @@ function tag(value, where = '', seen = new Set()) {
       });
     }
     if (typeof value.toJSON === 'function') return tag(value.toJSON(), where, seen);
+    if (value[OPAQUE]) return { ' php': tag(value[' php'], `${where}[" php"]`, seen) };
     const out = [];
     for (const k of Object.keys(value)) {
       const t = tag(value[k], `${where}.${k}`, seen);
@@ -133,6 +137,13 @@ function untag(obj) {
       if (d) return d;
       break;
     }
+    case ' php':
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        // Another app's (PHP's, HMAC-keyed): kept as it came.
+        Object.defineProperty(obj, OPAQUE, { value: true });
+        return obj;
+      }
+      break;
   }
   return obj; // unknown or malformed: a plain object
 }

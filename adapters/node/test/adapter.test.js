@@ -364,6 +364,15 @@ describe('values', () => {
     assert.equal(again.status, 200);
   });
 
+  test('a PHP object goes back as it came; an object of the app\'s own is escaped', async () => {
+    const php = { ' php': { c: 'Cart', s: { ' b': 'AAE=' }, h: 'ab' } };
+    const resp = await app.run((req) => {
+      req.session.copies = [req.session.p, req.session.p];
+      req.session.mine = { ' php': "an object of the app's own" };
+    }, { p: php });
+    assert.deepEqual(JSON.parse(updates(resp)[0][1]), { copies: [php, php], mine: { ' di': { ' php__': "an object of the app's own" } } });
+  });
+
   test('a cycle', () => {
     const v = {};
     v.self = v;

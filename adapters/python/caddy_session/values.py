@@ -10,8 +10,10 @@ JSON"):
     {" t": 1} (a dict whose one key is a tag) -> {" di": {" t__": 1}}
 
 and reads also {" d": ...} (an aware UTC datetime), {" tm": ...} (an aware
-datetime, to the microsecond), {" sym": name} (a str). Other tags, such as
-PHP's {" php": ...}, stay plain dicts and go back unchanged.
+datetime, to the microsecond), {" sym": name} (a str). A PHP object
+{" php": ...} is an Opaque dict, written back as it came; a dict of the
+app's own whose one key is " php" is escaped like the others. Unknown tags
+stay plain dicts.
 
 WSGICodec needs nothing beyond the standard library (markupsafe's Markup
 when it is installed). FlaskCodec is Flask's own TaggedJSONSerializer, so a
@@ -32,8 +34,12 @@ except ImportError:  # plain WSGI without markupsafe: HTML comes back as str
     Markup = str
 
 # The tags a writer escapes with " di" when a dict's one key is one of them.
-# " php" is not among them: a PHP object is opaque here and goes back as it came.
-KNOWN_TAGS = frozenset((" di", " b", " t", " u", " m", " d", " tm", " sym"))
+KNOWN_TAGS = frozenset((" di", " b", " t", " u", " m", " d", " tm", " sym", " php"))
+
+
+class Opaque(dict):
+    """A value another adapter wrote for its own app (a PHP object, {" php": ...}):
+    readable as the dict it is, written back as it came, never escaped."""
 
 _RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$")
 
@@ -86,6 +92,8 @@ class WSGICodec:
     """The tags for a plain WSGI app: a datetime keeps its microseconds and offset (" tm")."""
 
     def tag(self, value):
+        if isinstance(value, Opaque):
+            return {k: self.tag(v) for k, v in value.items()}
         if isinstance(value, dict):
             if len(value) == 1:
                 key = next(iter(value))
@@ -129,6 +137,8 @@ class WSGICodec:
                 return parse_rfc3339(value)
             elif key == " sym" and isinstance(value, str):
                 return value
+            elif key == " php" and isinstance(value, dict):
+                return Opaque(obj)
         except (ValueError, TypeError, binascii.Error):
             pass  # a malformed tag stays the object it is
         return obj
@@ -183,9 +193,25 @@ def flask_codec(app=None):
         def to_python(self, value):
             return value
 
+    class KeepOpaque(JSONTag):
+        __slots__ = ()
+        key = " php"
+
+        def check(self, value):
+            return isinstance(value, Opaque)
+
+        def to_json(self, value):
+            return self.serializer.tag(value[self.key])
+
+        def to_python(self, value):
+            return Opaque({self.key: value}) if isinstance(value, dict) else {self.key: value}
+
     class Serializer(TaggedJSONSerializer):
         __slots__ = ()
-        default_tags = [DashedUUID if c is TagUUID else c for c in TaggedJSONSerializer.default_tags] + [ReadTime, ReadSymbol]
+        # KeepOpaque first: an Opaque is a dict whose one key is a tag, which
+        # TagDict would escape.
+        default_tags = [KeepOpaque] + [DashedUUID if c is TagUUID else c for c in TaggedJSONSerializer.default_tags] + [
+            ReadTime, ReadSymbol]
 
     serializer = Serializer()
     previous = getattr(getattr(app, "session_interface", None), "serializer", None)

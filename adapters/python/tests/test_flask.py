@@ -185,6 +185,18 @@ class FlaskTest(unittest.TestCase):
         self.assertEqual(resp.text, repr(want))
         self.assertEqual(updates(resp.headers.items()), [])
 
+    def test_php_object_goes_back_as_it_came(self):
+        php = {" php": {"c": "Cart", "s": {" b": "AAE="}, "h": "ab"}}
+
+        @self.app.route("/copy")
+        def copy():
+            flask.session["copies"] = [flask.session["p"], flask.session["p"]]
+            flask.session["mine"] = {" php": "a dict of the app's own"}
+            return "ok"
+        resp = self.get("/copy", {"p": php})
+        self.assertEqual(json.loads(dict(updates(resp.headers.items()))["X-Session-Set"]),
+                         {"copies": [php, php], "mine": {" di": {" php__": "a dict of the app's own"}}})
+
     def test_unstorable_value(self):
         with self.assertLogs(self.app.logger, "ERROR") as logs:
             resp = self.get("/do/bad", {"ok": 1})

@@ -256,7 +256,10 @@ class ValuesTest(unittest.TestCase):
         php = {" php": {"c": "Cart", "s": {" b": "AAE="}, "h": "ab"}}
         s = Session({"v": php}, {})
         s["w"] = s["v"]
-        self.assertEqual(json.loads(dict(s.update_headers())["Set"]), {"w": php})
+        s["list"] = [s["v"], 1]
+        s["mine"] = {" php": "a dict of the app's own"}
+        self.assertEqual(json.loads(dict(s.update_headers())["Set"]),
+                         {"w": php, "list": [php, 1], "mine": {" di": {" php__": "a dict of the app's own"}}})
 
     def test_unstorable_names_the_key(self):
         for name, value in [("set", {1, 2}), ("nan", float("nan")), ("inf", float("inf")),
