@@ -41,7 +41,7 @@ function caddySession(options = {}) {
 
   return function caddySessionMiddleware(req, res, next) {
     if (req.session) return next(); // mounted twice
-    verify(req.headers[tokenHeader]).then((claims) => start(req, res, claims, base, next), (e) => {
+    verify(joinedToken(req.headers, tokenHeader)).then((claims) => start(req, res, claims, base, next), (e) => {
       const err = new Error('caddy-session: missing or invalid session token');
       err.status = err.statusCode = 401;
       err.expose = true;
@@ -50,6 +50,19 @@ function caddySession(options = {}) {
       next(err);
     });
   };
+}
+
+// joinedToken is the token header joined with X-Session-Part-2, -3, ...
+// when Caddy split a long token over several header lines (the signature
+// covers the whole, so a part missing or out of place fails verification).
+function joinedToken(headers, name) {
+  let token = headers[name];
+  for (let i = 2; typeof token === 'string' && token !== ''; i++) {
+    const part = headers[`${name}-part-${i}`];
+    if (typeof part !== 'string' || part === '') break;
+    token += part;
+  }
+  return token;
 }
 
 // start gives the request its session from verified claims.

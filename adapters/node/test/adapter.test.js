@@ -140,6 +140,15 @@ describe('tokens', () => {
     const p = Buffer.from(JSON.stringify({ data: { user: 'mallory' }, exp: 4102444800, aud: 'node-app' })).toString('base64url');
     return refused({ 'x-session': `${h}.${p}.${s}` });
   });
+  test('a token in parts', async () => {
+    // Caddy splits a long token over X-Session, X-Session-Part-2, -3, ...
+    const tok = token({ big: 'x'.repeat(300) }, { aud: 'node-app' });
+    const [a, b, c] = [tok.slice(0, 100), tok.slice(100, 250), tok.slice(250)];
+    const resp = await fetch(base, { headers: { 'x-session': a, 'x-session-part-2': b, 'x-session-part-3': c } });
+    assert.equal(resp.status, 200);
+    await refused({ 'x-session': a, 'x-session-part-3': c });
+    await refused({ 'x-session': a, 'x-session-part-2': c, 'x-session-part-3': b });
+  });
   test('valid', async () => {
     const resp = await fetch(base, { headers: { 'x-session': token({}, { aud: 'node-app' }) } });
     assert.equal(resp.status, 200);

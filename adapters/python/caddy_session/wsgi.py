@@ -105,7 +105,7 @@ class CaddySessionMiddleware:
 
     def __call__(self, environ, start_response):
         try:
-            claims = self.verify(environ.get(self.environ_name))
+            claims = self.verify(self._token(environ))
         except SessionError as e:
             log.warning("caddy-session: request refused: %s", e)
             body = b"missing or invalid session token\n"
@@ -128,6 +128,20 @@ class CaddySessionMiddleware:
 
         result = self.app(environ, start)
         return _Closing(result, lambda: self._check(environ[ENVIRON_KEY], sent))
+
+    def _token(self, environ):
+        """The token header, joined with X-Session-Part-2, -3, ... when Caddy
+        split a long token over several header lines (the signature covers
+        the whole, so a part missing or out of place fails verification)."""
+        token = environ.get(self.environ_name)
+        i = 2
+        while token:
+            part = environ.get("%s_PART_%d" % (self.environ_name, i))
+            if not part:
+                break
+            token += part
+            i += 1
+        return token
 
     @staticmethod
     def _check(session, sent):

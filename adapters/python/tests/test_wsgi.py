@@ -32,13 +32,14 @@ def token(data=None, secret=SECRET, ttl=60, **claims):
     return jwt.encode(body, secret, algorithm="HS256")
 
 
-def call(app, tok):
+def call(app, tok, **extra):
     """Runs a WSGI app once: (status, headers as a list, body)."""
     environ = {}
     setup_testing_defaults(environ)
     environ["wsgi.input"] = io.BytesIO()
     if tok is not None:
         environ["HTTP_X_SESSION"] = tok
+    environ.update(extra)
     got = {}
 
     def start_response(status, headers, exc_info=None):
@@ -79,9 +80,9 @@ class TokenTest(unittest.TestCase):
             return [b"ok"]
         self.app = app
 
-    def refused(self, tok, **options):
+    def refused(self, tok, audience=None, **extra):
         with self.assertLogs("caddy_session", "WARNING") as logs:
-            status, headers, _ = call(CaddySessionMiddleware(self.app, secret=SECRET, **options), tok)
+            status, headers, _ = call(CaddySessionMiddleware(self.app, secret=SECRET, audience=audience), tok, **extra)
         self.assertIn("request refused", logs.output[0])
         self.assertEqual(status, "401 Unauthorized")
         self.assertFalse(self.called, "the app ran on a refused token")
@@ -112,6 +113,17 @@ class TokenTest(unittest.TestCase):
 
     def test_audience_missing(self):
         self.refused(token({"user": "alice"}), audience="this-app")
+
+    def test_token_in_parts(self):
+        # Caddy splits a long token over X-Session, X-Session-Part-2, -3, ...
+        tok = token({"big": "x" * 300})
+        a, b, c = tok[:100], tok[100:250], tok[250:]
+        status, _, _ = call(CaddySessionMiddleware(self.app, secret=SECRET), a,
+                            HTTP_X_SESSION_PART_2=b, HTTP_X_SESSION_PART_3=c)
+        self.assertEqual(status, "200 OK")
+        self.called = False
+        self.refused(a, HTTP_X_SESSION_PART_3=c)  # a part missing
+        self.refused(a, HTTP_X_SESSION_PART_2=c, HTTP_X_SESSION_PART_3=b)  # out of place
 
     def test_right_audience(self):
         status, _, _ = call(CaddySessionMiddleware(self.app, secret=SECRET, audience="this-app"),
