@@ -14,8 +14,8 @@ available: ``session.cycle_key()``, ``session.flush()``,
 
 Values travel as Flask's own TaggedJSONSerializer writes them (bytes,
 tuple, datetime, UUID, Markup come back as such; see
-caddy_session.values), and the update is made after the after_request
-handlers, where Flask saves its own session, or later.
+caddy_session.values), and the update is made when the body starts, later
+than Flask saves its own session (after the after_request handlers).
 """
 
 from flask.sessions import SessionInterface, SessionMixin
@@ -63,11 +63,11 @@ class CaddySessionInterface(SessionInterface):
         return flask_session
 
     def save_session(self, app, session, response):
-        # The middleware adds the headers as the response starts, which is
-        # later than here (after after_request handlers, as Flask saves, and
-        # after request_finished). A value no convention covers fails now,
-        # naming the key, so that Flask answers 500 through the app's own
-        # error handling and nothing of the request is kept.
+        # The middleware adds the headers when the body starts, which is
+        # later than here (after request_finished and teardown_request too).
+        # A value no convention covers fails now, naming the key, so that
+        # Flask answers 500 through the app's own error handling and nothing
+        # of the request is kept.
         session.update_headers()
 
     def is_null_session(self, obj):

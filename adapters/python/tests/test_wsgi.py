@@ -190,13 +190,38 @@ class UpdateHeadersTest(unittest.TestCase):
     def test_change_after_headers_is_logged(self):
         def app(environ, start_response):
             start_response("200 OK", [])
+            environ["caddy_session"]["before_the_body"] = 1  # headers are not sent before the body
             yield b"first"
             environ["caddy_session"]["late"] = 1
             yield b"second"
         with self.assertLogs("caddy_session", "ERROR") as logs:
             _, headers, _ = call(CaddySessionMiddleware(app, secret=SECRET), token({}))
-        self.assertEqual(updates(headers), [])
+        self.assertEqual(updates(headers), [("X-Session-Set", '{"before_the_body":1}')])
         self.assertIn("changed after the response headers were sent", logs.output[0])
+
+    def test_write_callable(self):
+        # The legacy write(): the headers go with its first call.
+        def app(environ, start_response):
+            write = start_response("200 OK", [])
+            environ["caddy_session"]["k"] = 1
+            write(b"written")
+            environ["caddy_session"]["late"] = 1
+            return []
+        written = []
+        environ = {}
+        setup_testing_defaults(environ)
+        environ["HTTP_X_SESSION"] = token({})
+        got = {}
+
+        def start_response(status, headers, exc_info=None):
+            got["headers"] = headers
+            return written.append
+        with self.assertLogs("caddy_session", "ERROR"):
+            result = CaddySessionMiddleware(app, secret=SECRET)(environ, start_response)
+            self.assertEqual(list(result), [])
+            result.close()
+        self.assertEqual(written, [b"written"])
+        self.assertEqual(updates(got["headers"]), [("X-Session-Set", '{"k":1}')])
 
 
 class ValuesTest(unittest.TestCase):
