@@ -20,7 +20,9 @@ go vet ./...
 echo "== unit tests (race detector)"
 go test -race -count=1 ./session/... ./headers/... ./caddymodule/...
 
-echo "== adapters/ruby (minitest)"
+echo "== adapter tests in their own languages"
+/usr/bin/python3 -m unittest discover -s adapters/python/tests
+(cd adapters/node && node --test)
 adapters/ruby/test.sh
 
 echo "== fuzz (brief)"

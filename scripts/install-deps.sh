@@ -33,6 +33,8 @@ if [ "$what" = test ]; then
 	check "command -v php" php-cli
 	check "command -v node && command -v npm" "nodejs npm"
 	check "/usr/bin/python3 -c 'import flask'" python3-flask # integration/adapters_test.go: adapters/python's Flask example
+	check "/usr/bin/python3 -c 'import supysonic.web'" supysonic # integration/adapters_supysonic_test.go: a real Flask app, unchanged
+	check "/usr/bin/python3 -c 'import pip'" python3-pip # integration/adapters_install_test.go: pip install adapters/python
 	check "command -v gunicorn" gunicorn # integration/reliability_smuggling_test.go: the WSGI stack
 	check "test -x /usr/bin/chromium" chromium # integration/browser_test.go
 	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL

@@ -14,13 +14,17 @@
 // the request changed, as update headers: keys set (X-Session-Set), keys
 // deleted (X-Session-Delete), regenerate() and destroy() (X-Session-Flush:
 // express-session's regenerate drops the data too), cookie.maxAge and
-// cookie.expires (X-Session-Expiry). A request without a valid token is
-// passed to the error handlers with err.status 401. See docs/adapters.md.
+// cookie.expires (X-Session-Expiry), touch() (an expiry refresh). Values
+// JSON cannot hold (Buffer, Date) travel tagged (./values.js). A request
+// without a valid token is passed to the error handlers with err.status
+// 401. See docs/adapters.md.
 
 const crypto = require('node:crypto');
-const jwt = require('jsonwebtoken');
+const { verifier } = require('./token');
+const values = require('./values');
 
 const UPDATES = ['Flush', 'Delete', 'Set', 'Cycle-Key', 'Expiry'];
+const EXPIRY_KEY = '_session_expiry';
 
 /**
  * @param {object} [options]
@@ -37,7 +41,7 @@ function caddySession(options = {}) {
 
   return function caddySessionMiddleware(req, res, next) {
     if (req.session) return next(); // mounted twice
-    verify(req.headers[tokenHeader]).then((claims) => start(req, res, claims, base, next), (e) => {
+    verify(joinedToken(req.headers, tokenHeader)).then((claims) => start(req, res, claims, base, next), (e) => {
       const err = new Error('caddy-session: missing or invalid session token');
       err.status = err.statusCode = 401;
       err.expose = true;
@@ -48,10 +52,24 @@ function caddySession(options = {}) {
   };
 }
 
+// joinedToken is the token header joined with X-Session-Part-2, -3, ...
+// when Caddy split a long token over several header lines (the signature
+// covers the whole, so a part missing or out of place fails verification).
+function joinedToken(headers, name) {
+  let token = headers[name];
+  for (let i = 2; typeof token === 'string' && token !== ''; i++) {
+    const part = headers[`${name}-part-${i}`];
+    if (typeof part !== 'string' || part === '') break;
+    token += part;
+  }
+  return token;
+}
+
 // start gives the request its session from verified claims.
 function start(req, res, claims, base, next) {
-  const state = new State(req, claims);
-  req.session = new Session(req, state, claims.data || {}, claims);
+  const data = values.untagTree(claims.data || {});
+  const state = new State(req, claims, data);
+  req.session = new Session(req, state, data, claims);
   req.sessionID = sessionID(claims);
   req.sessionClaims = claims; // the verified token: new, sid, expires_at, store_error, ...
 
@@ -63,16 +81,30 @@ function start(req, res, claims, base, next) {
   res.writeHead = function caddySessionWriteHead(...args) {
     if (sent === null) {
       sent = '';
-      const headers = state.updates(); // throws before setting anything
+      let headers = {};
+      try {
+        headers = state.updates();
+      } catch (e) {
+        // A value no convention covers: nothing of the request is sent and
+        // the status becomes 500, so Caddy keeps nothing. Not thrown: this
+        // often runs in a callback (regenerate, save), where a throw would
+        // end the process.
+        if (!(e instanceof values.UnstorableValue)) throw e;
+        console.error(e.message);
+        args[0] = res.statusCode = 500;
+        if (typeof args[1] === 'string') args[1] = 'Internal Server Error';
+        sent = undefined;
+      }
       for (const name of UPDATES) {
         res.removeHeader(`${base}-${name}`);
         if (headers[name] !== undefined) res.setHeader(`${base}-${name}`, headers[name]);
       }
-      sent = JSON.stringify(headers);
+      if (sent === '') sent = JSON.stringify(headers);
     }
     return writeHead.apply(this, args);
   };
   res.on('finish', () => {
+    if (!sent) return; // headers never written, or the update failed
     let now;
     try {
       now = JSON.stringify(state.updates());
@@ -86,54 +118,6 @@ function start(req, res, claims, base, next) {
   next();
 }
 
-/**
- * The token verifier for options: one algorithm, pinned by the key given,
- * never the token's own choice. A key given as an option is used alone;
- * otherwise the environment's, where a JWKS URL or public key wins over
- * SESSION_SECRET. HS256 uses jsonwebtoken; EdDSA uses jose (jsonwebtoken 9
- * has no EdDSA), the JWKS fetched again at once when a kid is unknown (a
- * key rotation) and kept 5 minutes otherwise, as Caddy's Cache-Control says.
- */
-function verifier(options) {
-  let { secret, jwksUrl, publicKey } = options;
-  if (!secret && !jwksUrl && !publicKey) {
-    jwksUrl = process.env.SESSION_JWKS_URL;
-    publicKey = process.env.SESSION_PUBLIC_KEY;
-    if (!jwksUrl && !publicKey) secret = process.env.SESSION_SECRET;
-  }
-  const audience = options.audience || process.env.SESSION_AUDIENCE || undefined;
-  const checked = (claims) => {
-    if (typeof claims.exp !== 'number' || claims.data === null || typeof claims.data !== 'object' || Array.isArray(claims.data)) {
-      throw new Error('session token without exp or data');
-    }
-    return claims;
-  };
-  const present = (token) => {
-    if (typeof token !== 'string' || token === '') {
-      throw new Error("no session token: the request did not come through Caddy's session handler");
-    }
-  };
-  if (jwksUrl || publicKey) {
-    const jose = import('jose'); // an ES module
-    const key = jose.then((j) => (jwksUrl
-      ? j.createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: 0, cacheMaxAge: 300000 })
-      : j.importSPKI(publicKey, 'EdDSA')));
-    key.catch(() => {}); // reported on each request
-    return async (token) => {
-      present(token);
-      const { payload } = await (await jose).jwtVerify(token, await key, { algorithms: ['EdDSA'], audience, requiredClaims: ['exp'] });
-      return checked(payload);
-    };
-  }
-  if (!secret) {
-    throw new Error('caddy-session: no key: set SESSION_SECRET (HS256), or SESSION_JWKS_URL or SESSION_PUBLIC_KEY (EdDSA), or pass { secret }, { jwksUrl } or { publicKey }');
-  }
-  return async (token) => {
-    present(token);
-    return checked(jwt.verify(token, secret, { algorithms: ['HS256'], audience }));
-  };
-}
-
 function sessionID(claims) {
   // The token's sid: opaque, stable for one session key, never the cookie.
   return typeof claims.sid === 'string' ? claims.sid : crypto.randomBytes(16).toString('base64url');
@@ -141,11 +125,15 @@ function sessionID(claims) {
 
 /** What this request did to the session, turned into update headers. */
 class State {
-  constructor(req, claims) {
+  constructor(req, claims, data) {
     this.req = req;
     this.flush = false;
+    this.touched = false;
     this.expiry = undefined; // seconds, 0 (browser close) or an RFC 3339 time
-    this.base = snapshot(claims.data || {});
+    // What the request started with, as it would be written back: a value
+    // is sent only when its text changes.
+    this.base = snapshot(data);
+    this.custom = data[EXPIRY_KEY]; // Caddy's custom expiry, as Django keeps it
   }
 
   updates() {
@@ -160,21 +148,30 @@ class State {
     if (this.flush) h.Flush = '1';
     if (del.length) h.Delete = ascii(JSON.stringify(del));
     if (set.length) h.Set = ascii(`{${set.join(',')}}`);
-    if (this.expiry !== undefined) h.Expiry = String(this.expiry);
+    if (this.expiry !== undefined) {
+      h.Expiry = String(this.expiry);
+    } else if (this.touched && !this.flush) {
+      // touch(): the expiry counts again from now, as express-session's
+      // rolling cookie: the session's own lifetime, or Caddy's cookie_age.
+      // An absolute expiry (cookie.expires = date) cannot be moved by it.
+      if (Number.isSafeInteger(this.custom) && this.custom >= 0) h.Expiry = String(this.custom);
+      else if (this.custom === undefined) h.Expiry = 'default';
+    }
     return h;
   }
 }
 
-/** The JSON text of each key's value; keys whose value JSON drops (undefined, functions) are absent. */
+/** The JSON text of each key's value, tagged; keys whose value is undefined are absent. */
 function snapshot(data) {
   const out = new Map();
   for (const k of Object.keys(data)) {
     if (k === 'cookie') continue;
     let json;
     try {
-      json = JSON.stringify(data[k]);
+      json = values.stringify(data[k]);
     } catch (e) {
-      throw new TypeError(`caddy-session: req.session.${k} cannot be stored as JSON (${e.message}); the session was not saved`);
+      if (!(e instanceof values.UnstorableValue)) throw e;
+      throw new values.UnstorableValue(`caddy-session: req.session[${JSON.stringify(k)}] cannot be stored (${e.message}); the session was not saved`);
     }
     if (json !== undefined) out.set(k, json);
   }
@@ -185,6 +182,11 @@ function snapshot(data) {
 // is the same JSON.
 function ascii(json) {
   return json.replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+}
+
+// own sets a data property; a key named __proto__ stays data, never the prototype.
+function own(obj, k, v) {
+  Object.defineProperty(obj, k, { value: v, writable: true, enumerable: true, configurable: true });
 }
 
 function later(fn, err) {
@@ -198,7 +200,7 @@ class Session {
     Object.defineProperty(this, '_state', { value: state });
     Object.defineProperty(this, 'id', { get: () => req.sessionID, enumerable: false });
     this.cookie = new Cookie(state, claims);
-    for (const k of Object.keys(data)) if (k !== 'cookie') this[k] = data[k]; // `cookie` is reserved, as in express-session
+    for (const k of Object.keys(data)) if (k !== 'cookie') own(this, k, data[k]); // `cookie` is reserved, as in express-session
   }
 
   /** A new, empty session under a new key (express-session: destroy, then generate). */
@@ -229,17 +231,20 @@ class Session {
   /** Back to the data the request came with: there is no store to read again. */
   reload(fn) {
     for (const k of Object.keys(this)) if (k !== 'cookie') delete this[k];
-    for (const [k, json] of this._state.base) this[k] = JSON.parse(json);
+    for (const [k, json] of this._state.base) own(this, k, values.untagTree(JSON.parse(json)));
     later(fn);
     return this;
   }
 
+  /** The expiry counts again from now (X-Session-Expiry with the session's lifetime). */
   touch() {
+    this._state.touched = true;
     return this;
   }
 
+  /** express-session's touch() is resetMaxAge(): the same. */
   resetMaxAge() {
-    return this;
+    return this.touch();
   }
 }
 

@@ -13,6 +13,9 @@
 //   GET  /put?k=&v=   req.session[k] = v (an integer)
 //   POST /set         merge a JSON object into req.session
 //   GET  /dump        the session's data as JSON
+//   POST /typed       req.session.typed = values JSON cannot hold (a Buffer,
+//                     a Date)
+//   GET  /typed       req.session.typed, each value as [type name, value]
 
 const express = require('express');
 const session = require('express-session');
@@ -64,6 +67,24 @@ app.post('/set', express.json(), (req, res) => {
 app.get('/dump', (req, res) => {
   const { cookie, ...data } = req.session;
   res.json(data);
+});
+
+app.post('/typed', (req, res) => {
+  req.session.typed = { bytes: Buffer.from('00ff62696e', 'hex'), list: [1, 'two'], when: new Date('2026-12-05T07:00:00.123Z') };
+  res.json({ ok: true });
+});
+
+// describe is [type name, value as JSON can show it].
+function describe(v) {
+  if (Buffer.isBuffer(v)) return ['Buffer', v.toString('hex')];
+  if (v instanceof Date) return ['Date', v.toISOString()];
+  if (Array.isArray(v)) return ['Array', v.map(describe)];
+  if (v !== null && typeof v === 'object') return ['Object', Object.fromEntries(Object.entries(v).map(([k, x]) => [k, describe(x)]))];
+  return [v === null ? 'null' : typeof v, v ?? null];
+}
+
+app.get('/typed', (req, res) => {
+  res.json(describe(req.session.typed));
 });
 
 const port = Number(process.argv[2] || process.env.PORT || 3000);

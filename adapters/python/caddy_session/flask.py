@@ -11,11 +11,17 @@ changed in place are sent as a delta; ``session.clear()`` ends the session
 ``app.permanent_session_lifetime``, ``False`` to the browser's close. Also
 available: ``session.cycle_key()``, ``session.flush()``,
 ``session.set_expiry()``.
+
+Values travel as Flask's own TaggedJSONSerializer writes them (bytes,
+tuple, datetime, UUID, Markup come back as such; see
+caddy_session.values), and the update is made when the body starts, later
+than Flask saves its own session (after the after_request handlers).
 """
 
 from flask.sessions import SessionInterface, SessionMixin
 
 from .session import Session
+from .values import flask_codec
 from .wsgi import ENVIRON_KEY, CaddySessionMiddleware
 
 
@@ -23,7 +29,7 @@ class FlaskSession(Session, SessionMixin):
     """The Caddy session with Flask's session API."""
 
     def __init__(self, session, lifetime):
-        super().__init__(claims=session.claims)
+        super().__init__(claims=session.claims, codec=session._codec)
         dict.update(self, session)
         self._base = session._base
         self._lifetime = lifetime
@@ -57,7 +63,12 @@ class CaddySessionInterface(SessionInterface):
         return flask_session
 
     def save_session(self, app, session, response):
-        pass  # the middleware adds the headers as the response starts
+        # The middleware adds the headers when the body starts, which is
+        # later than here (after request_finished and teardown_request too).
+        # A value no convention covers fails now, naming the key, so that
+        # Flask answers 500 through the app's own error handling and nothing
+        # of the request is kept.
+        session.update_headers()
 
     def is_null_session(self, obj):
         return False
@@ -72,5 +83,7 @@ class CaddySession:
             self.init_app(app)
 
     def init_app(self, app):
+        options = dict(self.options)
+        options.setdefault("codec", flask_codec(app))  # before the interface it may copy tags from is replaced
         app.session_interface = CaddySessionInterface()
-        app.wsgi_app = CaddySessionMiddleware(app.wsgi_app, **self.options)
+        app.wsgi_app = CaddySessionMiddleware(app.wsgi_app, **options)

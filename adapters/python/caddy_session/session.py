@@ -3,6 +3,8 @@
 import datetime
 import json
 
+from .values import WSGICodec
+
 UPDATES = ("Flush", "Clear", "Delete", "Set", "Cycle-Key", "Expiry")
 
 
@@ -11,13 +13,11 @@ class SessionError(Exception):
 
 
 class UnstorableValue(TypeError):
-    """A session value JSON cannot hold; raised when the headers are made."""
+    """A session value no convention covers; raised when the headers are made."""
 
 
 def _dumps(value):
-    # allow_nan=False: NaN and Infinity are not JSON. ensure_ascii (the
-    # default) escapes non-ASCII as \\uXXXX, which a header carries safely.
-    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"))
 
 
 class Session(dict):
@@ -27,12 +27,18 @@ class Session(dict):
     comparing each key's JSON with what the token brought, so values
     changed in place (``s["cart"].append(x)``) count too. Besides:
     ``flush()``, ``clear()``, ``cycle_key()`` and ``set_expiry()``.
+
+    data is the token's JSON; values that are not JSON come tagged and are
+    given to the app as their Python type by codec (caddy_session.values).
     """
 
-    def __init__(self, data=None, claims=None):
-        super().__init__(data or {})
+    def __init__(self, data=None, claims=None, codec=None):
+        self._codec = codec or WSGICodec()
+        super().__init__(self._codec.loads_tree(data or {}))
         self.claims = claims or {}
-        self._base = {k: _dumps(v) for k, v in self.items()}
+        # What the request started with, as it would be written back: a
+        # value is sent only when its text changes.
+        self._base = {k: self._codec.dumps(v) for k, v in self.items()}
         self._flush = False
         self._clear = False
         self._cycle = False
@@ -88,9 +94,9 @@ class Session(dict):
             if not isinstance(k, str):
                 raise UnstorableValue("caddy-session: session key %r is not a string" % (k,))
             try:
-                j = _dumps(v)
-            except (TypeError, ValueError) as e:
-                raise UnstorableValue("caddy-session: session[%r] cannot be stored as JSON (%s); "
+                j = self._codec.dumps(v)
+            except (TypeError, ValueError, RecursionError) as e:
+                raise UnstorableValue("caddy-session: session[%r] cannot be stored (%s); "
                                       "the session was not saved" % (k, e)) from None
             now.add(k)
             if self._base.get(k) != j:

@@ -6,7 +6,8 @@
 Needs PyJWT (Debian: python3-jwt), and for EdDSA tokens the cryptography
 package (python3-cryptography). A request without a valid token (not
 through Caddy, forged, expired, for another audience) is answered 401
-without calling the app.
+without calling the app. The update headers are added when the body
+starts (see _DeferredStart), so every change made until then is sent.
 """
 
 import logging
@@ -15,6 +16,7 @@ import os
 import jwt  # PyJWT
 
 from .session import UPDATES, Session, SessionError
+from .values import WSGICodec
 
 log = logging.getLogger("caddy_session")
 
@@ -89,11 +91,14 @@ class CaddySessionMiddleware:
     in the environment wins over SESSION_SECRET. audience: Caddy's
     ``audience`` for this app (default SESSION_AUDIENCE); when set, a
     token for another app is refused. header: Caddy's ``header`` (default
-    X-Session).
+    X-Session). codec: how values that are not JSON travel (default
+    caddy_session.values.WSGICodec; CaddySession gives Flask's).
     """
 
-    def __init__(self, app, secret=None, header="X-Session", jwks_url=None, public_key=None, audience=None):
+    def __init__(self, app, secret=None, header="X-Session", jwks_url=None, public_key=None, audience=None,
+                 codec=None):
         self.app = app
+        self.codec = codec or WSGICodec()
         self.verify = Verifier.from_env(secret, jwks_url, public_key, audience)
         self.header = header
         self.environ_name = "HTTP_" + header.upper().replace("-", "_")
@@ -101,7 +106,7 @@ class CaddySessionMiddleware:
 
     def __call__(self, environ, start_response):
         try:
-            claims = self.verify(environ.get(self.environ_name))
+            claims = self.verify(self._token(environ))
         except SessionError as e:
             log.warning("caddy-session: request refused: %s", e)
             body = b"missing or invalid session token\n"
@@ -109,21 +114,34 @@ class CaddySessionMiddleware:
                                                 ("Content-Length", str(len(body)))])
             return [body]
 
-        environ[ENVIRON_KEY] = Session(claims["data"], claims)
-        sent = []
+        environ[ENVIRON_KEY] = Session(claims["data"], claims, self.codec)
+        deferred = _DeferredStart(self, environ, start_response)
+        result = self.app(environ, deferred.start)
+        return _Response(result, deferred, lambda: self._check(environ[ENVIRON_KEY], deferred.sent))
 
-        def start(status, headers, exc_info=None):
-            if not status.startswith("5"):
-                # Headers an app set itself are replaced by the session's.
-                headers = [(n, v) for n, v in headers if n.lower() not in self.names]
-                # (Flask's interface puts its own session object there.)
-                updates = environ[ENVIRON_KEY].update_headers()  # raises before anything is set
-                headers.extend((self.header + "-" + n, v) for n, v in updates)
-                sent[:] = [updates]
-            return start_response(status, headers, exc_info)
+    def _with_updates(self, environ, status, headers):
+        """headers, with the session's update headers instead of any the app set."""
+        if status.startswith("5"):
+            return headers, None  # Caddy keeps nothing of a 5xx
+        headers = [(n, v) for n, v in headers if n.lower() not in self.names]
+        # (Flask's interface puts its own session object there.)
+        updates = environ[ENVIRON_KEY].update_headers()  # raises before anything is set
+        headers.extend((self.header + "-" + n, v) for n, v in updates)
+        return headers, updates
 
-        result = self.app(environ, start)
-        return _Closing(result, lambda: self._check(environ[ENVIRON_KEY], sent))
+    def _token(self, environ):
+        """The token header, joined with X-Session-Part-2, -3, ... when Caddy
+        split a long token over several header lines (the signature covers
+        the whole, so a part missing or out of place fails verification)."""
+        token = environ.get(self.environ_name)
+        i = 2
+        while token:
+            part = environ.get("%s_PART_%d" % (self.environ_name, i))
+            if not part:
+                break
+            token += part
+            i += 1
+        return token
 
     @staticmethod
     def _check(session, sent):
@@ -134,14 +152,53 @@ class CaddySessionMiddleware:
             pass
 
 
-class _Closing:
-    """The app's iterable, with a check when the server closes it."""
+class _DeferredStart:
+    """start_response, passed on to the server as late as WSGI allows: when
+    the app's first body chunk is about to go out (or it calls write()).
+    The session's changes up to then are sent, as those of a generator body
+    before its first yield (Flask's stream_with_context); the server sends
+    no headers before that anyway (PEP 3333)."""
 
-    def __init__(self, result, on_close):
-        self.result, self.on_close = result, on_close
+    def __init__(self, middleware, environ, start_response):
+        self.middleware, self.environ, self.start_response = middleware, environ, start_response
+        self.pending = None
+        self.started = False  # the server's start_response ran
+        self.write = None  # what it returned
+        self.sent = []  # the updates sent
+
+    def start(self, status, headers, exc_info=None):
+        if exc_info is not None and self.started:
+            return self.start_response(status, headers, exc_info)  # too late: the server re-raises
+        self.pending = (status, list(headers), exc_info)
+        return self._write
+
+    def _write(self, data):
+        self.commit()
+        return self.write(data)
+
+    def commit(self):
+        if self.started or self.pending is None:
+            return
+        status, headers, exc_info = self.pending
+        headers, updates = self.middleware._with_updates(self.environ, status, headers)
+        if updates is not None:
+            self.sent[:] = [updates]
+        self.started = True
+        self.write = self.start_response(status, headers, exc_info)
+
+
+class _Response:
+    """The app's iterable: the deferred start_response before its first
+    chunk, and a check for late changes when the server closes it."""
+
+    def __init__(self, result, deferred, on_close):
+        self.result, self.deferred, self.on_close = result, deferred, on_close
 
     def __iter__(self):
-        return iter(self.result)
+        for chunk in self.result:
+            self.deferred.commit()
+            yield chunk
+        self.deferred.commit()  # an empty body
 
     def close(self):
         try:

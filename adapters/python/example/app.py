@@ -13,13 +13,18 @@ the only difference is the adapter line below.
   GET  /put?k=&v=   session[k] = v (an integer)
   POST /set         merge a JSON object into the session
   GET  /dump        the session as JSON
+  POST /typed       session["typed"] = values JSON cannot hold (bytes, a
+                    tuple, a datetime, a UUID, Markup)
+  GET  /typed       session["typed"], each value as [type name, value]
 """
 
 import datetime
 import os
 import sys
+import uuid
 
 from flask import Flask, jsonify, redirect, request, session
+from markupsafe import Markup
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from caddy_session.flask import CaddySession  # noqa: E402
@@ -71,6 +76,40 @@ def set_():
 @app.get("/dump")
 def dump():
     return jsonify(dict(session))
+
+
+@app.post("/typed")
+def typed_put():
+    session["typed"] = {
+        "bytes": b"\x00\xffbin",
+        "tuple": (1, "two"),
+        "when": datetime.datetime(2026, 12, 5, 7, 0, tzinfo=datetime.timezone.utc),
+        "uuid": uuid.UUID("9f0c3c1e-4d2a-4b7e-8f00-0123456789ab"),
+        "markup": Markup("<b>bold</b>"),
+    }
+    return jsonify(ok=True)
+
+
+def describe(v):
+    """[type name, value as JSON can show it]."""
+    if isinstance(v, bytes):
+        shown = v.hex()
+    elif isinstance(v, (tuple, list)):
+        shown = [describe(x) for x in v]
+    elif isinstance(v, dict):
+        shown = {k: describe(x) for k, x in v.items()}
+    elif isinstance(v, datetime.datetime):
+        shown = v.isoformat()
+    elif isinstance(v, (uuid.UUID, Markup)):
+        shown = str(v)
+    else:
+        shown = v
+    return [type(v).__name__, shown]
+
+
+@app.get("/typed")
+def typed_get():
+    return jsonify(describe(session.get("typed")))
 
 
 if __name__ == "__main__":
