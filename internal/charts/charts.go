@@ -265,6 +265,7 @@ func Timeline(title, yLabel string, step float64, lines []Line, faults []Span) (
 	p.X.Max = xmax
 	p.X.Tick.Marker = stepTicks{step: tickStep(xmax)}
 	p.Add(plotter.NewGrid())
+	labelled := map[string]bool{}
 	for _, f := range faults {
 		poly, err := plotter.NewPolygon(plotter.XYs{{X: f.From, Y: 0}, {X: f.To, Y: 0}, {X: f.To, Y: p.Y.Max}, {X: f.From, Y: p.Y.Max}})
 		if err != nil {
@@ -273,7 +274,10 @@ func Timeline(title, yLabel string, step float64, lines []Line, faults []Span) (
 		poly.Color = shade
 		poly.LineStyle.Width = 0
 		p.Add(poly)
-		leg.Add(f.Label, poly)
+		if !labelled[f.Label] { // a label once, however often its fault recurs
+			labelled[f.Label] = true
+			leg.Add(f.Label, poly)
+		}
 		for _, x := range []float64{f.From, f.To} {
 			edge, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: p.Y.Max}})
 			if err != nil {

@@ -1,9 +1,16 @@
 // Command render writes docs/reliability.md from the figures the
 // reliability suite recorded (internal/relreport): one section per
 // scenario, every figure with its goal, whether it was met and how it was
-// measured, and the machine and the command that produced them.
+// measured, and the machine and the command that produced them; each
+// timeline a scenario recorded (traffic during a fault) is drawn as a
+// chart under docs/reliability/, embedded with its main figure as alt text.
+//
+// The figures are kept in docs/reliability.jsonl. With -keep, the figures
+// of -in replace the kept figures of the same tests and the rest stay, so
+// that a run of some scenarios (RELIABILITY_RUN) updates only those.
 //
 //	go run ./internal/relreport/render -in figures.jsonl -out docs/reliability.md -command "..." -took 12m3s
+//	go run ./internal/relreport/render -in docs/reliability.jsonl   # redraw from the kept figures
 package main
 
 import (
@@ -14,12 +21,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/caddy-session/caddy-session/internal/charts"
 	"github.com/caddy-session/caddy-session/internal/relreport"
 )
 
@@ -28,34 +37,31 @@ func main() {
 	out := flag.String("out", "docs/reliability.md", "the document to write")
 	command := flag.String("command", "./scripts/reliability.sh", "the command that ran the suite")
 	took := flag.String("took", "", "how long the run took")
+	keep := flag.String("keep", "", "the kept figures (docs/reliability.jsonl): merged with -in, then rewritten")
 	flag.Parse()
-	if err := run(*in, *out, *command, *took); err != nil {
+	if err := run(*in, *out, *command, *took, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "render:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out, command, took string) error {
-	f, err := os.Open(in)
+func run(in, out, command, took, keep string) error {
+	figs, err := readFigures(in)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var figs []relreport.Figure
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		var fig relreport.Figure
-		if err := json.Unmarshal(sc.Bytes(), &fig); err != nil {
-			return fmt.Errorf("%s: %w", in, err)
-		}
-		figs = append(figs, fig)
-	}
-	if err := sc.Err(); err != nil {
 		return err
 	}
 	if len(figs) == 0 {
 		return fmt.Errorf("%s holds no figures", in)
+	}
+	if keep != "" {
+		kept, err := readFigures(keep)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		figs = merge(kept, figs)
+		if err := writeFigures(keep, figs); err != nil {
+			return err
+		}
 	}
 	slices.SortStableFunc(figs, func(a, b relreport.Figure) int {
 		return cmp.Compare(scenarioOrder(a.Scenario), scenarioOrder(b.Scenario))
@@ -90,10 +96,26 @@ func run(in, out, command, took string) error {
 	fmt.Fprintf(&b, "- Goals missed: %d\n", missed)
 
 	current := ""
+	var pictures []string // the current scenario's charts, under its table
+	flush := func() {
+		if len(pictures) > 0 {
+			b.WriteString("\n" + strings.Join(pictures, "\n\n") + "\n")
+		}
+		pictures = nil
+	}
 	for _, fig := range figs {
 		if fig.Scenario != current {
+			flush()
 			current = fig.Scenario
 			fmt.Fprintf(&b, "\n## %s\n\n| figure | value | goal | met | how |\n|---|---|---|---|---|\n", current)
+		}
+		if fig.Timeline != nil {
+			md, err := drawTimeline(out, fig)
+			if err != nil {
+				return err
+			}
+			pictures = append(pictures, md)
+			continue
 		}
 		met := ""
 		if fig.Met != nil {
@@ -109,6 +131,7 @@ func run(in, out, command, took string) error {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(fig.Name), cell(value), cell(fig.Goal), met, cell(how+" — `"+fig.Test+"`"))
 	}
+	flush()
 	return os.WriteFile(out, []byte(b.String()), 0o644)
 }
 
@@ -149,4 +172,111 @@ func machine() string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+func readFigures(path string) ([]relreport.Figure, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var figs []relreport.Figure
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
+	for sc.Scan() {
+		var fig relreport.Figure
+		if err := json.Unmarshal(sc.Bytes(), &fig); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		figs = append(figs, fig)
+	}
+	return figs, sc.Err()
+}
+
+func writeFigures(path string, figs []relreport.Figure) error {
+	var b strings.Builder
+	for _, fig := range figs {
+		line, err := json.Marshal(fig)
+		if err != nil {
+			return err
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// merge keeps the kept figures of every test that did not run again, in
+// their order, and adds the new ones.
+func merge(kept, fresh []relreport.Figure) []relreport.Figure {
+	ran := map[string]bool{}
+	for _, f := range fresh {
+		ran[f.Test] = true
+	}
+	var out []relreport.Figure
+	for _, f := range kept {
+		if !ran[f.Test] {
+			out = append(out, f)
+		}
+	}
+	return append(out, fresh...)
+}
+
+// drawTimeline draws fig's timeline beside out (in reliability/ next to
+// the document) and returns its Markdown: the picture with its main
+// figure as alt text, and a caption.
+func drawTimeline(out string, fig relreport.Figure) (string, error) {
+	tl := fig.Timeline
+	name := strings.TrimPrefix(fig.Name, "traffic over time, ")
+	rel := filepath.Join(strings.TrimSuffix(filepath.Base(out), filepath.Ext(out)), charts.Name(name)+".png")
+	path := filepath.Join(filepath.Dir(out), rel)
+	if err := charts.Dir(path); err != nil {
+		return "", err
+	}
+	var spans []charts.Span
+	faultSecs := 0.0
+	for _, f := range tl.Faults {
+		spans = append(spans, charts.Span{From: f.From, To: f.To, Label: f.Label})
+		faultSecs += f.To - f.From
+	}
+	errName := "errors/s"
+	if tl.Errs != "" {
+		errName = "errors/s (" + tl.Errs + ")"
+	}
+	scale := "full scale"
+	if !fig.Full {
+		scale = "short scale"
+	}
+	c, err := charts.Timeline(fmt.Sprintf("%s: answers per second\n%s, %s, %s", name, fig.At.Format(time.DateOnly), scale, fig.Test), "answers per second",
+		tl.Step, []charts.Line{{Name: "200 answers/s", Values: tl.OK}, {Name: errName, Values: tl.Errors}}, spans)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", fig.Name, err)
+	}
+	if err := c.Save(path, false); err != nil {
+		return "", err
+	}
+	ok, errs := tl.Total()
+	before := "–"
+	if len(tl.Faults) > 0 {
+		var sum float64
+		n := 0
+		for i, v := range tl.OK {
+			if (float64(i)+1)*tl.Step <= tl.Faults[0].From {
+				sum += v
+				n++
+			}
+		}
+		if n > 0 {
+			before = fmt.Sprintf("%.0f", sum/float64(n))
+		}
+	}
+	fault := "the fault"
+	if len(tl.Faults) == 1 {
+		fault = tl.Faults[0].Label
+	} else if len(tl.Faults) > 1 {
+		fault = fmt.Sprintf("%d faults (%s)", len(tl.Faults), tl.Faults[0].Label)
+	}
+	alt := fmt.Sprintf("%s: %d answers, %d of them errors, errors answered during %.1f s; %s lasted %.1f s in all; about %s successful answers per second before it",
+		name, ok+errs, errs, tl.ErrorSeconds(), fault, faultSecs, before)
+	return fmt.Sprintf("![%s](%s)\n\n*%s: successful answers (green) and errors (red) per second, in steps of %.2f s; shaded: %s.*", cell(alt), rel, name, tl.Step, fault), nil
 }
