@@ -28,7 +28,7 @@ scripts/fuzz.sh
 # that Caddy (integration/harness_test.go). ./caddy, which demo.sh builds
 # and runs, is left alone.
 echo "== build ./caddy-race"
-./xcaddy.sh -race
+./xcaddy.sh --if-changed -race
 
 echo "== end-to-end tests (./caddy-race)"
 CADDY_BIN="$PWD/caddy-race" go test -count=1 -timeout 30m ./integration/...
