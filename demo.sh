@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The caddy-session demo in one command: builds ./caddy with the module,
-# starts the demo app (demo/app.py) and Caddy (Caddyfile.example) in front of
+# The caddy-session demo in one command: builds ./caddy with the module
+# (unless ./caddy is up to date with the sources), starts the demo app (demo/app.py) and Caddy (Caddyfile.example) in front of
 # it. Open the printed address; Ctrl-C stops both.
 #
 #   ./demo.sh                      # http://localhost:8080, app on 8000
@@ -26,7 +26,7 @@ command -v go >/dev/null || {
 	exit 1
 }
 
-./xcaddy.sh
+./xcaddy.sh --if-changed
 
 export DEMO_PORT="${DEMO_PORT:-8080}"
 export DEMO_APP_PORT="${DEMO_APP_PORT:-8000}"

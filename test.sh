@@ -18,7 +18,7 @@ fi
 go vet ./...
 
 echo "== unit tests (race detector)"
-go test -race -count=1 ./session/... ./headers/... ./caddymodule/...
+go test -race -count=1 ./session/... ./headers/... ./caddymodule/... ./internal/charts/... ./internal/bench/... ./internal/relreport/...
 
 echo "== adapter tests in their own languages"
 /usr/bin/python3 -m unittest discover -s adapters/python/tests
@@ -33,7 +33,7 @@ scripts/fuzz.sh
 # that Caddy (integration/harness_test.go). ./caddy, which demo.sh builds
 # and runs, is left alone.
 echo "== build ./caddy-race"
-./xcaddy.sh -race
+./xcaddy.sh --if-changed -race
 
 echo "== end-to-end tests (./caddy-race)"
 CADDY_BIN="$PWD/caddy-race" go test -count=1 -timeout 30m ./integration/...

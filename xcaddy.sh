@@ -5,21 +5,27 @@
 #   ./xcaddy.sh           # ./caddy
 #   ./xcaddy.sh -race     # ./caddy-race, with the race detector: what the
 #                         # end-to-end tests run (test.sh); slower, for tests
+#   ./xcaddy.sh --if-changed [-race]
+#                         # keep the binary when nothing it is built from
+#                         # changed since it was built (demo.sh, test.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 OUTPUT=./caddy
-case "${1:-}" in
-"") ;;
--race)
-	OUTPUT=./caddy-race
-	export XCADDY_RACE_DETECTOR=1 # xcaddy adds -race and enables cgo
-	;;
-*)
-	echo "usage: $0 [-race]" >&2
-	exit 2
-	;;
-esac
+IF_CHANGED=0
+for arg in "$@"; do
+	case "$arg" in
+	-race)
+		OUTPUT=./caddy-race
+		export XCADDY_RACE_DETECTOR=1 # xcaddy adds -race and enables cgo
+		;;
+	--if-changed) IF_CHANGED=1 ;;
+	*)
+		echo "usage: $0 [--if-changed] [-race]" >&2
+		exit 2
+		;;
+	esac
+done
 
 CADDY_VERSION=v2.11.9
 XCADDY_VERSION=v0.4.5
@@ -36,9 +42,28 @@ if [ ! -x "$XCADDY" ] || ! "$XCADDY" version 2>/dev/null | grep -q "$XCADDY_VERS
 	}
 fi
 
+# What the binary is built from: the module's Go sources (tests aside),
+# go.mod, go.sum, this script and the Go version. Its hash is kept beside
+# the binary; with --if-changed an equal hash keeps the binary.
+stamp() {
+	{
+		find . -name '*.go' ! -name '*_test.go' -not -path './.git/*' -not -path '*/node_modules/*' -not -path './.demo/*' -print0 |
+			LC_ALL=C sort -z | xargs -0 sha256sum
+		sha256sum go.mod go.sum "$0"
+		go version
+		echo "race=${XCADDY_RACE_DETECTOR:-0}"
+	} | sha256sum | cut -d' ' -f1
+}
+want=$(stamp)
+if [ "$IF_CHANGED" = 1 ] && [ -x "$OUTPUT" ] && [ "$(cat "$OUTPUT.stamp" 2>/dev/null)" = "$want" ]; then
+	echo "xcaddy.sh: $OUTPUT is up to date with the module's sources; not rebuilt" >&2
+	exit 0
+fi
+
 # Build into a temporary name, then rename: a running binary is not disturbed.
 XCADDY_SKIP_CLEANUP=0 "$XCADDY" build "$CADDY_VERSION" --output "$OUTPUT.new" --with "$MODULE@v0.0.0-00010101000000-000000000000=./"
 mv -f "$OUTPUT.new" "$OUTPUT"
+echo "$want" >"$OUTPUT.stamp"
 "$OUTPUT" list-modules | grep -qx 'http.handlers.session' || {
 	echo "xcaddy.sh: $OUTPUT was built but does not list http.handlers.session" >&2
 	exit 1

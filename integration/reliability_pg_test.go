@@ -201,6 +201,7 @@ func relPGRestart(t *testing.T, pg *relPGServer, store, line string) {
 	}
 	pg.start()
 	back := time.Now()
+	l.fault("PostgreSQL down (pg_ctl stop to start)", faultAt, back)
 	first := l.waitOK(back, 3, 60*time.Second)
 	l.Stop()
 
@@ -250,6 +251,7 @@ func relPGPoolExhausted(t *testing.T, outside *sql.DB, store, line string, timeo
 		t.Fatal(err)
 	}
 	back := time.Now()
+	l.fault("table locked (ACCESS EXCLUSIVE)", locked, back)
 	first := l.waitOK(back, 3, 60*time.Second)
 	l.Stop()
 
@@ -312,11 +314,13 @@ func relPGStatementTimeout(t *testing.T, outside *sql.DB, store, line string) {
 	if n != len(half) {
 		t.Fatalf("locked %d of %d sessions", n, len(half))
 	}
+	lockedAt := time.Now()
 	time.Sleep(hold) // the fault's length
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()
+	l.fault("rows locked (FOR UPDATE)", lockedAt, back)
 	first := l.waitOK(back, 3, 60*time.Second)
 	l.Stop()
 

@@ -110,6 +110,14 @@ type relLoad struct {
 	cleared  atomic.Int64 // a Set-Cookie that deletes or replaces a live session
 	lostAcks atomic.Int64 // acknowledged writes a later request did not see
 	keys     []string     // each client's session key after login
+
+	started time.Time         // when the loops started
+	faults  []relreport.Fault // the faults injected, for the timeline
+}
+
+// fault notes a fault injected from from to to, for the report's timeline.
+func (l *relLoad) fault(label string, from, to time.Time) {
+	l.faults = append(l.faults, relreport.Fault{Label: label, From: from, To: to})
 }
 
 // startRelLoad logs n clients in (each retrying until it succeeds, within
@@ -148,6 +156,7 @@ func startRelLoad(t *testing.T, base string, up *relUpstream, n int, logs func()
 			t.Fatalf("client %d: no session cookie after login", i)
 		}
 	}
+	l.started = time.Now()
 	for i := range n {
 		l.wg.Go(func() { l.loop(i, clients[i]) })
 	}
@@ -329,6 +338,13 @@ func (l *relLoad) recordGuarantees(scenario, what, method string) relStats {
 		Value: cleared, Goal: "0", Met: relreport.Met(cleared == 0), Note: method + "; any Set-Cookie of sessionid deleting or replacing a client's live session"})
 	relreport.Record(l.t, relreport.Figure{Scenario: scenario, Name: "503 responses, " + what,
 		Value: s.unavailable, Unit: fmt.Sprintf("of %d requests", s.total), Note: method})
+	var events []relreport.Event
+	for _, e := range l.snapshot() {
+		events = append(events, relreport.Event{At: e.end, OK: e.status == http.StatusOK})
+	}
+	relreport.Record(l.t, relreport.Figure{Scenario: scenario, Name: "traffic over time, " + what,
+		Value: s.total, Unit: "requests", Note: method + "; answers per second of all clients, the fault shaded",
+		Timeline: relreport.NewTimeline(l.started, events, l.faults, "503 or a failed request")})
 	if empty != 0 {
 		l.t.Errorf("%s: the upstream was handed %d empty sessions of logged-in clients", what, empty)
 	}
@@ -416,6 +432,7 @@ func relRedisRestartOrStall(t *testing.T, stall bool) {
 		time.Sleep(d) // the fault's length, not a wait for anything
 		srv.Resume()
 		back = time.Now()
+		l.fault("Redis stalled (SIGSTOP to SIGCONT)", faultAt, back)
 	} else {
 		srv.Stop()
 		// Down until clients have met it, or for 5 s at full scale.
@@ -430,6 +447,7 @@ func relRedisRestartOrStall(t *testing.T, stall bool) {
 		method = fmt.Sprintf(method, relClients(), until)
 		srv.Restart()
 		back = time.Now()
+		l.fault("Redis down (killed until restarted)", faultAt, back)
 	}
 	first := l.waitOK(back, 3, 30*time.Second)
 	l.Stop()
@@ -475,6 +493,7 @@ func relSentinelFailover(t *testing.T, wait bool) {
 	t.Logf("topology and load up at %s", time.Since(t0))
 	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinels[0].Addr()})
 	t.Cleanup(func() { _ = sc.Close() })
+	failoverAt := time.Now()
 	if err := sc.Failover(t.Context(), "rel").Err(); err != nil {
 		t.Fatalf("SENTINEL FAILOVER: %v", err)
 	}
@@ -490,6 +509,7 @@ func relSentinelFailover(t *testing.T, wait bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	promoted := time.Now()
+	l.fault("SENTINEL FAILOVER until the replica is promoted", failoverAt, promoted)
 	t.Logf("promoted at %s", time.Since(t0))
 	// With wait_replicas, writes succeed again once the old primary has
 	// rejoined as a replica, which Sentinel takes some 15 s to order.
@@ -649,6 +669,7 @@ func relClusterMigration(t *testing.T) {
 		}
 	}
 	done := time.Now()
+	l.fault("slot migrating (SETSLOT to SETSLOT NODE)", start, done)
 	waitHot(4) // MOVED: the slot is the target's
 	l.waitOK(done, 3, 30*time.Second)
 	l.Stop()

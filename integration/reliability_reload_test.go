@@ -64,6 +64,15 @@ type relTally struct {
 	errors   atomic.Int64 // anything else: a status other than 200, a second drop, a refusal
 	lost     atomic.Int64 // sessions whose count started over
 	skewed   atomic.Int64 // counts off by other than a restart
+
+	mu     sync.Mutex
+	events []relreport.Event // every answer, for the report's timeline
+}
+
+func (tally *relTally) answered(ok bool) {
+	tally.mu.Lock()
+	tally.events = append(tally.events, relreport.Event{At: time.Now(), OK: ok})
+	tally.mu.Unlock()
 }
 
 // relGet is one GET as a browser makes it across a reload: a connection
@@ -77,15 +86,18 @@ func relGet(client *http.Client, url string, tally *relTally) (string, bool) {
 	}
 	if err != nil {
 		tally.errors.Add(1)
+		tally.answered(false)
 		return "", false
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		tally.errors.Add(1)
+		tally.answered(false)
 		return "", false
 	}
 	tally.requests.Add(1)
+	tally.answered(true)
 	return string(body), true
 }
 
@@ -129,6 +141,7 @@ func TestReliabilityReloads(t *testing.T) {
 				return client
 			}
 			stop := make(chan struct{})
+			loadStarted := time.Now()
 			var wg sync.WaitGroup
 			for i := range sessionClients {
 				wg.Add(1)
@@ -207,8 +220,11 @@ func TestReliabilityReloads(t *testing.T) {
 			if redisClients != nil {
 				redisBefore = redisClients()
 			}
+			var faults []relreport.Fault
 			for range reloads {
+				from := time.Now()
 				c.reload(t)
+				faults = append(faults, relreport.Fault{Label: "config reload (POST /load until it answered)", From: from, To: time.Now()})
 				progress()
 			}
 			goroutinesLoaded := relMetric(t, c, "go_goroutines")
@@ -219,6 +235,9 @@ func TestReliabilityReloads(t *testing.T) {
 			goroutinesAfter := relMetric(t, c, "go_goroutines")
 
 			note := fmt.Sprintf("%d reloads through the admin API while %d clients loop on their sessions and %d on a plain reverse_proxy route of the same Caddy", reloads, sessionClients, plainClients)
+			relreport.Record(t, relreport.Figure{Scenario: "7. Reloads", Name: fmt.Sprintf("traffic over time, %d reloads, %s", reloads, st.name),
+				Value: sess.requests.Load() + prox.requests.Load(), Unit: "requests answered 200", Note: note + "; answers per second of both routes, each reload shaded",
+				Timeline: relreport.NewTimeline(loadStarted, append(sess.events, prox.events...), faults, "not 200 after one resend")})
 			for _, f := range []struct {
 				name, unit string
 				n          int64

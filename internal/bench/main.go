@@ -5,10 +5,13 @@
 // configurations, so that drift of the machine hits all alike. Beside it,
 // PHP's native sessions on Redis against the same PHP work behind this
 // module: throughput, and increments lost by 32 concurrent writers of one
-// session. It writes docs/benchmarks.md and the chart docs/benchmarks.png.
+// session. It writes docs/benchmarks.md, its charts (docs/benchmarks.png and
+// docs/benchmarks-latency.png, with SVGs) and the figures they are drawn
+// from (docs/benchmarks.json).
 //
 //	go run ./internal/bench -caddy ./caddy            # full: 5 rounds of 6 s
 //	BENCH_QUICK=1 go run ./internal/bench -caddy ./caddy  # 1 round of 2 s
+//	go run ./internal/bench -charts docs/benchmarks.json  # redraw the charts only
 //
 // scripts/bench.sh builds ./caddy, installs wrk, redis-server, php-fpm,
 // php-redis and PostgreSQL, and runs this.
@@ -38,7 +41,8 @@ const (
 const writeSessions = 64
 
 type options struct {
-	caddy, out, png, command string
+	caddy, out, png, figures string
+	command                  string
 	quick                    bool
 	rounds                   int
 	duration                 time.Duration
@@ -52,11 +56,26 @@ func main() {
 	flag.StringVar(&o.caddy, "caddy", "./caddy", "the Caddy binary with this module")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "the report to write")
 	flag.StringVar(&o.png, "png", "docs/benchmarks.png", "the chart to write (embedded by the report under its base name)")
+	flag.StringVar(&o.figures, "figures", "docs/benchmarks.json", "where the charts' figures are kept")
+	redraw := flag.String("charts", "", "draw the charts again from this figures file (as -figures writes it) and exit: no run")
 	flag.StringVar(&o.command, "command", "./scripts/bench.sh", "the command named in the report")
 	flag.BoolVar(&o.quick, "quick", os.Getenv("BENCH_QUICK") == "1", "one round of 2 s per configuration, no 1-million pre-load (BENCH_QUICK=1)")
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds (default 5, quick 1)")
 	flag.DurationVar(&o.duration, "duration", 0, "each wrk run (default 6s, quick 2s)")
 	flag.Parse()
+	if *redraw != "" {
+		f, err := readFigures(*redraw)
+		if err == nil {
+			var alt1, alt2 string
+			alt1, alt2, err = drawCharts(f, o.png)
+			fmt.Printf("alt text:\n%s\n%s\n", alt1, alt2)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.rounds == 0 {
 		o.rounds = 5
 		if o.quick {

@@ -2,9 +2,6 @@ package main
 
 import (
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,63 +9,6 @@ import (
 	"strings"
 	"time"
 )
-
-// The chart: one horizontal bar per table row, top to bottom in the
-// table's order, its length the ratio to plain reverse_proxy; thin grey
-// lines every 0.25, a black one at 1.0. Grey: the baseline; green: a
-// target met; red: missed; blue: no target. No text (golang.org/x/image
-// is not in the module graph): the numbers are in the table.
-func writeChart(path string, res *results) error {
-	const (
-		width, left, right, top, barH, gap = 900, 20, 20, 20, 18, 8
-	)
-	maxRatio := 1.25
-	for _, c := range res.combos {
-		maxRatio = max(maxRatio, median(c.ratios)*1.05)
-	}
-	height := top*2 + len(res.combos)*(barH+gap)
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	fill := func(x0, y0, x1, y1 int, col color.Color) {
-		for y := y0; y < y1; y++ {
-			for x := x0; x < x1; x++ {
-				img.Set(x, y, col)
-			}
-		}
-	}
-	fill(0, 0, width, height, color.White)
-	scale := float64(width-left-right) / maxRatio
-	for t := 0.25; t < maxRatio; t += 0.25 {
-		x := left + int(t*scale)
-		col := color.RGBA{220, 220, 220, 255}
-		if t == 1 {
-			col = color.RGBA{0, 0, 0, 255}
-		}
-		fill(x, top/2, x+1, height-top/2, col)
-	}
-	for i, c := range res.combos {
-		y := top + i*(barH+gap)
-		col := color.RGBA{70, 110, 200, 255}
-		switch met, ok := c.met(); {
-		case i == 0:
-			col = color.RGBA{150, 150, 150, 255}
-		case ok && met:
-			col = color.RGBA{60, 160, 80, 255}
-		case ok:
-			col = color.RGBA{210, 60, 60, 255}
-		}
-		fill(left, y, left+int(median(c.ratios)*scale), y+barH, col)
-	}
-	fill(left, top/2, left+1, height-top/2, color.Black)
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
 
 // met reports whether c meets its throughput target, and whether it has one.
 func (c *combo) met() (bool, bool) {
@@ -85,7 +25,7 @@ func yesNo(b bool) string {
 	return "**not met**"
 }
 
-func writeReport(path string, res *results) error {
+func writeReport(path string, res *results, altThroughput, altLatency string) error {
 	o := res.opts
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -119,8 +59,12 @@ func writeReport(path string, res *results) error {
 	p("- Sizes are the session's JSON object: ~100 B, 4 KiB, or 5 KiB, the default `max_session_size` (the token grows with it).\n")
 	p("- **client_cache**: `store redis { client_cache }`, off by default: repeated reads of a session are served from Caddy's memory, kept fresh by Redis' invalidations (docs/stores.md).\n\n")
 
-	p("## Results\n\n![throughput relative to plain reverse_proxy, one bar per table row](%s)\n\n", filepath.Base(o.png))
-	p("*Bars, top to bottom in the table's order: throughput as a ratio to plain `reverse_proxy` (grey); the black line is 1.0, grey lines every 0.25; green: a target met, red: missed, blue: no target.*\n\n")
+	tp, lp := chartPaths(o.png)
+	p("## Results\n\n![%s](%s)\n\n", altThroughput, filepath.Base(tp))
+	p("*One bar per line of the table below, in its order: throughput as a ratio to plain `reverse_proxy` in the same round (grey; the dashed line is 1.0). Green: the line's target met; red: missed; blue: no target; the black stroke on a bar is its target. Drawn from [%s](%s) (SVG: [%s](%s)).*\n\n",
+		filepath.Base(o.figures), filepath.Base(o.figures), strings.TrimSuffix(filepath.Base(tp), ".png")+".svg", strings.TrimSuffix(filepath.Base(tp), ".png")+".svg")
+	p("![%s](%s)\n\n", altLatency, filepath.Base(lp))
+	p("*The same lines' median p50 and p99 latency at 32 connections; the dashed line is plain `reverse_proxy`'s p99.*\n\n")
 	p("| configuration | path | session | req/s | p50 | p99 | ratio to plain | added p99 | non-2xx + socket errors |\n")
 	p("|---|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range res.combos {

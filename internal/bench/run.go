@@ -299,10 +299,15 @@ func run(o options) error {
 	}
 
 	res.took = time.Since(res.started)
-	if err := writeChart(o.png, res); err != nil {
+	figs := figuresOf(res)
+	altT, altL, err := drawCharts(figs, o.png)
+	if err != nil {
 		return err
 	}
-	if err := writeReport(o.out, res); err != nil {
+	if err := writeFigures(o.figures, figs); err != nil {
+		return err
+	}
+	if err := writeReport(o.out, res, altT, altL); err != nil {
 		return err
 	}
 	logf("wrote %s and %s in %s", o.out, o.png, res.took.Round(time.Second))

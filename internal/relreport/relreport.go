@@ -36,6 +36,7 @@ type Figure struct {
 	Goal     string    `json:"goal,omitempty"` // e.g. "0"
 	Met      *bool     `json:"met,omitempty"`  // nil when there is no goal
 	Note     string    `json:"note,omitempty"`
+	Timeline *Timeline `json:"timeline,omitempty"` // traffic over time, drawn as a chart
 	Test     string    `json:"test"`
 	Full     bool      `json:"full"`
 	At       time.Time `json:"at"`
