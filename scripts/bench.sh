@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 scripts/install-deps.sh bench
-./xcaddy.sh
+./xcaddy.sh --if-changed
 
 start=$(date +%s)
 command="./scripts/bench.sh"

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 scripts/install-deps.sh test
-./xcaddy.sh
+./xcaddy.sh --if-changed
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

@@ -262,6 +262,7 @@ func Timeline(title, yLabel string, step float64, lines []Line, faults []Span) (
 		xmax = max(xmax, float64(len(l.Values))*step)
 	}
 	p.Y.Max = ymax * 1.15
+	p.Y.Tick.Marker = stepTicks{step: tickStep(p.Y.Max)}
 	p.X.Max = xmax
 	p.X.Tick.Marker = stepTicks{step: tickStep(xmax)}
 	p.Add(plotter.NewGrid())
