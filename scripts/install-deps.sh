@@ -36,6 +36,9 @@ if [ "$what" = test ]; then
 	check "command -v gunicorn" gunicorn # integration/reliability_smuggling_test.go: the WSGI stack
 	check "test -x /usr/bin/chromium" chromium # integration/browser_test.go
 	check "command -v pg_ctlcluster && ls /etc/postgresql/*/main" postgresql # store db on PostgreSQL
+	check "php -m | grep -qx mysqli" php-mysql # integration/legacy_apps_test.go: Adminer and phpMyAdmin
+	check "test -f /usr/share/adminer/adminer.php" adminer
+	check "test -x /usr/sbin/mariadbd && command -v mariadb-install-db && command -v mariadb" "mariadb-server mariadb-client"
 fi
 if [ "$what" = bench ]; then # scripts/bench.sh
 	check "command -v wrk" wrk
@@ -58,6 +61,24 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	{ apt-get update -q && apt-get install -y -q ${missing[*]}; } >&2 || {
 		echo "install-deps: apt-get could not install: ${missing[*]}" >&2
+		exit 1
+	}
+fi
+
+if [ "$what" = test ] && ! test -f /usr/share/phpmyadmin/index.php; then
+	# integration/legacy_apps_test.go serves Debian's phpMyAdmin with a
+	# configuration of its own: no database set up by dbconfig-common, no
+	# web server configured, none of the web servers it recommends.
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: phpmyadmin is missing; run as root or install it: apt-get install -y --no-install-recommends phpmyadmin" >&2
+		exit 1
+	fi
+	echo "install-deps: installing phpmyadmin" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	printf '%s\n' "phpmyadmin phpmyadmin/dbconfig-install boolean false" \
+		"phpmyadmin phpmyadmin/reconfigure-webserver multiselect" | debconf-set-selections
+	apt-get install -y -q --no-install-recommends phpmyadmin >&2 || {
+		echo "install-deps: apt-get could not install: phpmyadmin" >&2
 		exit 1
 	}
 fi
