@@ -15,6 +15,13 @@
 // (X-Session-Delete), session_regenerate_id() (X-Session-Cycle-Key),
 // session_destroy() (X-Session-Flush), and a changed session.cookie_lifetime
 // (X-Session-Expiry). PHP sends no PHPSESSID cookie: Caddy owns the cookie.
+// The session is saved when PHP saves its own: after the shutdown functions
+// (even one that calls exit) and the destructors, with what changed up to
+// the first byte of the response. Values that are not JSON (binary strings,
+// dates, objects) travel in the tag convention of docs/adapters.md; objects
+// carry an HMAC under this app's own key (CADDY_SESSION_PHP_OBJECT_KEY, or
+// a key file, see docs/security.md) and are unserialized only when it
+// verifies.
 // A request without a valid token (one that did not come through Caddy, a
 // forged or expired one) is answered 401 when it starts a session.
 // See docs/adapters.md.
