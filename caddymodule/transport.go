@@ -41,7 +41,7 @@ func (h *Handler) followTransport(r *http.Request) {
 			h.manager.Config.MaxSize = fastcgiMaxSessionSize
 		}
 		h.logger.Info("max_session_size follows the upstream's transport",
-			zap.Int("max_session_size", h.manager.Config.MaxSize),
+			zap.String("store", h.storeLabel), zap.Int("max_session_size", h.manager.Config.MaxSize),
 			zap.Int("fastcgi_upstreams", up.fastcgi), zap.Int("http_upstreams", up.other))
 	})
 }
