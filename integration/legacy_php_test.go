@@ -192,3 +192,36 @@ handle {
 		})
 	}
 }
+
+// TestLegacyPHPReadsEveryTag: values written in the convention by another
+// upstream (Flask's tags, Ruby's, an unknown tag, an escaped one) reach a
+// PHP app as docs/adapters.md says.
+func TestLegacyPHPReadsEveryTag(t *testing.T) {
+	addr := startPHPFPM(t, 2, "php_admin_value[auto_prepend_file] = "+filepath.Join(adaptersDir(t, "php"), "caddy-session.php")+"\n")
+	written := `{"bytes":{" b":"/wABAg=="},"tuple":{" t":[1,{" b":"AA=="}]},"uuid":{" u":"7f1c2a3e-0c1d-4e5f-8a9b-0c1d2e3f4a5b"},` +
+		`"markup":{" m":"<b>hi</b>"},"flask_time":{" d":"Wed, 21 Oct 2015 07:28:00 GMT"},` +
+		`"ruby_time":{" tm":"2026-12-05T08:00:00.123456789+01:00"},"symbol":{" sym":"admin"},` +
+		`"escaped":{" di":{" b__":"not base64"}},"unknown":{" zz":1},"plain":{"a":[1,"é"]}}`
+	c := startCaddy(t, "", fmt.Sprintf(`session {
+	secret {env.SESSION_SECRET}
+}
+handle /write {
+	header X-Session-Set `+"`%s`"+`
+	respond "written" 200
+}
+handle {
+	root * %s
+	php_fastcgi %s
+}`, written, legacyPagesDir(t), addr))
+	client := newClient(t)
+	if resp, body := send(t, client, "GET", c.URL+"/write", "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /write: status %d, %s", resp.StatusCode, body)
+	}
+	resp, body := send(t, client, "GET", c.URL+"/tags.php", "", nil)
+	want := `{"bytes":"binary ff000102","escaped":{" b":"not base64"},"flask_time":"DateTimeImmutable 2015-10-21T07:28:00.000000+00:00",` +
+		`"markup":"<b>hi</b>","plain":{"a":[1,"é"]},"ruby_time":"DateTimeImmutable 2026-12-05T08:00:00.123456+01:00",` +
+		`"symbol":"admin","tuple":[1,"\u0000"],"unknown":{" zz":1},"uuid":"7f1c2a3e-0c1d-4e5f-8a9b-0c1d2e3f4a5b"}`
+	if resp.StatusCode != http.StatusOK || string(body) != want {
+		t.Errorf("GET /tags.php: status %d\n got %s\nwant %s", resp.StatusCode, body, want)
+	}
+}
