@@ -38,6 +38,9 @@ func startLegacyPHP(t *testing.T, root string, adapter bool, pool string) legacy
 	site := ""
 	if adapter {
 		pool += "php_admin_value[auto_prepend_file] = " + filepath.Join(adaptersDir(t, "php"), "caddy-session.php") + "\n"
+		// The object key file the adapter creates on first use, here
+		// rather than in session.save_path.
+		pool += "env[CADDY_SESSION_PHP_OBJECT_KEY_FILE] = " + filepath.Join(dir, "object.key") + "\n"
 		site = "session {\n\tsecret {env.SESSION_SECRET}\n}\n"
 	} else {
 		sessions := filepath.Join(dir, "sessions")

@@ -574,7 +574,7 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
      * The key that authenticates this app's PHP objects in the session:
      * CADDY_SESSION_PHP_OBJECT_KEY (at least 32 bytes), else the key file
      * CADDY_SESSION_PHP_OBJECT_KEY_FILE, by default
-     * caddy-session-php-object.key in session.save_path (or the temporary
+     * caddy-session-php-object-<uid>.key in session.save_path (or the temporary
      * directory), created with 32 random bytes on first use. Only a file
      * this user owns and nobody else can read or write is used. Null, and
      * logged, when there is none.
@@ -600,7 +600,9 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
             if ($dir === '' || !\is_dir($dir) || !\is_writable($dir)) {
                 $dir = \sys_get_temp_dir();
             }
-            $file = \rtrim($dir, '/') . '/caddy-session-php-object.key';
+            // One file per user: pools of different users keep apart.
+            $uid = \function_exists('posix_geteuid') ? '-' . \posix_geteuid() : '';
+            $file = \rtrim($dir, '/') . "/caddy-session-php-object$uid.key";
         }
         $key = self::readKeyFile($file);
         if ($key === null && !\file_exists($file)) {
