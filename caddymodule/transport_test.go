@@ -3,12 +3,14 @@ package caddymodule
 import (
 	"context"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy/fastcgi"
+	"go.uber.org/zap"
 )
 
 func routes(handlers ...caddyhttp.MiddlewareHandler) caddyhttp.RouteList {
@@ -111,5 +113,26 @@ func TestLongTokenInParts(t *testing.T) {
 	up.got.Header = map[string][]string{"X-Session": {joined}}
 	if d := claimsOf(t, up.got)["data"].(map[string]any); len(d["cart"].(string)) != 60000 {
 		t.Errorf("the joined token carries %d bytes of cart", len(d["cart"].(string)))
+	}
+}
+
+// The read path's cost by session size: at the HTTP default (one token
+// header) and at the FastCGI default (the token in 11 parts).
+func BenchmarkServeHTTPBySize(b *testing.B) {
+	h := newHandler(&testing.T{}, &Handler{MaxSessionSize: fastcgiMaxSessionSize})
+	h.logger = h.logger.WithOptions(zap.IncreaseLevel(zap.InfoLevel))
+	for _, size := range []int{defaultMaxSessionSize, fastcgiMaxSessionSize} {
+		// {"cart":"xxx…"} is 11 bytes plus the x's.
+		cookie := login(&testing.T{}, h, `{"cart":"`+strings.Repeat("x", size-11)+`"}`)
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r := newRequest("GET", "/")
+				r.AddCookie(cookie)
+				if err := h.ServeHTTP(httptest.NewRecorder(), r, &benchUpstream{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
