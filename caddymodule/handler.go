@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -199,8 +200,11 @@ type Handler struct {
 	// carries it. An update that would make the session larger is refused
 	// whole (502); a stored session larger than this is not handed to the
 	// upstream (it is treated as no session and left in the store).
-	// Default: 5120, which keeps the token header under the 8190-byte
-	// request-header field limits of Apache, gunicorn and nginx.
+	// Default: 65536 (64 KiB) when every reverse_proxy after this handler
+	// uses the FastCGI transport (php_fastcgi), whose parameters have no
+	// line limit; otherwise 5120, which keeps the token header under the
+	// 8190-byte request-header field limits of Apache, gunicorn and nginx
+	// and Node's 16 KB for all headers (transport.go, docs/protocol.md).
 	MaxSessionSize int `json:"max_session_size,omitempty"`
 
 	// The most fields one update may set or delete. An update over it is
@@ -293,6 +297,8 @@ type Handler struct {
 	// handlers alike load alike, so one takes the session another loaded.
 	configID string
 	index    session.UserIndexer // with user_key (users.go)
+
+	sizeOnce *sync.Once // the default max_session_size, set on the first request (transport.go)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -360,6 +366,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	h.metrics = newHandlerMetrics(storeLabel)
+	h.sizeOnce = new(sync.Once)
 	store := h.store
 	maxSize, maxKeys := defaultMaxSessionSize, defaultMaxUpdateKeys
 	if h.MaxSessionSize > 0 {
@@ -529,7 +536,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
 	}
-	r.Header.Set(h.names.Token(), token)
+	h.names.SetToken(r.Header, token)
 
 	err = next.ServeHTTP(rw, r)
 	h.names.Strip(w.Header()) // trailers arrive after the body
@@ -556,6 +563,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // load loads the session cookie names within store_timeout, and counts
 // and logs what it found.
 func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error) {
+	h.followTransport(r)
 	if cookie == "" {
 		// No store call: nothing to bound, time or count.
 		sess, err := h.manager.Load(r.Context(), cookie)
@@ -660,7 +668,7 @@ func (h *Handler) servePassed(w http.ResponseWriter, r *http.Request, next caddy
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
 	}
-	r.Header.Set(h.names.Token(), token)
+	h.names.SetToken(r.Header, token)
 	err = next.ServeHTTP(&stripWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names}, r)
 	h.names.Strip(w.Header()) // trailers arrive after the body
 	return err

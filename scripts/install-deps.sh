@@ -46,6 +46,9 @@ if [ "$what" = test ]; then
 	check "ruby -e 'require \"rack/test\"'" ruby-rack-test
 	check "ruby -e 'require \"minitest\"'" ruby-minitest
 	check "ruby -e 'require \"action_controller/railtie\"'" "ruby-railties ruby-actionpack" # adapters/ruby/test/rails_test.rb
+	check "php -m | grep -qx mysqli" php-mysql # integration/legacy_apps_test.go: Adminer and phpMyAdmin
+	check "test -f /usr/share/adminer/adminer.php" adminer
+	check "test -x /usr/sbin/mariadbd && command -v mariadb-install-db && command -v mariadb" "mariadb-server mariadb-client"
 fi
 if [ "$what" = bench ]; then # scripts/bench.sh
 	check "command -v wrk" wrk
@@ -82,6 +85,24 @@ if [ "$what" = test ] && [ ! -r /usr/lib/ruby/vendor_ruby/debci/self_service.rb 
 	echo "install-deps: installing debci" >&2
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debci; } >&2 || {
 		echo "install-deps: apt-get could not install: debci" >&2
+		exit 1
+	}
+fi
+
+if [ "$what" = test ] && ! test -f /usr/share/phpmyadmin/index.php; then
+	# integration/legacy_apps_test.go serves Debian's phpMyAdmin with a
+	# configuration of its own: no database set up by dbconfig-common, no
+	# web server configured, none of the web servers it recommends.
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: phpmyadmin is missing; run as root or install it: apt-get install -y --no-install-recommends phpmyadmin" >&2
+		exit 1
+	fi
+	echo "install-deps: installing phpmyadmin" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	printf '%s\n' "phpmyadmin phpmyadmin/dbconfig-install boolean false" \
+		"phpmyadmin phpmyadmin/reconfigure-webserver multiselect" | debconf-set-selections
+	apt-get install -y -q --no-install-recommends phpmyadmin >&2 || {
+		echo "install-deps: apt-get could not install: phpmyadmin" >&2
 		exit 1
 	}
 fi

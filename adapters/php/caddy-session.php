@@ -15,6 +15,13 @@
 // (X-Session-Delete), session_regenerate_id() (X-Session-Cycle-Key),
 // session_destroy() (X-Session-Flush), and a changed session.cookie_lifetime
 // (X-Session-Expiry). PHP sends no PHPSESSID cookie: Caddy owns the cookie.
+// The session is saved when PHP saves its own: after the shutdown functions
+// (even one that calls exit) and the destructors, with what changed up to
+// the first byte of the response. Values that are not JSON (binary strings,
+// dates, objects) travel in the tag convention of docs/adapters.md; objects
+// carry an HMAC under this app's own key (CADDY_SESSION_PHP_OBJECT_KEY, or
+// a key file, see docs/security.md) and are unserialized only when it
+// verifies.
 // A request without a valid token (one that did not come through Caddy, a
 // forged or expired one) is answered 401 when it starts a session.
 // See docs/adapters.md.
@@ -37,7 +44,7 @@ if (\defined('CADDY_SESSION_ADAPTER')) {
 }
 \define('CADDY_SESSION_ADAPTER', '1');
 
-/** A session value JSON cannot hold; thrown when the session is saved. */
+/** A session value no convention carries (a resource, a closure, NAN); thrown when the session is saved. */
 final class UnstorableValue extends \UnexpectedValueException
 {
 }
@@ -46,17 +53,34 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
 {
     private static ?Handler $instance = null;
 
+    /** The known tags of the value convention (docs/adapters.md, "Values that are not JSON"). */
+    private const TAGS = [' b', ' t', ' u', ' m', ' d', ' tm', ' sym', ' php', ' di'];
+    private const JSON_FLAGS = \JSON_THROW_ON_ERROR | \JSON_UNESCAPED_SLASHES | \JSON_PRESERVE_ZERO_FRACTION;
+    private const UPDATE_HEADERS = ['Flush', 'Delete', 'Set', 'Cycle-Key', 'Expiry'];
+
     private ?array $claims = null;
     /** Why the token was refused, or null. */
     private ?string $refusal = null;
     private int $refusalStatus = 401;
-    /** @var array<string|int, mixed> the session as the token brought it (or empty after a flush) */
-    private array $base = [];
-    /** @var array<string|int, mixed> the session as last read or saved */
-    private array $current = [];
+    /** The token's data has been decoded (at the first session_start, when the app's classes can load). */
+    private bool $decoded = false;
+    /** @var array<string, string> each key's value as the token brought it, in the convention's JSON (empty after a flush) */
+    private array $baseJson = [];
+    /** @var array<string, string> the session as last read or saved, key by key, in the convention's JSON */
+    private array $currentJson = [];
+    /** The session as last read or saved, as PHP's php_serialize handler writes it (what read() gives PHP). */
+    private string $currentSer = 'a:0:{}';
+    /** The session is open: $_SESSION is what counts. */
+    private bool $active = false;
     private bool $flush = false;
     private bool $cycle = false;
     private bool $buffering = false;
+    /** A value could not be stored: nothing of this request is sent. */
+    private bool $failed = false;
+    /** @var array<string, string> the update headers as last set */
+    private array $emitted = [];
+    private bool $lostLogged = false;
+    private ?string $objectKey = null;
     private readonly string $lifetime;
 
     private function __construct(
@@ -92,16 +116,17 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
         \ini_set('session.use_strict_mode', '0');
         unset($_COOKIE[\session_name()]);
         \session_id($h->sessionId());
-        \header_register_callback([$h, 'dropSessionCookie']);
+        // Just before the first byte of the response leaves, PHP calls
+        // this: the update headers then carry the session as it is at
+        // that moment.
+        \header_register_callback([$h, 'headersGoing']);
         // $_SESSION goes through serialize(), which the handler reads back.
         \ini_set('session.serialize_handler', 'php_serialize');
+        // No shutdown function of ours: PHP writes its own sessions after
+        // every shutdown function (even one that calls exit) and every
+        // destructor, and so does this handler, from the output buffer it
+        // holds while the session is open (see open()).
         \session_set_save_handler($h, false);
-        // Save the session before PHP flushes its output at the end of the
-        // script, so the update headers can still be sent. Registered from a
-        // shutdown function, it runs after the app's own shutdown functions.
-        \register_shutdown_function(static function () use ($h): void {
-            \register_shutdown_function([$h, 'finish']);
-        });
         return $h;
     }
 
@@ -111,15 +136,21 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
         return self::$instance?->claims;
     }
 
-    public function finish(): void
+    /**
+     * header_register_callback: the headers are about to leave. The update
+     * headers are set for the session as it is now; PHP's own session
+     * cookie is taken out.
+     */
+    public function headersGoing(): void
     {
-        if (\session_status() === \PHP_SESSION_ACTIVE) {
-            \session_write_close();
+        if ($this->decoded) {
+            $this->sync();
         }
+        $this->dropSessionCookie();
     }
 
-    /** Removes PHP's own session cookie from the response (header_register_callback). */
-    public function dropSessionCookie(): void
+    /** Removes PHP's own session cookie from the response. */
+    private function dropSessionCookie(): void
     {
         $prefix = \session_name() . '=';
         $keep = [];
@@ -147,36 +178,84 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
         if ($this->refusal !== null) {
             self::refuse($this->refusal, $this->refusalStatus);
         }
-        // From here until the session is saved the response is held back,
-        // so that output the app writes meanwhile cannot send the headers
-        // before the update headers are set.
+        // While the session is open the response is held back, so that
+        // output the app writes meanwhile cannot send the headers before
+        // the session is saved. At the end of the request PHP flushes this
+        // buffer after the shutdown functions and the destructors, and
+        // before its own session module would write: that is when the
+        // update headers are set (output(), then headersGoing()).
         if (!$this->buffering) {
-            $this->buffering = \ob_start([self::class, 'passThrough']);
+            $this->buffering = \ob_start([$this, 'output']);
         }
         return true;
     }
 
-    /** Our output buffer's handler, by whose name we find it. */
-    public static function passThrough(string $buffer): string
+    /** Our output buffer's handler. */
+    public function output(string $buffer, int $phase): string
     {
+        if ($phase & \PHP_OUTPUT_HANDLER_FINAL) {
+            $this->buffering = false;
+            $this->sync();
+        }
         return $buffer;
     }
 
     public function close(): bool
     {
+        if (!self::calledBy('session_regenerate_id')) {
+            // Saved (write() came first) or abandoned (session_abort(),
+            // read_and_close): $_SESSION no longer counts.
+            $this->active = false;
+            $this->endBuffer();
+        }
         return true;
     }
 
     public function read(string $id): string|false
     {
-        return \serialize($this->current);
+        if (!$this->decoded) {
+            $this->decoded = true;
+            $data = $this->claims['data'] ?? [];
+            $session = [];
+            foreach (\is_array($data) ? $data : [] as $k => $v) {
+                try {
+                    $value = $this->fromJson($v);
+                    $this->baseJson[(string) $k] = \json_encode($this->toJson($value, (string) $k), self::JSON_FLAGS);
+                    $session[$k] = $value;
+                } catch (RefusedValue $e) {
+                    // Neither shown to the app nor deleted: the key stays
+                    // in the store as it is.
+                    \error_log(\sprintf('caddy-session: $_SESSION[%s] refused: %s', \var_export($k, true), $e->getMessage()));
+                } catch (UnstorableValue | \JsonException) {
+                    $session[$k] = $value; // read as it is; rewritten only if the app changes it
+                }
+            }
+            $this->currentJson = $this->baseJson;
+            $this->currentSer = \serialize($session);
+            // $session's objects go now: the app gets its own from PHP's
+            // unserializer, as from its own sessions.
+            unset($session, $value);
+        }
+        $this->active = true;
+        return $this->currentSer;
     }
 
     public function write(string $id, string $data): bool
     {
-        $session = \unserialize($data);
-        $this->current = \is_array($session) ? $session : [];
-        return $this->emit() && $this->endBuffer();
+        $session = \is_array($_SESSION ?? null) ? $_SESSION : [];
+        try {
+            $this->currentJson = $this->encodeEach($session);
+        } catch (UnstorableValue $e) {
+            $this->fail($e);
+            if (self::calledBy('session_write_close') || self::calledBy('session_commit') || self::calledBy('session_regenerate_id')) {
+                throw $e;
+            }
+            return false;
+        }
+        $this->currentSer = $data;
+        $this->active = self::calledBy('session_regenerate_id');
+        $this->sync();
+        return true;
     }
 
     public function updateTimestamp(string $id, string $data): bool
@@ -193,15 +272,17 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
     {
         if (self::calledBy('session_regenerate_id')) {
             $this->cycle = true; // session_regenerate_id(true): the old id dies, the data stays
-        } else {
-            // session_destroy(): data and key gone; a later session_start()
-            // in this request begins an empty session under a new key.
-            $this->flush = true;
-            $this->cycle = false;
-            $this->base = $this->current = [];
-            return $this->emit() && $this->endBuffer();
+            return true;
         }
-        return $this->emit();
+        // session_destroy(): data and key gone; a later session_start()
+        // in this request begins an empty session under a new key.
+        $this->flush = true;
+        $this->cycle = false;
+        $this->baseJson = $this->currentJson = [];
+        $this->currentSer = 'a:0:{}';
+        $this->active = false;
+        $this->sync();
+        return true;
     }
 
     public function gc(int $max_lifetime): int|false
@@ -213,7 +294,6 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
     {
         if (self::calledBy('session_regenerate_id')) {
             $this->cycle = true; // session_regenerate_id(false) too: a key lives in one place
-            $this->emit();
         }
         return \bin2hex(\random_bytes(16));
     }
@@ -230,20 +310,53 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
 
     /**
      * Sets the update headers for everything this request changed so far,
-     * replacing what an earlier save set. Nothing is set unless all of it
-     * can be: a value JSON cannot hold throws UnstorableValue.
+     * replacing what was set before. Once the headers have left, a change
+     * that can no longer be sent is logged to PHP's error log (not through
+     * the app's error handler, which may hide it).
      */
-    private function emit(): bool
+    private function sync(): void
     {
+        if ($this->failed) {
+            return;
+        }
+        try {
+            $headers = $this->pending();
+        } catch (UnstorableValue $e) {
+            $this->fail($e);
+            return;
+        }
+        if (!\headers_sent($file, $line)) {
+            foreach (self::UPDATE_HEADERS as $name) {
+                \header_remove("$this->header-$name");
+                if (isset($headers[$name])) {
+                    \header("$this->header-$name: $headers[$name]");
+                }
+            }
+            $this->emitted = $headers;
+            return;
+        }
+        if ($headers != $this->emitted && !$this->lostLogged) {
+            $this->lostLogged = true;
+            \error_log(\sprintf('caddy-session: the response started at %s:%d before the session was saved; '
+                . 'the session changes made since (%s) cannot be sent to Caddy and are LOST '
+                . '(call session_write_close() before flushing output)',
+                $file, $line, \implode(', ', \array_keys(\array_diff_assoc($headers, $this->emitted)))));
+        }
+    }
+
+    /** The update headers for the session as it is now, by name. */
+    private function pending(): array
+    {
+        $now = $this->active ? $this->encodeEach(\is_array($_SESSION ?? null) ? $_SESSION : []) : $this->currentJson;
         $set = [];
-        foreach ($this->current as $k => $v) {
-            if (!\array_key_exists($k, $this->base) || $this->base[$k] !== $v) {
-                $set[(string) $k] = $v;
+        foreach ($now as $k => $json) {
+            if (($this->baseJson[$k] ?? null) !== $json) {
+                $set[] = \json_encode((string) $k, self::JSON_FLAGS) . ':' . $json;
             }
         }
         $delete = [];
-        foreach ($this->base as $k => $_) {
-            if (!\array_key_exists($k, $this->current)) {
+        foreach ($this->baseJson as $k => $_) {
+            if (!\array_key_exists($k, $now)) {
                 $delete[] = (string) $k;
             }
         }
@@ -252,10 +365,10 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
             $headers['Flush'] = '1';
         }
         if ($delete) {
-            $headers['Delete'] = \json_encode($delete, \JSON_THROW_ON_ERROR | \JSON_UNESCAPED_SLASHES);
+            $headers['Delete'] = \json_encode($delete, self::JSON_FLAGS);
         }
         if ($set) {
-            $headers['Set'] = self::encode($set);
+            $headers['Set'] = '{' . \implode(',', $set) . '}';
         }
         if ($this->cycle) {
             $headers['Cycle-Key'] = '1';
@@ -264,81 +377,261 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
         if ($lifetime !== $this->lifetime) {
             $headers['Expiry'] = (string) (int) $lifetime; // 0: until the browser closes
         }
-
-        if (\headers_sent($file, $line)) {
-            if (!$headers) {
-                return true;
-            }
-            \trigger_error(\sprintf('caddy-session: output started at %s:%d before the session was saved; '
-                . 'its changes cannot be sent to Caddy and are lost (call session_write_close() before flushing output)',
-                $file, $line), \E_USER_WARNING);
-            return false;
-        }
-        foreach (['Flush', 'Delete', 'Set', 'Cycle-Key', 'Expiry'] as $name) {
-            \header_remove("$this->header-$name");
-            if (isset($headers[$name])) {
-                \header("$this->header-$name: $headers[$name]");
-            }
-        }
-        return true;
+        return $headers;
     }
 
-    /** JSON of the changed keys, every value checked, the key named in the error. */
-    private static function encode(array $set): string
+    /**
+     * All or nothing: no update header, and a 5xx, on which Caddy persists
+     * nothing even if the app catches the exception.
+     */
+    private function fail(UnstorableValue $e): void
     {
-        $flags = \JSON_THROW_ON_ERROR | \JSON_UNESCAPED_SLASHES | \JSON_PRESERVE_ZERO_FRACTION;
-        foreach ($set as $k => $v) {
-            $why = self::unstorable($v);
-            if ($why === null) {
-                try {
-                    \json_encode($v, $flags);
-                } catch (\JsonException $e) {
-                    $why = $e->getMessage();
-                }
+        $this->failed = true;
+        \error_log($e->getMessage());
+        if (!\headers_sent()) {
+            foreach (self::UPDATE_HEADERS as $name) {
+                \header_remove("$this->header-$name");
             }
-            if ($why !== null) {
-                // All or nothing: no update header, and a 5xx, on which
-                // Caddy persists nothing even if the app catches this.
-                self::dropHeaders();
-                if (!\headers_sent()) {
-                    \http_response_code(500);
-                }
-                throw new UnstorableValue(\sprintf('caddy-session: $_SESSION[%s] cannot be stored as JSON (%s); '
-                    . 'the session was not saved. Store only null, booleans, numbers, UTF-8 strings and arrays.',
-                    \var_export($k, true), $why));
-            }
+            \http_response_code(500);
         }
-        // An object, even for keys 0, 1, ...; json_encode escapes non-ASCII
-        // as \uXXXX, which a header carries safely.
-        return \json_encode((object) $set, $flags);
     }
 
-    /** Why $v would not come back as it is from JSON, or null. */
-    private static function unstorable(mixed $v): ?string
+    /** @return array<string, string> each key's value in the convention's JSON */
+    private function encodeEach(array $session): array
     {
-        if (\is_object($v)) {
-            return 'an object of class ' . \get_class($v) . ' would come back as an array';
+        $out = [];
+        foreach ($session as $k => $v) {
+            try {
+                $out[(string) $k] = \json_encode($this->toJson($v, (string) $k), self::JSON_FLAGS);
+            } catch (\JsonException $e) {
+                throw self::unstorable($k, $e->getMessage());
+            }
         }
-        if (\is_resource($v)) {
-            return 'a resource';
+        return $out;
+    }
+
+    private static function unstorable(int|string $key, string $why): UnstorableValue
+    {
+        return new UnstorableValue(\sprintf('caddy-session: $_SESSION[%s] cannot be stored (%s); the session was not saved',
+            \var_export($key, true), $why));
+    }
+
+    /**
+     * A PHP value as the value convention writes it, for json_encode: a
+     * string that is not UTF-8 as {" b": base64}, a DateTimeImmutable as
+     * {" tm": RFC 3339 with its offset}, any other object as
+     * {" php": {c, s, h}} (PHP's serialize(), authenticated with this app's
+     * object key), an array with one key that is a tag escaped as
+     * {" di": {"<tag>__": ...}} (Flask's escape).
+     */
+    private function toJson(mixed $v, string $key): mixed
+    {
+        if (\is_string($v)) {
+            return \preg_match('//u', $v) ? $v : [' b' => \base64_encode($v)];
         }
         if (\is_array($v)) {
-            foreach ($v as $item) {
-                if (($why = self::unstorable($item)) !== null) {
-                    return $why;
+            if (\array_is_list($v)) {
+                return \array_map(fn ($item) => $this->toJson($item, $key), $v);
+            }
+            $out = new \stdClass();
+            foreach ($v as $k => $item) {
+                $out->{$k} = $this->toJson($item, $key);
+            }
+            if (\count($v) === 1 && \in_array((string) \array_key_first($v), self::TAGS, true)) {
+                $k = (string) \array_key_first($v);
+                return [' di' => [$k . '__' => $out->{$k}]];
+            }
+            return $out;
+        }
+        if (\is_float($v) && !\is_finite($v)) {
+            throw self::unstorable($key, \is_nan($v) ? 'NAN' : 'INF');
+        }
+        if ($v === null || \is_bool($v) || \is_int($v) || \is_float($v)) {
+            return $v;
+        }
+        if ($v instanceof \DateTimeImmutable && \get_class($v) === \DateTimeImmutable::class) {
+            return [' tm' => $v->format('Y-m-d\TH:i:s.u') . '000' . $v->format('P')];
+        }
+        if (\is_object($v)) {
+            $class = \get_class($v);
+            try {
+                $s = \serialize($v);
+            } catch (\Throwable $e) {
+                throw self::unstorable($key, 'an object of class ' . $class . ': ' . $e->getMessage());
+            }
+            // The reader lets unserialize() create this class only.
+            if (\preg_match_all('/(?:^|[;{}])[OC]:\d+:"([^"]+)"/', $s, $m)) {
+                foreach ($m[1] as $inner) {
+                    if (\strcasecmp($inner, $class) !== 0) {
+                        throw self::unstorable($key, "an object of class $class holds an object of class $inner; "
+                            . 'store each object under its own key');
+                    }
                 }
             }
+            $objectKey = $this->objectKey();
+            if ($objectKey === null) {
+                throw self::unstorable($key, "an object of class $class, and no object key (CADDY_SESSION_PHP_OBJECT_KEY)");
+            }
+            return [' php' => [
+                'c' => $class,
+                's' => \preg_match('//u', $s) ? $s : [' b' => \base64_encode($s)],
+                'h' => \hash_hmac('sha256', $class . "\n" . $s, $objectKey),
+            ]];
         }
-        return null;
+        throw self::unstorable($key, 'a ' . \get_debug_type($v));
     }
 
-    private static function dropHeaders(): void
+    /** A JSON value (decoded as arrays) as the value convention reads it in PHP. */
+    private function fromJson(mixed $v): mixed
     {
-        if (!\headers_sent() && self::$instance !== null) {
-            foreach (['Flush', 'Delete', 'Set', 'Cycle-Key', 'Expiry'] as $name) {
-                \header_remove(self::$instance->header . "-$name");
+        if (!\is_array($v)) {
+            return $v;
+        }
+        if (\count($v) === 1 && \is_string($tag = \array_key_first($v)) && \in_array($tag, self::TAGS, true)) {
+            $x = $v[$tag];
+            switch ($tag) {
+                case ' b':
+                    if (\is_string($x) && ($raw = \base64_decode($x, true)) !== false) {
+                        return $raw;
+                    }
+                    break;
+                case ' t':
+                    if (\is_array($x) && \array_is_list($x)) {
+                        return \array_map(fn ($item) => $this->fromJson($item), $x);
+                    }
+                    break;
+                case ' u':
+                case ' m':
+                case ' sym':
+                    if (\is_string($x)) {
+                        return $x;
+                    }
+                    break;
+                case ' d':
+                    if (\is_string($x) && ($t = \DateTimeImmutable::createFromFormat('!D, d M Y H:i:s \G\M\T', $x, new \DateTimeZone('UTC')))) {
+                        return $t;
+                    }
+                    break;
+                case ' tm':
+                    if (\is_string($x) && ($t = self::rfc3339($x)) !== null) {
+                        return $t;
+                    }
+                    break;
+                case ' php':
+                    return $this->object($x);
+                case ' di':
+                    if (\is_array($x) && \count($x) === 1 && \str_ends_with((string) \array_key_first($x), '__')) {
+                        $k = (string) \array_key_first($x);
+                        return [\substr($k, 0, -2) => $this->fromJson($x[$k])];
+                    }
+                    break;
             }
         }
+        // A plain object or array, or an unknown or malformed tag: as it is.
+        foreach ($v as $k => $item) {
+            $v[$k] = $this->fromJson($item);
+        }
+        return $v;
+    }
+
+    /** A " php" value: unserialized only when its HMAC verifies, and only as the class it names. */
+    private function object(mixed $x): object
+    {
+        $class = \is_array($x) ? ($x['c'] ?? null) : null;
+        $s = \is_array($x) ? ($x['s'] ?? null) : null;
+        if (\is_array($s) && \count($s) === 1 && \is_string($s[' b'] ?? null)) {
+            $s = \base64_decode($s[' b'], true);
+        }
+        $mac = \is_array($x) ? ($x['h'] ?? null) : null;
+        if (!\is_string($class) || !\is_string($s) || !\is_string($mac)) {
+            throw new RefusedValue('a malformed PHP object');
+        }
+        $objectKey = $this->objectKey();
+        if ($objectKey === null || !\hash_equals(\hash_hmac('sha256', $class . "\n" . $s, $objectKey), $mac)) {
+            throw new RefusedValue("a PHP object of class $class whose HMAC does not verify with this app's object key "
+                . '(written by another app or upstream, or under another key); it was not unserialized');
+        }
+        $o = @\unserialize($s, ['allowed_classes' => [$class]]);
+        if (!\is_object($o) || $o instanceof \__PHP_Incomplete_Class || \strcasecmp(\get_class($o), $class) !== 0) {
+            throw new RefusedValue("a PHP object of class $class that does not unserialize as that class (is the class loaded?)");
+        }
+        return $o;
+    }
+
+    /** RFC 3339 with up to nanoseconds ("Z" or an offset) as a DateTimeImmutable (microseconds), or null. */
+    private static function rfc3339(string $s): ?\DateTimeImmutable
+    {
+        if (!\preg_match('/\A(\d{4}-\d\d-\d\d)[Tt](\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)\z/', $s, $m)) {
+            return null;
+        }
+        $micro = \substr(\str_pad($m[3], 6, '0'), 0, 6);
+        $offset = \strtoupper($m[4]) === 'Z' ? '+00:00' : $m[4];
+        $t = \DateTimeImmutable::createFromFormat('!Y-m-d H:i:s.u P', "$m[1] $m[2].$micro $offset");
+        return $t === false ? null : $t;
+    }
+
+    /**
+     * The key that authenticates this app's PHP objects in the session:
+     * CADDY_SESSION_PHP_OBJECT_KEY (at least 32 bytes), else the key file
+     * CADDY_SESSION_PHP_OBJECT_KEY_FILE, by default
+     * caddy-session-php-object-<uid>.key in session.save_path (or the temporary
+     * directory), created with 32 random bytes on first use. Only a file
+     * this user owns and nobody else can read or write is used. Null, and
+     * logged, when there is none.
+     */
+    private function objectKey(): ?string
+    {
+        if ($this->objectKey !== null) {
+            return $this->objectKey === '' ? null : $this->objectKey;
+        }
+        $this->objectKey = '';
+        $env = (string) \getenv('CADDY_SESSION_PHP_OBJECT_KEY');
+        if ($env !== '') {
+            if (\strlen($env) < 32) {
+                \error_log('caddy-session: CADDY_SESSION_PHP_OBJECT_KEY is shorter than 32 bytes; PHP objects in the session are refused');
+                return null;
+            }
+            return $this->objectKey = $env;
+        }
+        $file = (string) \getenv('CADDY_SESSION_PHP_OBJECT_KEY_FILE');
+        if ($file === '') {
+            $dir = (string) \ini_get('session.save_path');
+            $dir = \substr($dir, (int) \strrpos(";$dir", ';')); // "N;MODE;/path" keeps the path
+            if ($dir === '' || !\is_dir($dir) || !\is_writable($dir)) {
+                $dir = \sys_get_temp_dir();
+            }
+            // One file per user: pools of different users keep apart.
+            $uid = \function_exists('posix_geteuid') ? '-' . \posix_geteuid() : '';
+            $file = \rtrim($dir, '/') . "/caddy-session-php-object$uid.key";
+        }
+        $key = self::readKeyFile($file);
+        if ($key === null && !\file_exists($file)) {
+            $tmp = @\tempnam(\dirname($file), 'caddy-session-key-'); // mode 0600
+            if ($tmp !== false) {
+                if (\file_put_contents($tmp, \bin2hex(\random_bytes(32))) !== false && @\link($tmp, $file)) {
+                    \error_log("caddy-session: created the PHP object key file $file");
+                }
+                @\unlink($tmp);
+                $key = self::readKeyFile($file); // ours, or one another worker created first
+            }
+        }
+        if ($key === null) {
+            \error_log("caddy-session: no usable PHP object key (CADDY_SESSION_PHP_OBJECT_KEY, or the file $file, "
+                . 'owned by this user and not readable by others); PHP objects in the session are refused');
+            return null;
+        }
+        return $this->objectKey = $key;
+    }
+
+    private static function readKeyFile(string $file): ?string
+    {
+        \clearstatcache();
+        if (!\function_exists('posix_geteuid') || !\is_file($file) || \is_link($file)
+            || \fileowner($file) !== \posix_geteuid() || (\fileperms($file) & 0o077) !== 0) {
+            return null;
+        }
+        $key = \trim((string) \file_get_contents($file));
+        return \strlen($key) >= 32 ? $key : null;
     }
 
     /**
@@ -346,14 +639,12 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
      * Ends only our own buffer, and only when it is the innermost one (an
      * app's buffer opened after session_start() stays as it is).
      */
-    private function endBuffer(): bool
+    private function endBuffer(): void
     {
         $status = \ob_get_status();
-        if ($this->buffering && ($status['name'] ?? '') === self::class . '::passThrough') {
-            $this->buffering = false;
-            \ob_end_flush();
+        if ($this->buffering && ($status['name'] ?? '') === self::class . '::output') {
+            \ob_end_flush(); // output() sees the final phase
         }
-        return true;
     }
 
     private static function calledBy(string $function): bool
@@ -382,14 +673,18 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
             return;
         }
         $this->claims = $why;
-        $data = $why['data'] ?? null;
-        $this->base = $this->current = \is_array($data) ? $data : [];
     }
 
     /** The claims of a valid token, or why it is refused. */
     private function check(): array|string
     {
-        $token = (string) ($_SERVER['HTTP_' . \strtoupper(\strtr($this->header, '-', '_'))] ?? '');
+        // A long token comes in parts: X-Session, X-Session-Part-2, ...
+        // (docs/protocol.md); joined, the signature covers them all.
+        $var = 'HTTP_' . \strtoupper(\strtr($this->header, '-', '_'));
+        $token = (string) ($_SERVER[$var] ?? '');
+        for ($i = 2; isset($_SERVER["{$var}_PART_$i"]); $i++) {
+            $token .= (string) $_SERVER["{$var}_PART_$i"];
+        }
         $eddsa = $this->jwksUrl !== '' || $this->publicKey !== '';
         if (!$eddsa && $this->secret === '') {
             $this->refusalStatus = 500;
@@ -540,6 +835,11 @@ final class Handler implements \SessionHandlerInterface, \SessionIdInterface, \S
         }
         return \base64_decode(\strtr($s, '-_', '+/'), true);
     }
+}
+
+/** A stored value this app must not read (a PHP object whose HMAC does not verify). */
+final class RefusedValue extends \RuntimeException
+{
 }
 
 Handler::install();

@@ -12,7 +12,7 @@
 //   POST /set         merge a JSON object into $_SESSION
 //   GET  /dump        $_SESSION as JSON
 //   GET  /late        writes 64 KiB of output, then changes the session
-//   GET  /bad         stores an object in the session, beside a plain key
+//   GET  /bad         stores a closure in the session, beside a plain key
 
 declare(strict_types=1);
 
@@ -97,7 +97,7 @@ switch ("$method $path") {
     case 'GET /bad':
         session_start();
         $_SESSION['plain'] = 'kept only if the session is saved';
-        $_SESSION['when'] = new DateTimeImmutable('@0');
+        $_SESSION['when'] = static fn (): int => 0; // a closure: no session can keep it
         json(['ok' => true]);
         break;
 
