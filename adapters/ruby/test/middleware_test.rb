@@ -220,6 +220,26 @@ class MiddlewareTest < Minitest::Test
     assert_equal 0, @calls
   end
 
+  # Caddy splits a token over 8000 bytes into X-Session, X-Session-Part-2,
+  # ...: joined in order it verifies; a part missing or out of order does not.
+  def test_token_in_parts
+    big = Random.new(1).bytes(15_000).unpack1('H*') # no two parts alike
+    token = hs256(claims({ 'big' => big }))
+    parts = token.scan(/.{1,8000}/m)
+    assert_operator parts.size, :>=, 4
+    seen = nil
+    mw = CaddySession::Middleware.new(->(env) { seen = env['rack.session']['big']; [200, {}, ['ok']] }, token_secret: SECRET)
+    env = { 'HTTP_X_SESSION' => parts[0], 'rack.errors' => @errors }
+    parts.drop(1).each_with_index { |p, i| env["HTTP_X_SESSION_PART_#{i + 2}"] = p }
+    assert_equal 200, mw.call(Rack::MockRequest.env_for('/', env))[0]
+    assert_equal big, seen
+    env.delete("HTTP_X_SESSION_PART_#{parts.size}")
+    assert_equal 401, mw.call(Rack::MockRequest.env_for('/', env))[0]
+    env["HTTP_X_SESSION_PART_#{parts.size}"] = parts[-1]
+    env['HTTP_X_SESSION_PART_2'], env['HTTP_X_SESSION_PART_3'] = parts[2], parts[1]
+    assert_equal 401, mw.call(Rack::MockRequest.env_for('/', env))[0]
+  end
+
   def test_audience
     mw = CaddySession::Middleware.new(->(_env) { [200, {}, ['ok']] }, token_secret: SECRET, audience: 'app1')
     env = ->(aud) { Rack::MockRequest.env_for('/', 'HTTP_X_SESSION' => hs256(claims(aud: aud)), 'rack.errors' => @errors) }

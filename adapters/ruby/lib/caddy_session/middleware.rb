@@ -46,7 +46,7 @@ module CaddySession
 
     def call(env)
       begin
-        claims = @verifier.call(env[@token_key])
+        claims = @verifier.call(token(env))
       rescue InvalidToken => e
         log(env, "caddy-session: request refused: #{e.message}")
         return [401, { 'content-type' => 'text/plain' }, ["caddy-session: missing or invalid session token\n"]]
@@ -65,6 +65,19 @@ module CaddySession
     end
 
     private
+
+    # The token header, joined with X-Session-Part-2, -3, ... when Caddy
+    # split a long token over several header lines (the signature covers
+    # the whole, so a part missing or out of place fails verification).
+    def token(env)
+      token = env[@token_key]
+      i = 2
+      while token && (part = env["#{@token_key}_PART_#{i}"])
+        token += part
+        i += 1
+      end
+      token
+    end
 
     # What Rack's Persisted#commit_session does, at the same moment: after
     # the app returned, before the body is iterated.
