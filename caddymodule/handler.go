@@ -286,9 +286,6 @@ type Handler struct {
 	// metrics.
 	storeLabel string
 	metrics    *handlerMetrics
-	// handlers lists this config's session handlers for the session
-	// matcher, which loads a session through them before any ran.
-	handlers *handlerRegistry
 	// configID is the handler's configuration but for its matchers:
 	// handlers alike load alike, so one takes the session another loaded.
 	configID string
@@ -419,8 +416,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionCookie(); err != nil {
 		return err
 	}
-	h.handlers = handlersOf(ctx)
-	h.handlers.add(h)
 	return nil
 }
 
