@@ -303,6 +303,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := h.Validate(); err != nil { // before anything opens or starts
+		return err
+	}
 	h.configID = configIdentity(h) // before LoadModule drops the store's and matchers' config
 
 	secret, err := expand("secret", h.Secret, true)
@@ -310,6 +313,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := checkSecret("secret", secret); err != nil {
+		return err
+	}
+	if err := h.checkSignedCookiesExpanded(secret); err != nil {
 		return err
 	}
 	var fallbacks []string

@@ -260,3 +260,46 @@ respond "ok"`,
 		})
 	}
 }
+
+// signed_cookies under HS256 with the Django key left to default to
+// secret, or set to it, would let any app (which holds secret) mint a
+// session cookie for any user: refused by `caddy adapt` and at load, with
+// the fix in the message. A Django key of its own, or EdDSA, is accepted.
+func TestSitesSignedCookiesNeedOwnDjangoKey(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"SESSION_SECRET=" + testSecret, "SAME_SECRET=" + testSecret, "DJANGO_SECRET_KEY=django-secret-key-0123456789abcdef-xyz",
+		"XDG_DATA_HOME=" + filepath.Join(dir, "data"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "config")}
+	write := func(name, body string) string {
+		file := filepath.Join(dir, name+".Caddyfile")
+		cfg := "{\n\tadmin off\n\tauto_https off\n}\nhttp://127.0.0.1:1 {\n\tsession {\n\t\tsecret {env.SESSION_SECRET}\n\t\tcodec django\n\t\tstore signed_cookies\n" + body + "\t}\n\trespond \"ok\"\n}\n"
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	for _, tc := range []struct {
+		name, body string
+		adapt      bool // refused by `caddy adapt` already, without the environment
+		ok         bool
+	}{
+		{"default django key", "", true, false},
+		{"django key written as secret", "\t\tdjango_secret_key {env.SESSION_SECRET}\n", true, false},
+		{"django key equal once expanded", "\t\tdjango_secret_key {env.SAME_SECRET}\n", false, false},
+		{"django key of its own", "\t\tdjango_secret_key {env.DJANGO_SECRET_KEY}\n", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := write(strings.ReplaceAll(tc.name, " ", "-"), tc.body)
+			out, err := runCaddy(t, dir, env, "adapt", "--config", file, "--adapter", "caddyfile")
+			if refused := err != nil; refused != tc.adapt {
+				t.Errorf("caddy adapt refused: %v, want %v:\n%s", refused, tc.adapt, out)
+			}
+			out, err = runCaddy(t, dir, env, "validate", "--config", file, "--adapter", "caddyfile")
+			if (err == nil) != tc.ok {
+				t.Fatalf("caddy validate accepted: %v, want %v:\n%s", err == nil, tc.ok, out)
+			}
+			if !tc.ok && !strings.Contains(out, "set django_secret_key") {
+				t.Errorf("the message does not name the fix:\n%s", out)
+			}
+		})
+	}
+}
