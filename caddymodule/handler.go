@@ -388,6 +388,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.IdleTimeout < 0 || h.AbsoluteTimeout < 0 {
 		return errors.New("idle_timeout, absolute_timeout: must not be negative")
 	}
+	h.manager.Config.Keys = h.realm(storeLabel, secret, fallbacks) // realm.go
 	if err := h.provisionUsers(); err != nil {
 		return err
 	}
@@ -573,7 +574,7 @@ func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error)
 	took := time.Since(start)
 	cancel()
 	_, minted := h.manager.Store.(session.Minter)
-	wellFormed := minted || session.ValidKey(cookie)
+	wellFormed := minted || h.manager.ValidKey(cookie) // a key of this realm
 	if wellFormed {
 		h.metrics.loadSeconds.Observe(took.Seconds())
 	}

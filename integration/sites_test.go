@@ -261,6 +261,63 @@ respond "ok"`,
 	}
 }
 
+// Sites whose handlers have different secrets never open each other's
+// sessions, on one default file store, one memory store or one Redis key
+// prefix, with the default cookie name: a client replaying site a's cookie
+// at site b gets no session there (the upstream's token says new, and b
+// can neither read nor change a's session). Sites with the same secret
+// share the login: that is the documented way to share one.
+func TestSitesSecretsSeparateSessionsOnOneStore(t *testing.T) {
+	rds := testredis.Start(t)
+	for _, st := range []struct{ name, store string }{
+		{"default file store", ""},
+		{"memory", "store memory"},
+		{"one redis prefix", "store redis {\n\t\taddress " + rds.Addr() + "\n\t}"},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			up := newOpsUpstream(t)
+			up.answer("/login", "X-Session-Set", `{"_auth_user_id":"1"}`)
+			up.answer("/write", "X-Session-Set", `{"written_by":"b"}`)
+			site := func(secret string) string {
+				return fmt.Sprintf("session {\n\tsecret {env.%s}\n\t%s\n}\nreverse_proxy %s", secret, st.store, up.host)
+			}
+			c := startSites(t, map[string]string{
+				"a.test":     site("SECRET_A"),
+				"b.test":     site("SECRET_B"),
+				"alsoa.test": site("SECRET_A"),
+			})
+			client := siteClient(t, c)
+			if status, _, _ := opsGet(t, client, siteURL(c, "a.test", "/login")); status != http.StatusOK {
+				t.Fatalf("login at a: %d", status)
+			}
+			key := sessionCookie(t, client, c, "a.test", "sessionid")
+
+			claims := func(host, path string) map[string]any {
+				t.Helper()
+				if status, _ := getWithCookie(t, c, siteURL(c, host, path), "sessionid", key); status != http.StatusOK {
+					t.Fatalf("GET %s%s: %d", host, path, status)
+				}
+				var got map[string]any
+				if err := decodePayload(up.header(path).Get("X-Session"), &got); err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			if got := claims("b.test", "/b"); got["new"] != true || fmt.Sprint(got["data"]) != "map[]" {
+				t.Errorf("site b opened site a's session: %v", got)
+			}
+			// b's write with a's cookie starts b's own session; a's stays.
+			claims("b.test", "/write")
+			if got := claims("a.test", "/a"); got["new"] != false || fmt.Sprint(got["data"]) != "map[_auth_user_id:1]" {
+				t.Errorf("site a's session after b's write: %v", got)
+			}
+			if got := claims("alsoa.test", "/alsoa"); got["new"] != false || fmt.Sprint(got["data"]) != "map[_auth_user_id:1]" {
+				t.Errorf("a site with a's secret does not share a's login: %v", got)
+			}
+		})
+	}
+}
+
 // signed_cookies under HS256 with the Django key left to default to
 // secret, or set to it, would let any app (which holds secret) mint a
 // session cookie for any user: refused by `caddy adapt` and at load, with
