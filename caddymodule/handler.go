@@ -86,13 +86,12 @@ type Handler struct {
 	// `{env.SESSION_SECRET}` rather than writing the secret in the config.
 	Secret string `json:"secret,omitempty"`
 
-	// Former secrets, for rotation: they never sign anything. Nothing
-	// verifies with them yet: the upstream verifies the token with the
-	// current secret, and the session cookie is a random key, not a signed
-	// value. A codec that verifies stored values (the Django codec, to
-	// come) will accept values signed with them; until one is configured,
-	// Caddy logs a warning that they have no effect. Each must be at least
-	// 32 bytes once placeholders are expanded.
+	// Former secrets, for rotation: they never sign anything. Session keys
+	// issued under them (each key carries a tag of its secret) still open
+	// their sessions, and so do stored values the Django codec signed with
+	// them when it signs with `secret`. The upstream verifies the token
+	// with the current secret only. Each must be at least 32 bytes once
+	// placeholders are expanded.
 	SecretFallbacks []string `json:"secret_fallbacks,omitempty"`
 
 	// The session store, a module in the `http.session.stores` namespace.
@@ -330,8 +329,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		fallbacks = append(fallbacks, fb)
 	}
-	if len(h.SecretFallbacks) > 0 && !h.djangoKeyIsSecret() {
-		h.logger.Warn("secret_fallbacks has no effect here: they verify values signed with an old secret, and only codec django, with no django_secret_key of its own, signs with the secret")
+	if len(h.SecretFallbacks) > 0 && !h.djangoKeyIsSecret() && h.realm(storeName(h.StoreRaw), secret, nil) == nil {
+		h.logger.Warn("secret_fallbacks has no effect here: this store keeps Django's keys, and the Django codec signs with django_secret_key, not the secret")
 	}
 
 	age := defaultCookieAge
