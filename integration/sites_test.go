@@ -119,8 +119,9 @@ func readAll(t *testing.T, resp *http.Response) string {
 // own site, never another's: sites a and b each gate /admin/ on their own
 // admin session, with the default cookie name. Site c has no session
 // handler: its matcher and placeholders see no session, whatever cookie
-// comes. Site d gates a `handle` whose session handler is inside it, and
-// site e gates with a CEL expression.
+// comes. Site d gates a `handle` whose session handler is inside it (a
+// second `handle` holds the same handler, for the login), and site e gates
+// with a CEL expression.
 func TestSitesMatcherSeesOwnSite(t *testing.T) {
 	up := newOpsUpstream(t)
 	up.answer("/login-admin", "X-Session-Set", `{"_auth_user_id":"1","role":"admin"}`)
@@ -143,13 +144,23 @@ reverse_proxy %s`, secret, dir, up.host)
 		"c.test": `@admin session role admin
 respond @admin "admin {http.session.role}{http.session._auth_user_id}" 200
 respond "nobody {http.session.role}{http.session._auth_user_id}" 200`,
-		"d.test": fmt.Sprintf(`@admin session role admin
+		"d.test": fmt.Sprintf(`@admin {
+	path /admin/*
+	session role admin
+}
 handle @admin {
 	session {
 		secret {env.SECRET_B}
-		store file %s
+		store file %[1]s
 	}
-	reverse_proxy %s
+	reverse_proxy %[2]s
+}
+handle /login-admin {
+	session {
+		secret {env.SECRET_B}
+		store file %[1]s
+	}
+	reverse_proxy %[2]s
 }
 respond "not admin" 403`, filepath.Join(dirs, "d"), up.host),
 		"e.test": fmt.Sprintf(`@notadmin expression path('/admin/*') && !session('role', 'admin')
@@ -163,16 +174,13 @@ reverse_proxy %s`, filepath.Join(dirs, "e"), up.host),
 
 	// Each site's own admin logs in there.
 	admins := map[string]string{}
-	for _, host := range []string{"a.test", "b.test", "e.test"} {
+	for _, host := range []string{"a.test", "b.test", "d.test", "e.test"} {
 		client := siteClient(t, c)
 		if status, _, _ := opsGet(t, client, siteURL(c, host, "/login-admin")); status != http.StatusOK {
 			t.Fatalf("%s login: %d", host, status)
 		}
 		admins[host] = sessionCookie(t, client, c, host, "sessionid")
 	}
-	// d's handler is behind its own gate: seed its admin through site a's
-	// layout is not possible, so log in through d's gate-free path is not
-	// either; d is checked with foreign cookies only.
 
 	for _, tc := range []struct {
 		name       string
@@ -189,6 +197,7 @@ reverse_proxy %s`, filepath.Join(dirs, "e"), up.host),
 		{"e's admin at a", "a.test", "e.test", http.StatusFound, ""},
 		{"a's admin at c (no handler)", "c.test", "a.test", http.StatusOK, "nobody "},
 		{"b's admin at c (no handler)", "c.test", "b.test", http.StatusOK, "nobody "},
+		{"d's admin at d (handler in the gated handle)", "d.test", "d.test", http.StatusOK, "upstream /admin/x"},
 		{"a's admin at d (handler in the gated handle)", "d.test", "a.test", http.StatusForbidden, "not admin"},
 		{"b's admin at d (handler in the gated handle)", "d.test", "b.test", http.StatusForbidden, "not admin"},
 	} {
