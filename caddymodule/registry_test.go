@@ -162,3 +162,27 @@ func TestGatedHandlerCannotRecurse(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The Caddyfile adapter refuses the self-gated handler already, from the
+// matcher as written.
+func TestRawSessionMatcher(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"session": {"member": []}}`:                      true,
+		`{"path": ["/x"], "session": {"member": []}}`:      true,
+		`{"not": [{"session": {"member": []}}]}`:           true,
+		`{"not": {"session": {"member": []}}}`:             true,
+		`{"expression": "session('member') || path('/')"}`: true,
+		`{"expression": {"expr": "session ('member')"}}`:   true,
+		`{"path": ["/session/*"]}`:                         false,
+		`{"expression": "path('/session(x)')"}`:            false,
+		`{"not": [{"path": ["/x"]}]}`:                      false,
+	} {
+		var set caddy.ModuleMap
+		if err := json.Unmarshal([]byte(raw), &set); err != nil {
+			t.Fatal(err)
+		}
+		if got := rawSessionMatcher([]caddy.ModuleMap{set}); got != want {
+			t.Errorf("%s: %v, want %v", raw, got, want)
+		}
+	}
+}

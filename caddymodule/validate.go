@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -60,6 +62,9 @@ func (h *Handler) Validate() error {
 	if err := h.checkTokenOptions(); err != nil {
 		return err
 	}
+	if rawSessionMatcher(h.MatcherSetsRaw) {
+		return fmt.Errorf("match: %w", errGatedHandler)
+	}
 	if h.UserKey != "" && storeName(h.StoreRaw) == "signed_cookies" {
 		return errUserKeySignedCookies
 	}
@@ -109,6 +114,53 @@ func (h *Handler) checkSignedCookiesExpanded(secret string) error {
 		fallbacks = append(fallbacks, fb)
 	}
 	return h.checkSignedCookiesKey(secret, key, fallbacks)
+}
+
+// celSession finds a session() call in a CEL expression, once celString
+// has emptied its string literals.
+var (
+	celSession = regexp.MustCompile(`\bsession\s*\(`)
+	celString  = regexp.MustCompile(`'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"`)
+)
+
+// rawSessionMatcher reports whether matcher sets, as configured, hold a
+// session matcher: directly, under `not`, or as a CEL session() call. A
+// handler's own match may not (errGatedHandler); the provisioned matcher
+// refuses itself too (checkNotInHandler), for what this reading misses.
+func rawSessionMatcher(sets []caddy.ModuleMap) bool {
+	for _, set := range sets {
+		for name, raw := range set {
+			switch name {
+			case "session":
+				return true
+			case "not":
+				var inner []caddy.ModuleMap
+				if json.Unmarshal(raw, &inner) != nil {
+					var one caddy.ModuleMap
+					if json.Unmarshal(raw, &one) == nil {
+						inner = []caddy.ModuleMap{one}
+					}
+				}
+				if rawSessionMatcher(inner) {
+					return true
+				}
+			case "expression":
+				var expr string
+				if json.Unmarshal(raw, &expr) != nil {
+					var obj struct {
+						Expr string `json:"expr"`
+					}
+					_ = json.Unmarshal(raw, &obj)
+					expr = obj.Expr
+				}
+				// A session( inside a string literal is no call.
+				if celSession.MatchString(celString.ReplaceAllString(expr, "''")) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // Interface guard

@@ -219,7 +219,7 @@ reverse_proxy %s`, filepath.Join(dirs, "e"), up.host),
 
 // The session handler's own matcher cannot test the session it is about
 // to load: `session @member` with `@member session ...` is refused by
-// `caddy adapt --validate` and at `caddy run`, with a message naming the
+// `caddy adapt` already, and at load, with a message naming the
 // fix, instead of recursing until the stack overflows on the first
 // request.
 func TestSitesHandlerGatedByOwnMatcherRefused(t *testing.T) {
@@ -252,6 +252,7 @@ respond "ok"`,
 			}
 			env := []string{"SESSION_SECRET=" + testSecret, "XDG_DATA_HOME=" + filepath.Join(dir, "data"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "config")}
 			for _, args := range [][]string{
+				{"adapt", "--config", file, "--adapter", "caddyfile"},
 				{"adapt", "--config", file, "--adapter", "caddyfile", "--validate"},
 				{"validate", "--config", file, "--adapter", "caddyfile"},
 			} {
