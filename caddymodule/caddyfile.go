@@ -41,6 +41,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	if matcherSet != nil {
 		handler.MatcherSetsRaw = caddyhttp.RawMatcherSets{matcherSet}
 	}
+	if err := handler.Validate(); err != nil { // `caddy adapt` reports it
+		return nil, h.Errf("session: %v", err)
+	}
 	return h.NewRoute(nil, &handler), nil
 }
 

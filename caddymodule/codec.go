@@ -128,9 +128,6 @@ type codecPurger interface {
 // Cleanup stops the handler's own purge, if it runs one, and takes its
 // store out of /sessions/health.
 func (h *Handler) Cleanup() error {
-	if h.handlers != nil {
-		h.handlers.remove(h)
-	}
 	if h.health != nil {
 		unregisterHealth(h.health)
 	}

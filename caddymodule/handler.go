@@ -87,13 +87,12 @@ type Handler struct {
 	// `{env.SESSION_SECRET}` rather than writing the secret in the config.
 	Secret string `json:"secret,omitempty"`
 
-	// Former secrets, for rotation: they never sign anything. Nothing
-	// verifies with them yet: the upstream verifies the token with the
-	// current secret, and the session cookie is a random key, not a signed
-	// value. A codec that verifies stored values (the Django codec, to
-	// come) will accept values signed with them; until one is configured,
-	// Caddy logs a warning that they have no effect. Each must be at least
-	// 32 bytes once placeholders are expanded.
+	// Former secrets, for rotation: they never sign anything. Session keys
+	// issued under them (each key carries a tag of its secret) still open
+	// their sessions, and so do stored values the Django codec signed with
+	// them when it signs with `secret`. The upstream verifies the token
+	// with the current secret only. Each must be at least 32 bytes once
+	// placeholders are expanded.
 	SecretFallbacks []string `json:"secret_fallbacks,omitempty"`
 
 	// The session store, a module in the `http.session.stores` namespace.
@@ -290,9 +289,6 @@ type Handler struct {
 	// metrics.
 	storeLabel string
 	metrics    *handlerMetrics
-	// handlers lists this config's session handlers for the session
-	// matcher, which loads a session through them before any ran.
-	handlers *handlerRegistry
 	// configID is the handler's configuration but for its matchers:
 	// handlers alike load alike, so one takes the session another loaded.
 	configID string
@@ -312,6 +308,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := h.Validate(); err != nil { // before anything opens or starts
+		return err
+	}
 	h.configID = configIdentity(h) // before LoadModule drops the store's and matchers' config
 
 	secret, err := expand("secret", h.Secret, true)
@@ -319,6 +318,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := checkSecret("secret", secret); err != nil {
+		return err
+	}
+	if err := h.checkSignedCookiesExpanded(secret); err != nil {
 		return err
 	}
 	var fallbacks []string
@@ -333,8 +335,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		fallbacks = append(fallbacks, fb)
 	}
-	if len(h.SecretFallbacks) > 0 && !h.djangoKeyIsSecret() {
-		h.logger.Warn("secret_fallbacks has no effect here: they verify values signed with an old secret, and only codec django, with no django_secret_key of its own, signs with the secret")
+	if len(h.SecretFallbacks) > 0 && !h.djangoKeyIsSecret() && h.realm(storeName(h.StoreRaw), secret, nil) == nil {
+		h.logger.Warn("secret_fallbacks has no effect here: this store keeps Django's keys, and the Django codec signs with django_secret_key, not the secret")
 	}
 
 	age := defaultCookieAge
@@ -392,6 +394,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.IdleTimeout < 0 || h.AbsoluteTimeout < 0 {
 		return errors.New("idle_timeout, absolute_timeout: must not be negative")
 	}
+	h.manager.Config.Keys = h.realm(storeLabel, secret, fallbacks) // realm.go
 	if err := h.provisionUsers(); err != nil {
 		return err
 	}
@@ -426,8 +429,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionCookie(); err != nil {
 		return err
 	}
-	h.handlers = handlersOf(ctx)
-	h.handlers.add(h)
 	return nil
 }
 
@@ -580,7 +581,7 @@ func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error)
 	took := time.Since(start)
 	cancel()
 	_, minted := h.manager.Store.(session.Minter)
-	wellFormed := minted || session.ValidKey(cookie)
+	wellFormed := minted || h.manager.ValidKey(cookie) // a key of this realm
 	if wellFormed {
 		h.metrics.loadSeconds.Observe(took.Seconds())
 	}

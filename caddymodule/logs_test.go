@@ -45,7 +45,7 @@ func TestLogs(t *testing.T) {
 	w, _ := do(nil, http.Header{"X-Session-Set": {`{"user":"` + secretValue + `"}`}})
 	c := cookie(w)
 	do(c, nil)
-	do(&http.Cookie{Name: "logs", Value: "abcdefghijklmnopqrstuvwxyz012345"}, nil)
+	do(&http.Cookie{Name: "logs", Value: unknownKey()}, nil)
 	cookies = append(cookies, "abcdefghijklmnopqrstuvwxyz012345")
 	do(&http.Cookie{Name: "logs", Value: "tampered!"}, nil)
 	w, _ = do(c, http.Header{"X-Session-Cycle-Key": {"1"}})

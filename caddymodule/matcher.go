@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"sync"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types/ref"
@@ -18,7 +17,6 @@ import (
 
 func init() {
 	caddy.RegisterModule(MatchSession{})
-	caddy.RegisterModule(new(handlerRegistry))
 }
 
 // MatchSession matches requests by their session: every key it names must
@@ -46,7 +44,11 @@ func init() {
 type MatchSession struct {
 	Keys map[string][]string
 
-	handlers *handlerRegistry
+	// owner is the CEL expression this matcher was compiled from, which
+	// is what the route walk finds (registry.go); nil for a matcher of
+	// its own.
+	owner caddy.Module
+	bound *bindingCache // set by Provision
 }
 
 // CaddyModule returns the Caddy module information.
@@ -71,10 +73,10 @@ func (m *MatchSession) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &m.Keys)
 }
 
-// Provision finds the session handlers of this config.
+// Provision refuses a matcher in a session handler's own match.
 func (m *MatchSession) Provision(ctx caddy.Context) error {
-	m.handlers = handlersOf(ctx)
-	return nil
+	m.bound = new(bindingCache)
+	return checkNotInHandler(ctx)
 }
 
 // Validate refuses a matcher that names no key.
@@ -121,9 +123,9 @@ func (m *MatchSession) Match(r *http.Request) bool {
 // MatchWithError implements caddyhttp.RequestMatcherWithError.
 func (m *MatchSession) MatchWithError(r *http.Request) (bool, error) {
 	s := exposed(r)
-	if s == nil {
+	if s == nil || s.preloaded {
 		var err error
-		if s, err = m.handlers.preload(r); err != nil || s == nil {
+		if s, err = m.preload(r, s); err != nil || s == nil {
 			return false, err
 		}
 	}
@@ -146,10 +148,15 @@ func (m *MatchSession) MatchWithError(r *http.Request) (bool, error) {
 //	expression session('role', 'admin') || path('/public/*')
 func (MatchSession) CELLibrary(ctx caddy.Context) (cel.Library, error) {
 	stringList := reflect.TypeFor[[]string]()
-	newMatcher := func(keys map[string][]string) *MatchSession {
-		m := &MatchSession{Keys: keys}
-		m.handlers = handlersOf(ctx)
-		return m
+	// ctx is the expression's: the session handler, when the expression
+	// is in a handler's own match, is in its lineage.
+	gated := checkNotInHandler(ctx)
+	owner := ctx.Module()
+	newMatcher := func(keys map[string][]string) (*MatchSession, error) {
+		if gated != nil {
+			return nil, gated
+		}
+		return &MatchSession{Keys: keys, owner: owner, bound: new(bindingCache)}, nil
 	}
 	key, err := caddyhttp.CELMatcherImpl("session", "session_match_request_key",
 		[]*cel.Type{cel.StringType},
@@ -158,7 +165,7 @@ func (MatchSession) CELLibrary(ctx caddy.Context) (cel.Library, error) {
 			if !ok || k == "" {
 				return nil, fmt.Errorf("session(): want a session key, got %v", data.Value())
 			}
-			return newMatcher(map[string][]string{k: nil}), nil
+			return newMatcher(map[string][]string{k: nil})
 		})
 	if err != nil {
 		return nil, err
@@ -174,7 +181,7 @@ func (MatchSession) CELLibrary(ctx caddy.Context) (cel.Library, error) {
 			if len(args) != 2 || args[0] == "" {
 				return nil, fmt.Errorf("session(): want a session key and a value, got %q", args)
 			}
-			return newMatcher(map[string][]string{args[0]: {args[1]}}), nil
+			return newMatcher(map[string][]string{args[0]: {args[1]}})
 		})
 	if err != nil {
 		return nil, err
@@ -185,94 +192,38 @@ func (MatchSession) CELLibrary(ctx caddy.Context) (cel.Library, error) {
 	), nil
 }
 
-// handlerRegistryID is the app that lists a config's session handlers for
-// its session matchers. It needs no configuration: handlers and matchers
-// load it.
-const handlerRegistryID = "session_handlers"
-
-// handlerRegistry lists the session handlers of one config, in the order
-// they were provisioned. It lives and dies with its config, so a matcher
-// never reaches a handler of the config a reload replaced.
-type handlerRegistry struct {
-	mu       sync.RWMutex
-	handlers []*Handler
-}
-
-// CaddyModule returns the Caddy module information.
-func (*handlerRegistry) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{ID: handlerRegistryID, New: func() caddy.Module { return new(handlerRegistry) }}
-}
-
-// Start does nothing.
-func (*handlerRegistry) Start() error { return nil }
-
-// Stop does nothing.
-func (*handlerRegistry) Stop() error { return nil }
-
-// bareRegistry serves contexts that have no config (in-process tests).
-var bareRegistry handlerRegistry
-
-// handlersOf returns the registry of ctx's config.
-func handlersOf(ctx caddy.Context) (reg *handlerRegistry) {
-	defer func() {
-		if recover() != nil {
-			reg = &bareRegistry // a bare Context has no config to hold an app
-		}
-	}()
-	app, err := ctx.App(handlerRegistryID)
-	if err != nil {
-		return &bareRegistry
-	}
-	return app.(*handlerRegistry)
-}
-
-func (reg *handlerRegistry) add(h *Handler) {
-	reg.mu.Lock()
-	reg.handlers = append(reg.handlers, h)
-	reg.mu.Unlock()
-}
-
-func (reg *handlerRegistry) remove(h *Handler) {
-	reg.mu.Lock()
-	reg.handlers = slices.DeleteFunc(reg.handlers, func(x *Handler) bool { return x == h })
-	reg.mu.Unlock()
-}
-
-// configIdentity is h's configuration as JSON, but for its matchers, which
-// decide which requests get a session, not how one loads.
-func configIdentity(h *Handler) string {
-	c := *h
-	c.MatcherSetsRaw = nil
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return fmt.Sprintf("%p", h) // alike to no other handler
-	}
-	return string(b)
-}
-
-// preload loads the request's session for a matcher that runs before any
-// session handler did, through the first handler whose cookie the request
-// carries; nil when it carries none.
-func (reg *handlerRegistry) preload(r *http.Request) (*reqSession, error) {
-	reg.mu.RLock()
-	var h *Handler
-	cookie := ""
-	for _, x := range reg.handlers {
-		if c, err := r.Cookie(x.cookie.Name); err == nil && c.Value != "" {
-			h, cookie = x, c.Value
-			break
-		}
-	}
-	reg.mu.RUnlock()
-	if h == nil {
+// preload loads the request's session for a matcher that runs before the
+// session handler that will serve the request (registry.go), and leaves it
+// in the request for that handler. pre is a session another matcher
+// loaded ahead of any handler: taken when it was loaded alike. nil, no
+// session, when no handler will serve the request or the request carries
+// none of its cookie.
+func (m *MatchSession) preload(r *http.Request, pre *reqSession) (*reqSession, error) {
+	leave, ok := enterResolve(r)
+	if !ok {
 		return nil, nil
 	}
-	return h.preload(r, cookie)
+	defer leave()
+	var key any = m
+	if m.owner != nil {
+		key = m.owner
+	}
+	h, err := handlerFor(r, key, m.bound)
+	if err != nil || h == nil {
+		return nil, err
+	}
+	c, err := r.Cookie(h.cookie.Name)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	if pre != nil && pre.h.configID == h.configID && pre.cookie == c.Value {
+		return pre, nil
+	}
+	return h.preload(r, c.Value)
 }
 
 // Interface guards
 var (
-	_ caddy.App                         = (*handlerRegistry)(nil)
 	_ caddy.Provisioner                 = (*MatchSession)(nil)
 	_ caddy.Validator                   = (*MatchSession)(nil)
 	_ caddyhttp.RequestMatcherWithError = (*MatchSession)(nil)

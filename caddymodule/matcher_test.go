@@ -106,8 +106,9 @@ func TestMatchSession(t *testing.T) {
 			if err := h.ServeHTTP(httptest.NewRecorder(), caddyRequest("GET", "/", cookie), next); err != nil {
 				t.Fatal(err)
 			}
-			// Before any handler ran: loaded through the registry.
-			before, err := m.MatchWithError(caddyRequest("GET", "/", cookie))
+			// Before any handler ran: loaded through the handler that
+			// the server's routes run after the matcher.
+			before, err := m.MatchWithError(routedRequest(m, h, cookie))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,8 +124,9 @@ func TestMatchSession(t *testing.T) {
 
 	// A matcher ahead of the handler loads once for both.
 	loads := counterValue(sessionMetrics.loads.WithLabelValues("memory", "hit"))
-	r := caddyRequest("GET", "/", cookie)
-	if ok, err := newMatcher(t, map[string][]string{"role": nil}).MatchWithError(r); !ok || err != nil {
+	m := newMatcher(t, map[string][]string{"role": nil})
+	r := routedRequest(m, h, cookie)
+	if ok, err := m.MatchWithError(r); !ok || err != nil {
 		t.Fatalf("match = %v, %v", ok, err)
 	}
 	up := &upstream{}
@@ -162,8 +164,9 @@ func TestMatchSessionAlikeHandlers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := counterValue(hits)
-			r := caddyRequest("GET", "/", cookie)
-			if ok, err := newMatcher(t, map[string][]string{"user": nil}).MatchWithError(r); !ok || err != nil {
+			m := newMatcher(t, map[string][]string{"user": nil})
+			r := routedRequest(m, first, cookie)
+			if ok, err := m.MatchWithError(r); !ok || err != nil {
 				t.Fatalf("match = %v, %v", ok, err)
 			}
 			up := &upstream{}
@@ -192,23 +195,39 @@ func TestMatchSessionCEL(t *testing.T) {
 		`session('admin') || path('/nowhere*')`: false,
 	} {
 		t.Run(expr, func(t *testing.T) {
-			m := &caddyhttp.MatchExpression{Expr: expr}
 			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 			t.Cleanup(cancel)
-			if err := m.Provision(ctx); err != nil {
+			raw, _ := json.Marshal(expr)
+			mod, err := ctx.LoadModuleByID("http.matchers.expression", raw)
+			if err != nil {
 				t.Fatalf("provisioning %s: %v", expr, err)
 			}
-			got, err := m.MatchWithError(caddyRequest("GET", "/app/x", cookie))
+			m := mod.(*caddyhttp.MatchExpression)
+			got, err := m.MatchWithError(routedRequest(m, h, cookie))
 			if err != nil || got != want {
 				t.Errorf("%s = %v (%v), want %v", expr, got, err, want)
 			}
 			if expr == `session('_auth_user_id')` {
-				if got, _ := m.MatchWithError(caddyRequest("GET", "/app/x", nil)); got {
+				if got, _ := m.MatchWithError(routedRequest(m, h, nil)); got {
 					t.Errorf("%s matched an anonymous request", expr)
 				}
 			}
 		})
 	}
+}
+
+// routedRequest is a request served by a server whose first route is
+// gated by m and whose second runs h: m loads through h.
+func routedRequest(m caddyhttp.RequestMatcherWithError, h *Handler, cookie *http.Cookie) *http.Request {
+	srv := &caddyhttp.Server{Routes: caddyhttp.RouteList{
+		{MatcherSets: caddyhttp.MatcherSets{{m}}},
+		{Handlers: []caddyhttp.MiddlewareHandler{h}},
+	}}
+	r := httptest.NewRequest("GET", "/app/x", nil)
+	if cookie != nil {
+		r.AddCookie(cookie)
+	}
+	return caddyhttp.PrepareRequest(r, caddy.NewReplacer(), nil, srv)
 }
 
 // loginAs stores a session through h, whose cookie is called name.

@@ -89,7 +89,7 @@ func TestMetrics(t *testing.T) {
 	step("login", nil, set(`{"user":"bob"}`), map[string]float64{"save create": 1, "save seconds": 1})
 	step("read", cookie, nil, map[string]float64{"hit": 1, "load seconds": 1, "size": 1})
 	step("update", cookie, set(`{"n":1}`), map[string]float64{"hit": 1, "load seconds": 1, "size": 1, "save update": 1, "save seconds": 1})
-	step("unknown cookie", &http.Cookie{Name: "metrics", Value: "abcdefghijklmnopqrstuvwxyz012345"}, nil, map[string]float64{"miss": 1, "load seconds": 1})
+	step("unknown cookie", &http.Cookie{Name: "metrics", Value: unknownKey()}, nil, map[string]float64{"miss": 1, "load seconds": 1})
 	step("malformed cookie", &http.Cookie{Name: "metrics", Value: "not-a-key"}, nil, map[string]float64{"miss": 1})
 	step("malformed update", cookie, set(`{"n":`), map[string]float64{"hit": 1, "load seconds": 1, "size": 1, "rejected": 1})
 	step("too many keys", cookie, set(`{"a":1,"b":2,"c":3}`), map[string]float64{"hit": 1, "load seconds": 1, "size": 1, "keys refused": 1, "save seconds": 1})
@@ -138,7 +138,7 @@ func TestMetricsStoreError(t *testing.T) {
 	loadErrs := sessionMetrics.loads.WithLabelValues("redis", "error")
 	e0, l0 := counterValue(errs), counterValue(loadErrs)
 	r := newRequest("GET", "/")
-	r.AddCookie(&http.Cookie{Name: "sessionid", Value: "abcdefghijklmnopqrstuvwxyz012345"})
+	r.AddCookie(&http.Cookie{Name: "sessionid", Value: unknownKey()})
 	if _, err := serve(t, h, r, nil, &upstream{}); statusOf(err) != http.StatusServiceUnavailable {
 		t.Fatalf("store down: %v, want 503", err)
 	}

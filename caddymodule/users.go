@@ -34,7 +34,7 @@ func (h *Handler) provisionUsers() error {
 		return nil
 	}
 	if _, minted := h.store.(session.Minter); minted {
-		return errors.New("user_key: store signed_cookies keeps each session in its cookie, so the server has no session to index, list or revoke; use a server-side store (file, redis, db, cache, cached_db) for user_key")
+		return errUserKeySignedCookies
 	}
 	ixable, ok := h.store.(session.UserIndexable)
 	if !ok {

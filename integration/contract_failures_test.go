@@ -285,7 +285,7 @@ func ctTestStartWhileRedisDown(t *testing.T, st ctStore) {
 	fx.redis.Stop()
 	e := startCtEnv(t, fx) // must start
 
-	key := session.NewKey()
+	key := session.NewRealm([]byte(testSecret)).New() // a key this site could have issued
 	r := e.do(t, ctRawClient(), ctCall{header: ctLines("Cookie", "sessionid="+key)})
 	ctWantUnavailable(t, r)
 	if r.seen != nil {

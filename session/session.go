@@ -170,6 +170,10 @@ type Config struct {
 	// oldest sessions of a user beyond this many whenever a session
 	// becomes the user's (a login). 0 means no limit.
 	MaxSessionsPerUser int
+	// Keys makes and recognises the keys of this manager's sessions (a
+	// Realm, so that handlers with different secrets never load each
+	// other's sessions on one store). nil: NewKey and ValidKey.
+	Keys Keys
 }
 
 // Manager loads and commits sessions against one store.
@@ -239,7 +243,7 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 		if cookie == "" {
 			return s, nil
 		}
-	} else if !ValidKey(cookie) {
+	} else if !m.ValidKey(cookie) {
 		return s, nil
 	}
 	rec, ok, err := m.Store.Load(ctx, cookie)
@@ -715,7 +719,7 @@ func (m *Manager) save(ctx context.Context, key string, c Change) (bool, error) 
 
 func (m *Manager) create(ctx context.Context, data Data, expiresAt time.Time) (string, error) {
 	for range maxCreateAttempts {
-		key := NewKey()
+		key := m.newKey()
 		_, err := m.Store.Save(ctx, key, Change{Mode: ModeCreate, Set: data, ExpiresAt: expiresAt})
 		if errors.Is(err, ErrKeyExists) {
 			continue

@@ -1,0 +1,97 @@
+package session
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+)
+
+// Keys makes and recognises the session keys of a Manager, in place of
+// NewKey and ValidKey: Config.Keys.
+type Keys interface {
+	// New returns a fresh key, in the form ValidKey accepts.
+	New() string
+	// Valid reports whether a cookie value is a key of these sessions;
+	// anything else loads as no session, without a store lookup.
+	Valid(key string) bool
+}
+
+// realmTagLen is how many of a realm key's 32 characters tag it: 8
+// characters of [a-z0-9], 41 bits, leaving 24 random ones (124 bits, more
+// than a UUID's 122).
+const realmTagLen = 8
+
+// Realm is the keys of one realm: the handlers that share sessions because
+// they share a secret. A key is 24 random characters followed by a tag, an
+// HMAC-SHA256 of them under the realm's secret, so that a handler with
+// another secret recognises none of its keys, even on the same store, and
+// loads nothing for them. Django's own keys carry no tag: a store that
+// Django writes to keeps Django's keys (the Django codec's signature
+// separates sites there).
+type Realm struct {
+	keys [][]byte // tag keys: the first tags new keys, every one verifies
+}
+
+// NewRealm returns the realm of secret; keys tagged under a fallback
+// (a secret being rotated out) are recognised too, and no new key gets
+// their tag.
+func NewRealm(secret []byte, fallbacks ...[]byte) *Realm {
+	r := &Realm{}
+	for _, s := range append([][]byte{secret}, fallbacks...) {
+		// A key of its own, so that a tag reveals nothing the token
+		// signature (also keyed by the secret) could be attacked with.
+		mac := hmac.New(sha256.New, s)
+		mac.Write([]byte("caddy-session realm key tag"))
+		r.keys = append(r.keys, mac.Sum(nil))
+	}
+	return r
+}
+
+// New returns a fresh key of the realm.
+func (r *Realm) New() string {
+	k := NewKey()
+	return k[:KeyLength-realmTagLen] + tag(r.keys[0], k[:KeyLength-realmTagLen])
+}
+
+// Valid reports whether key has the form of a session key and a tag of
+// this realm.
+func (r *Realm) Valid(key string) bool {
+	if !ValidKey(key) {
+		return false
+	}
+	body, got := key[:KeyLength-realmTagLen], key[KeyLength-realmTagLen:]
+	ok := 0
+	for _, k := range r.keys {
+		ok |= subtle.ConstantTimeCompare([]byte(tag(k, body)), []byte(got))
+	}
+	return ok == 1
+}
+
+// tag is the realm tag of body under k, in key characters.
+func tag(k []byte, body string) string {
+	mac := hmac.New(sha256.New, k)
+	mac.Write([]byte(body))
+	sum := mac.Sum(nil)
+	out := make([]byte, realmTagLen)
+	for i := range out {
+		out[i] = keyChars[sum[i]%36]
+	}
+	return string(out)
+}
+
+// newKey is a fresh key: the realm's when Config.Keys is set.
+func (m *Manager) newKey() string {
+	if m.Config.Keys != nil {
+		return m.Config.Keys.New()
+	}
+	return NewKey()
+}
+
+// ValidKey reports whether cookie can name one of m's sessions: the form
+// of a key, and the realm's tag when Config.Keys is set.
+func (m *Manager) ValidKey(cookie string) bool {
+	if m.Config.Keys != nil {
+		return m.Config.Keys.Valid(cookie)
+	}
+	return ValidKey(cookie)
+}

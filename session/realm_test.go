@@ -1,0 +1,88 @@
+package session_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/session/memstore"
+)
+
+var (
+	secretA = []byte(strings.Repeat("a", 40))
+	secretB = []byte(strings.Repeat("b", 40))
+)
+
+// Two managers with different secrets on one store: neither loads the
+// other's sessions; the same secret shares them; a rotated secret keeps
+// its sessions through the fallback.
+func TestRealmSeparatesSecretsOnOneStore(t *testing.T) {
+	store := memstore.New()
+	manager := func(keys session.Keys) *session.Manager {
+		return &session.Manager{Store: store, Config: session.Config{Age: age, Keys: keys}}
+	}
+	a, b := manager(session.NewRealm(secretA)), manager(session.NewRealm(secretB))
+	alsoA := manager(session.NewRealm(secretA))
+	rotated := manager(session.NewRealm(secretB, secretA)) // A's secret, rotated to B's
+	untagged := manager(nil)                               // no realm: any well-formed key
+
+	key := seed(t, a, data("_auth_user_id", `"1"`))
+	if !session.ValidKey(key) {
+		t.Fatalf("realm key %q is not a session key", key)
+	}
+	for _, tc := range []struct {
+		name string
+		m    *session.Manager
+		want bool
+	}{
+		{"the same manager", a, true},
+		{"another secret", b, false},
+		{"the same secret", alsoA, true},
+		{"the old secret as a fallback", rotated, true},
+		{"no realm", untagged, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := load(t, tc.m, key)
+			if got := !s.IsNew(); got != tc.want {
+				t.Errorf("loaded: %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// New keys are tagged with the current secret only.
+	fresh := seed(t, rotated, data("x", "1"))
+	if load(t, b, fresh).IsNew() || !load(t, a, fresh).IsNew() {
+		t.Error("a key made after the rotation is not the new secret's alone")
+	}
+	// A key without the realm's tag (made by NewKey: another secret's, or
+	// from before realms) loads as no session, on a store that holds it.
+	plain := seed(t, untagged, data("x", "1"))
+	if !load(t, a, plain).IsNew() {
+		t.Error("an untagged key opened a realm's session")
+	}
+}
+
+func TestRealmKeys(t *testing.T) {
+	r := session.NewRealm(secretA)
+	seen := map[string]bool{}
+	for range 1000 {
+		k := r.New()
+		if !session.ValidKey(k) || !r.Valid(k) {
+			t.Fatalf("realm key %q does not verify", k)
+		}
+		if seen[k] {
+			t.Fatalf("key %q drawn twice", k)
+		}
+		seen[k] = true
+		// Any change of a character breaks the tag or names another key.
+		flipped := []byte(k)
+		flipped[len(k)-1] ^= 1
+		if r.Valid(string(flipped)) {
+			t.Fatalf("altered key %q verifies", flipped)
+		}
+	}
+	for _, bad := range []string{"", "short", strings.Repeat("A", 32), strings.Repeat("a", 33)} {
+		if r.Valid(bad) {
+			t.Errorf("%q verifies", bad)
+		}
+	}
+}
