@@ -383,6 +383,10 @@ func (m *Manager) commit(ctx context.Context, s *Session, u *Update) (Result, er
 		return Result{}, err
 	}
 	u = m.Config.Policy.scopeClear(u, s.data)
+	u, err := reserve(u, s.data)
+	if err != nil {
+		return Result{}, err
+	}
 	if m.IsRead(s, u) {
 		return Result{}, nil // a read: nothing to store, the cookie stays
 	}
@@ -395,19 +399,17 @@ func (m *Manager) commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if err != nil {
 		return Result{}, err
 	}
-	if m.timeouts() {
-		if userEmpty(view) {
-			// Only the timeout fields would be left: the session is empty,
-			// and a delta must remove them too.
-			view = Data{}
-			if oldKey != "" && !u.Flush && !u.Clear {
-				u = withStampDeletes(u)
-			}
-		} else if modified || touch || m.Config.SaveEveryRequest {
-			u = m.stamp(s, u, now)
-			if view, err = u.apply(s.data); err != nil {
-				return Result{}, err
-			}
+	if userEmpty(view) {
+		// Only the reserved fields would be left: the session is empty,
+		// and a delta must remove them too.
+		if oldKey != "" && !u.Flush && !u.Clear {
+			u = withStampDeletes(u)
+		}
+		view = Data{}
+	} else if m.timeouts() && (modified || touch || m.Config.SaveEveryRequest) {
+		u = m.stamp(s, u, now)
+		if view, err = u.apply(s.data); err != nil {
+			return Result{}, err
 		}
 	}
 	if modified {
@@ -485,12 +487,15 @@ func (m *Manager) commit(ctx context.Context, s *Session, u *Update) (Result, er
 	age, browserClose := m.expiry(view, now)
 	expiresAt, age := m.clampExpiry(view, now, age)
 	if u.Clear {
-		if _, err := m.save(ctx, oldKey, Change{Mode: ModeReplace, Set: view, ExpiresAt: expiresAt}); err != nil {
+		if _, err := m.save(ctx, oldKey, Change{Mode: ModeReplace, Set: view, ExpiresAt: expiresAt, MaxSize: m.Config.MaxSize}); err != nil {
 			return Result{}, err
 		}
 	} else {
 		delta := u.deltaFrom(s)
 		delta.ExpiresAt = expiresAt
+		if modified {
+			delta.MaxSize = m.Config.MaxSize
+		}
 		left, err := m.save(ctx, oldKey, delta)
 		if err != nil {
 			return Result{}, err
@@ -543,7 +548,7 @@ func (m *Manager) cycle(ctx context.Context, oldKey string, u *Update, now time.
 		}
 		return Result{}, err
 	}
-	if len(data) == 0 || (m.timeouts() && userEmpty(data)) {
+	if userEmpty(data) {
 		return emptied, nil
 	}
 	res, err := m.createResult(ctx, data, now)
@@ -704,6 +709,9 @@ func quotedLen(s string) int {
 
 func (m *Manager) save(ctx context.Context, key string, c Change) (bool, error) {
 	left, err := m.Store.Save(ctx, key, c)
+	if le, ok := errors.AsType[*LimitError](err); ok {
+		return false, le // concurrent writes left no room: refused, as over the limit
+	}
 	if errors.Is(err, ErrGone) {
 		return false, ErrInterrupted
 	}
@@ -716,7 +724,7 @@ func (m *Manager) save(ctx context.Context, key string, c Change) (bool, error) 
 func (m *Manager) create(ctx context.Context, data Data, expiresAt time.Time) (string, error) {
 	for range maxCreateAttempts {
 		key := NewKey()
-		_, err := m.Store.Save(ctx, key, Change{Mode: ModeCreate, Set: data, ExpiresAt: expiresAt})
+		_, err := m.Store.Save(ctx, key, Change{Mode: ModeCreate, Set: data, ExpiresAt: expiresAt, MaxSize: m.Config.MaxSize})
 		if errors.Is(err, ErrKeyExists) {
 			continue
 		}
