@@ -216,3 +216,24 @@ func TestSizeLimitHoldsAgainstConcurrentWriters(t *testing.T) {
 		t.Fatal("the user lost the session to others' writes")
 	}
 }
+
+// TestChangeValidate: the one check of a change every store runs first.
+func TestChangeValidate(t *testing.T) {
+	later := time.Now().Add(time.Hour)
+	for _, tc := range []struct {
+		name string
+		c    session.Change
+		ok   bool
+	}{
+		{"update without expiry keeps the stored one", session.Change{Mode: session.ModeUpdate}, true},
+		{"create", session.Change{Mode: session.ModeCreate, ExpiresAt: later}, true},
+		{"create without expiry", session.Change{Mode: session.ModeCreate}, false},
+		{"replace without expiry", session.Change{Mode: session.ModeReplace}, false},
+		{"unknown mode", session.Change{Mode: 9, ExpiresAt: later}, false},
+		{"negative size limit", session.Change{Mode: session.ModeUpdate, MaxSize: -1}, false},
+	} {
+		if err := tc.c.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: Validate = %v; want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
