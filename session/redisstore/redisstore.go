@@ -74,6 +74,7 @@ if maxsize > 0 and (ninc > 0 or set1 <= #ARGV) then
 	-- session.Size of the hash as the change leaves it, before any write:
 	-- {"k":v,...} with each value verbatim, keys JSON-quoted.
 	local function qlen(s)
+		if not string.find(s, '[%c"\\]') then return #s + 2 end
 		local _, e = string.gsub(s, '["\\\n\r\t]', '')
 		local _, c = string.gsub(s, '[%z\1-\8\11\12\14-\31]', '')
 		return #s + 2 + e + 5 * c
