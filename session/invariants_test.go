@@ -237,3 +237,24 @@ func TestChangeValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeLimitOnCycle: a cycle_key whose data, with what a concurrent
+// request stored meanwhile, is over the limit is refused, and the session
+// stays under its old key: the user is not logged out.
+func TestSizeLimitOnCycle(t *testing.T) {
+	m, _ := newManager(t, session.Config{MaxSize: 5120})
+	key := seed(t, m, data("user", `"bob"`))
+	login, other := load(t, m, key), load(t, m, key)
+	big := `"` + strings.Repeat("x", 3000) + `"`
+	if _, err := m.Commit(ctx, other, &session.Update{Set: data("cart", big)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := m.Commit(ctx, login, &session.Update{CycleKey: true, Set: data("profile", big)})
+	if _, ok := errors.AsType[*session.LimitError](err); !ok {
+		t.Fatalf("Commit(cycle) = %v; want a LimitError", err)
+	}
+	got, ok := storedData(t, m, key)
+	if !ok || string(got["user"]) != `"bob"` || string(got["cart"]) != big || got["profile"] != nil {
+		t.Fatalf("after the refused cycle the old key holds %d fields (found %v); want user and cart", len(got), ok)
+	}
+}
