@@ -212,8 +212,10 @@ type Handler struct {
 	MaxUpdateKeys int `json:"max_update_keys,omitempty"`
 
 	// Glob patterns (`*` any run of characters, `?` one) of session keys
-	// this upstream never sees in its token. They stay in the store, and
-	// this upstream's X-Session-Clear keeps them. Default: none.
+	// this upstream never sees in its token. They stay in the store, this
+	// upstream's X-Session-Clear keeps them, and an update of it that sets,
+	// deletes or increments one is refused whole, as under deny_write: a
+	// key it cannot see is no key it may write. Default: none.
 	Hide []string `json:"hide,omitempty"`
 
 	// Glob patterns of session keys this upstream may not set, delete or

@@ -4,10 +4,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/session/filestore"
 )
 
 // The session handler's log of a scripted flow, at debug level in a log of
@@ -19,7 +23,6 @@ func TestLogs(t *testing.T) {
 	up := newOpsUpstream(t)
 	up.answer("/login", "X-Session-Set", `{"user":"`+value+`"}`)
 	old := strconv.FormatInt(time.Now().Add(-2*time.Hour).Unix(), 10)
-	up.answer("/login-long-ago", "X-Session-Set", `{"user":"`+value+`","_session_created":`+old+`}`)
 	up.answer("/cycle", "X-Session-Cycle-Key", "1")
 	up.answer("/logout", "X-Session-Flush", "1")
 	up.answer("/forget", "X-Session-Delete", `["user"]`)
@@ -73,7 +76,10 @@ reverse_proxy `+up.host)
 	}
 	// expired: a session created two hours ago meets an absolute timeout
 	// of one hour, configured since.
-	expect("/login-long-ago", 200)
+	// Only the handler writes _session_created (no upstream can): date the
+	// last login back in the store itself.
+	expect("/login", 200)
+	dateBack(t, filepath.Join(c.Dir, "data", "caddy", "sessions"), client, base, session.CreatedKey, old)
 	cfg, err := os.ReadFile(c.config)
 	if err != nil {
 		t.Fatal(err)
@@ -147,4 +153,24 @@ reverse_proxy `+up.host)
 			t.Errorf("a log line holds a session value: %s", line)
 		}
 	}
+}
+
+// dateBack sets field to the unix time unix in the session that client's
+// sessionid cookie names, in the file store at dir: what only the handler
+// may write, as if it had written it long ago.
+func dateBack(t *testing.T, dir string, client *http.Client, base *url.URL, field, unix string) {
+	t.Helper()
+	store, err := filestore.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ck := range client.Jar.Cookies(base) {
+		if ck.Name == "sessionid" {
+			if _, err := store.Save(t.Context(), ck.Value, session.Change{Mode: session.ModeUpdate, Set: session.Data{field: []byte(unix)}}); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("no sessionid cookie to date back")
 }

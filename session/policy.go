@@ -11,7 +11,9 @@ import (
 // end, empty or re-key the session. The zero Policy allows everything.
 type Policy struct {
 	// Hide lists glob patterns of keys the upstream never sees. They stay
-	// in the store, and its clear keeps them.
+	// in the store, its clear keeps them, and it may not set, delete or
+	// increment them (nor, for _session_expiry, change its expiry): a key
+	// an upstream cannot see is no key it can write.
 	Hide []string
 	// DenyWrite lists glob patterns of keys the upstream may not set,
 	// delete or increment (nor, for _session_expiry, change through
@@ -27,13 +29,20 @@ type Policy struct {
 type PolicyError struct {
 	Key, Pattern string // Key "" for an operation
 	Op           string // "set", "delete", "incr", "expiry", "flush", "clear", "cycle_key"
+	// Rule is the subdirective the pattern belongs to: "deny_write", or
+	// "hide" (a key the upstream cannot see is no key it may write).
+	Rule string
 }
 
 func (e *PolicyError) Error() string {
 	if e.Key == "" {
 		return fmt.Sprintf("the upstream may not %s the session (allow_flush off)", e.Op)
 	}
-	return fmt.Sprintf("the upstream may not %s key %q: it matches deny_write %q", e.Op, e.Key, e.Pattern)
+	rule := e.Rule
+	if rule == "" {
+		rule = "deny_write"
+	}
+	return fmt.Sprintf("the upstream may not %s key %q: it matches %s %q", e.Op, e.Key, rule, e.Pattern)
 }
 
 // Empty reports whether p restricts nothing.
@@ -77,28 +86,42 @@ func (p Policy) check(u *Update) error {
 			return &PolicyError{Op: "cycle_key"}
 		}
 	}
-	if len(p.DenyWrite) == 0 {
+	for _, rule := range []struct {
+		name     string
+		patterns []string
+	}{{"hide", p.Hide}, {"deny_write", p.DenyWrite}} {
+		if err := refuseWrites(u, rule.name, rule.patterns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refuseWrites is check's part for one rule's patterns: the first key u
+// writes that one of them matches.
+func refuseWrites(u *Update, rule string, patterns []string) error {
+	if len(patterns) == 0 {
 		return nil
 	}
 	// Sorted, so that the error names the same key every time.
 	for _, k := range slices.Sorted(maps.Keys(u.Set)) {
-		if pat := matchAny(p.DenyWrite, k); pat != "" {
-			return &PolicyError{Key: k, Pattern: pat, Op: "set"}
+		if pat := matchAny(patterns, k); pat != "" {
+			return &PolicyError{Key: k, Pattern: pat, Op: "set", Rule: rule}
 		}
 	}
 	for _, k := range u.Delete {
-		if pat := matchAny(p.DenyWrite, k); pat != "" {
-			return &PolicyError{Key: k, Pattern: pat, Op: "delete"}
+		if pat := matchAny(patterns, k); pat != "" {
+			return &PolicyError{Key: k, Pattern: pat, Op: "delete", Rule: rule}
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(u.Incr)) {
-		if pat := matchAny(p.DenyWrite, k); pat != "" {
-			return &PolicyError{Key: k, Pattern: pat, Op: "incr"}
+		if pat := matchAny(patterns, k); pat != "" {
+			return &PolicyError{Key: k, Pattern: pat, Op: "incr", Rule: rule}
 		}
 	}
 	if u.Expiry != nil {
-		if pat := matchAny(p.DenyWrite, ExpiryKey); pat != "" {
-			return &PolicyError{Key: ExpiryKey, Pattern: pat, Op: "expiry"}
+		if pat := matchAny(patterns, ExpiryKey); pat != "" {
+			return &PolicyError{Key: ExpiryKey, Pattern: pat, Op: "expiry", Rule: rule}
 		}
 	}
 	return nil

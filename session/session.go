@@ -380,149 +380,56 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 }
 
 func (m *Manager) commit(ctx context.Context, s *Session, u *Update) (Result, error) {
-	if err := m.checkUpdate(u); err != nil {
-		return Result{}, err
-	}
-	if err := m.Config.Policy.check(u); err != nil {
-		return Result{}, err
-	}
-	u = m.Config.Policy.scopeClear(u, s.data)
-	if m.IsRead(s, u) {
-		return Result{}, nil // a read: nothing to store, the cookie stays
-	}
-	now := m.now()
-	oldKey := s.key
-	modified := !u.Empty()
-	touch := s.touch && !modified && oldKey != ""
-	cycle := u.CycleKey && oldKey != "" && !u.Flush
-	view, err := u.apply(s.data)
+	mt, minted := m.Store.(Minter)
+	p, err := m.plan(s, u, m.now(), minted)
 	if err != nil {
 		return Result{}, err
 	}
-	if m.timeouts() {
-		if userEmpty(view) {
-			// Only the timeout fields would be left: the session is empty,
-			// and a delta must remove them too.
-			view = Data{}
-			if oldKey != "" && !u.Flush && !u.Clear {
-				u = withStampDeletes(u)
-			}
-		} else if modified || touch || m.Config.SaveEveryRequest {
-			u = m.stamp(s, u, now)
-			if view, err = u.apply(s.data); err != nil {
-				return Result{}, err
-			}
-		}
-	}
-	if modified {
-		if err := m.checkSize(view); err != nil {
-			return Result{}, err
-		}
-	}
+	return m.execute(ctx, p, mt)
+}
 
-	// What the response gets when the session ends up empty.
-	emptied := Result{}
-	if s.CookieKey != "" {
-		emptied.Cookie = CookieDelete
-	}
-	if mt, ok := m.Store.(Minter); ok {
-		return m.commitMinted(ctx, mt, view, modified || touch, emptied, now)
-	}
-
-	switch {
-	case u.Flush:
-		if oldKey != "" {
-			existed, err := m.Store.Delete(ctx, oldKey)
-			if err != nil {
-				return Result{}, fmt.Errorf("deleting session: %w", err)
-			}
-			if !existed {
-				return Result{}, ErrInterrupted
-			}
+// execute carries out p (plan.go): one store operation, or two for a flush
+// that starts a new session, and the Result they lead to.
+func (m *Manager) execute(ctx context.Context, p plan, mt Minter) (Result, error) {
+	switch p.step {
+	case stepMint:
+		value, err := mt.Mint(ctx, p.view, p.expiresAt)
+		if err != nil {
+			return Result{}, fmt.Errorf("encoding session cookie: %w", err)
 		}
-		if len(view) == 0 {
-			return emptied, nil
+		res := p.done
+		res.Key = value
+		return res, nil
+	case stepFlush:
+		existed, err := m.Store.Delete(ctx, p.key)
+		if err != nil {
+			return Result{}, fmt.Errorf("deleting session: %w", err)
 		}
-		return m.createResult(ctx, view, now)
-	case cycle:
-		return m.cycle(ctx, oldKey, u, now, emptied)
-	}
-
-	if len(view) == 0 {
-		// An emptied session is deleted; with only deletes applied, another
-		// request may have added fields meanwhile, so let the store decide.
-		if modified && oldKey != "" {
-			if u.Clear {
-				if _, err := m.Store.Delete(ctx, oldKey); err != nil {
-					return Result{}, fmt.Errorf("deleting session: %w", err)
-				}
-			} else {
-				left, err := m.save(ctx, oldKey, u.deltaFrom(s))
-				if err != nil {
-					return Result{}, err
-				}
-				if left {
-					// Fields written concurrently survive: keep the cookie.
-					return Result{}, nil
-				}
-			}
+		if !existed {
+			return Result{}, ErrInterrupted
 		}
-		return emptied, nil
-	}
-	if touch && !m.Config.SaveEveryRequest {
-		// Only the access time changes: save it, leave the cookie alone.
-		expiresAt, _ := m.clampExpiry(view, now, m.ExpiryAge(view))
-		delta := u.deltaFrom(s)
-		delta.ExpiresAt = expiresAt
-		if _, err := m.save(ctx, oldKey, delta); err != nil {
-			return Result{}, err
+		if len(p.view) == 0 {
+			return p.emptied, nil
 		}
-		return Result{}, nil
-	}
-	if !modified && !m.Config.SaveEveryRequest {
-		return Result{}, nil
-	}
-	if oldKey == "" {
-		return m.createResult(ctx, view, now)
-	}
-
-	age, browserClose := m.expiry(view, now)
-	expiresAt, age := m.clampExpiry(view, now, age)
-	if u.Clear {
-		if _, err := m.save(ctx, oldKey, Change{Mode: ModeReplace, Set: view, ExpiresAt: expiresAt}); err != nil {
-			return Result{}, err
+		return m.createResult(ctx, p.view, p.now)
+	case stepCreate:
+		return m.createResult(ctx, p.view, p.now)
+	case stepCycle:
+		return m.cycle(ctx, p.key, p.update, p.now, p.emptied)
+	case stepDelete:
+		if _, err := m.Store.Delete(ctx, p.key); err != nil {
+			return Result{}, fmt.Errorf("deleting session: %w", err)
 		}
-	} else {
-		delta := u.deltaFrom(s)
-		delta.ExpiresAt = expiresAt
-		left, err := m.save(ctx, oldKey, delta)
+	case stepSave:
+		left, err := m.save(ctx, p.key, p.change)
 		if err != nil {
 			return Result{}, err
 		}
 		if !left {
-			return emptied, nil
+			return p.emptied, nil
 		}
 	}
-	return Result{Cookie: CookieSet, Key: oldKey, Age: age, BrowserClose: browserClose}, nil
-}
-
-// commitMinted is Commit for a store that keeps the session in the cookie:
-// any change (cycle_key included) mints a new cookie value; an emptied
-// session deletes the cookie.
-func (m *Manager) commitMinted(ctx context.Context, mt Minter, view Data, modified bool, emptied Result, now time.Time) (Result, error) {
-	if !modified && !m.Config.SaveEveryRequest {
-		return Result{}, nil
-	}
-	if len(view) == 0 {
-		return emptied, nil
-	}
-	age, browserClose := m.expiry(view, now)
-	expiresAt, age := m.clampExpiry(view, now, age)
-	value, err := mt.Mint(ctx, view, expiresAt)
-	if err != nil {
-		return Result{}, fmt.Errorf("encoding session cookie: %w", err)
-	}
-	return Result{Cookie: CookieSet, Key: value, Age: age, BrowserClose: browserClose}, nil
+	return p.done, nil
 }
 
 // cycle is cycle_key: the old key is taken (read and removed in one step),
@@ -547,7 +454,7 @@ func (m *Manager) cycle(ctx context.Context, oldKey string, u *Update, now time.
 		}
 		return Result{}, err
 	}
-	if len(data) == 0 || (m.timeouts() && userEmpty(data)) {
+	if userEmpty(data) {
 		return emptied, nil
 	}
 	res, err := m.createResult(ctx, data, now)
@@ -708,6 +615,9 @@ func quotedLen(s string) int {
 
 func (m *Manager) save(ctx context.Context, key string, c Change) (bool, error) {
 	left, err := m.Store.Save(ctx, key, c)
+	if le, ok := errors.AsType[*LimitError](err); ok {
+		return false, le // concurrent writes left no room: refused, as over the limit
+	}
 	if errors.Is(err, ErrGone) {
 		return false, ErrInterrupted
 	}
@@ -720,7 +630,7 @@ func (m *Manager) save(ctx context.Context, key string, c Change) (bool, error) 
 func (m *Manager) create(ctx context.Context, data Data, expiresAt time.Time) (string, error) {
 	for range maxCreateAttempts {
 		key := m.newKey()
-		_, err := m.Store.Save(ctx, key, Change{Mode: ModeCreate, Set: data, ExpiresAt: expiresAt})
+		_, err := m.Store.Save(ctx, key, Change{Mode: ModeCreate, Set: data, ExpiresAt: expiresAt, MaxSize: m.Config.MaxSize})
 		if errors.Is(err, ErrKeyExists) {
 			continue
 		}

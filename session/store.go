@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"time"
 )
@@ -102,14 +103,53 @@ type Change struct {
 	// one compare-and-set step when the stored value is still that one,
 	// and must otherwise apply it to what is stored, as without Base.
 	Base []byte
+	// MaxSize, when above 0, bounds the session's Size after the change,
+	// checked in the store's atomic step against what is stored then: a
+	// change that would leave more fails whole with a *LimitError and
+	// writes nothing. The Manager checks the session as its request loaded
+	// it; only the store sees what concurrent requests added since.
+	MaxSize int
+}
+
+// Validate reports a change that no store can apply: an unknown mode, or
+// a create or replace without an expiry. Every store calls it first, so
+// the rule lives here once.
+func (c Change) Validate() error {
+	switch c.Mode {
+	case ModeUpdate, ModeCreate, ModeReplace:
+	default:
+		return fmt.Errorf("validating change: unknown mode %d", c.Mode)
+	}
+	if c.ExpiresAt.IsZero() && c.Mode != ModeUpdate {
+		return fmt.Errorf("validating change: %s needs an expiry", c.Mode)
+	}
+	if c.MaxSize < 0 {
+		return fmt.Errorf("validating change: negative size limit %d", c.MaxSize)
+	}
+	return nil
+}
+
+// CheckSize is the store's part of MaxSize: a *LimitError when d, the
+// session as the change leaves it, is over the limit.
+func (c Change) CheckSize(d Data) error {
+	if c.MaxSize > 0 {
+		if n := Size(d); n > c.MaxSize {
+			return &LimitError{What: "session size", Size: n, Limit: c.MaxSize}
+		}
+	}
+	return nil
 }
 
 // Apply is Save's logic for stores that read, modify and write a session
 // under their own lock: given what the key held at now (rec, when live),
 // it checks the mode (ErrKeyExists, ErrGone), then applies the deletes, the
-// sets and the expiry. keep is false when nothing is left to store (no
-// data, or an expiry in the past). rec.Data is modified and returned.
+// sets and the expiry, and checks MaxSize. keep is false when nothing is
+// left to store (no data, or an expiry in the past). rec.Data is modified
+// and returned.
 func (c Change) Apply(rec Record, live bool, now time.Time) (data Data, expiresAt time.Time, keep bool, err error) {
+	if err := c.Validate(); err != nil {
+		return nil, time.Time{}, false, err
+	}
 	switch {
 	case c.Mode == ModeCreate && live:
 		return nil, time.Time{}, false, ErrKeyExists
@@ -120,8 +160,8 @@ func (c Change) Apply(rec Record, live bool, now time.Time) (data Data, expiresA
 	switch {
 	case c.Mode != ModeUpdate || data == nil:
 		data = make(Data, len(c.Set))
-	case len(c.Incr) > 0:
-		// A counter that fails leaves rec.Data as it was.
+	case len(c.Incr) > 0 || c.MaxSize > 0:
+		// A counter or a size that fails leaves rec.Data as it was.
 		data = maps.Clone(data)
 	}
 	for _, k := range c.Delete {
@@ -129,6 +169,9 @@ func (c Change) Apply(rec Record, live bool, now time.Time) (data Data, expiresA
 	}
 	maps.Copy(data, c.Set)
 	if err := addCounters(data, c.Incr); err != nil {
+		return nil, time.Time{}, false, err
+	}
+	if err := c.CheckSize(data); err != nil {
 		return nil, time.Time{}, false, err
 	}
 	expiresAt = rec.ExpiresAt

@@ -11,8 +11,8 @@ import (
 // The fields in which the server-side timeouts keep their times, in unix
 // seconds, beside Django's own _session_expiry. They exist only while
 // idle_timeout or absolute_timeout is configured, and only the Manager
-// writes them: an upstream's Set or Delete of them is ignored, so an app
-// cannot extend a session past its limits.
+// writes them (reserved.go): no update of an upstream changes them, on
+// any handler, so an app cannot extend a session past its limits.
 const (
 	// CreatedKey holds when the session was created (absolute timeout). A
 	// cycle_key keeps it; a flush starts a new session and a new time.
@@ -95,18 +95,16 @@ func (m *Manager) checkTimeouts(s *Session, d Data, now time.Time) (ended string
 	return ""
 }
 
-// stamp returns u with the timeout fields written by the Manager: the
-// upstream's own writes to them dropped, the access time set to now, the
-// creation time kept (or now, for a new session or after a flush).
+// stamp returns u with the timeout fields written by the Manager (the
+// upstream's own writes to them are gone already: reserve): the access
+// time set to now, the creation time kept (or now, for a new session or
+// after a flush).
 func (m *Manager) stamp(s *Session, u *Update, now time.Time) *Update {
 	if !m.timeouts() {
 		return u
 	}
 	out := *u
 	out.Set = maps.Clone(u.Set)
-	delete(out.Set, CreatedKey)
-	delete(out.Set, AccessedKey)
-	out.Delete = slices.DeleteFunc(slices.Clone(u.Delete), func(k string) bool { return k == CreatedKey || k == AccessedKey })
 	if out.Set == nil {
 		out.Set = Data{}
 	}

@@ -202,8 +202,8 @@ func fromVersion(b []byte) (Value, bool) {
 // Save implements session.Store: the delta is applied to the value stored
 // at the moment of the write, under the backend's atomic read-modify-write.
 func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, error) {
-	if c.ExpiresAt.IsZero() && c.Mode != session.ModeUpdate {
-		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
+	if err := c.Validate(); err != nil {
+		return false, err
 	}
 	var left bool
 	fn := func(cur Value, exists bool) (Op, error) {

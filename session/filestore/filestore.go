@@ -108,8 +108,8 @@ func (s *Store) save(key string, c session.Change, field string) (bool, error) {
 	if !session.ValidKey(key) {
 		return false, errInvalidKey
 	}
-	if c.ExpiresAt.IsZero() && c.Mode != session.ModeUpdate {
-		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
+	if err := c.Validate(); err != nil {
+		return false, err
 	}
 	unlock, err := s.lock(key)
 	if err != nil {

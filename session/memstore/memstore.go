@@ -10,7 +10,6 @@ package memstore
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -55,8 +54,8 @@ func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error
 
 // Save applies c to the session under key.
 func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, error) {
-	if c.ExpiresAt.IsZero() && c.Mode != session.ModeUpdate {
-		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
+	if err := c.Validate(); err != nil {
+		return false, err
 	}
 	now := time.Now()
 	s.mu.Lock()
@@ -83,6 +82,21 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 				return false, err
 			}
 			counters[k] = v
+		}
+	}
+	if c.MaxSize > 0 {
+		// The size as the change would leave it, before any write.
+		next := make(session.Data, len(e.data)+len(c.Set))
+		if c.Mode == session.ModeUpdate {
+			maps.Copy(next, e.data)
+			for _, k := range c.Delete {
+				delete(next, k)
+			}
+		}
+		maps.Copy(next, c.Set)
+		maps.Copy(next, counters)
+		if err := c.CheckSize(next); err != nil {
+			return false, err
 		}
 	}
 	old, stored := s.entries[key]

@@ -29,12 +29,15 @@ import (
 
 // saveScript applies one session.Change to the hash KEYS[1].
 //
-// ARGV: mode, expiry (unix ms, or "" to keep the current one), the number
-// of fields to delete, those fields, the number of counters to increment,
-// field/delta pairs, then field/value pairs to set. It returns one of the
-// save* codes below, or {code, field} for a counter that cannot take its
-// increment (saveNotInteger, saveOverflow), having written nothing. Fields are written one call at
-// a time, because unpack() of a large session would overflow Lua's stack.
+// ARGV: mode, expiry (unix ms, or "" to keep the current one), the size
+// limit (0: none), the number of fields to delete, those fields, the
+// number of counters to increment, field/delta pairs, then field/value
+// pairs to set. It returns one of the save* codes below, or {code, field}
+// for a counter that cannot take its increment (saveNotInteger,
+// saveOverflow), or {saveTooLarge, size} for a session the change would
+// leave over the limit, having written nothing. Fields are written one
+// call at a time, because unpack() of a large session would overflow Lua's
+// stack.
 var saveScript = redis.NewScript(saveLua)
 
 // saveLua is saveScript's source; the user index wraps it (users.go).
@@ -47,12 +50,10 @@ if mode == 'create' then
 elseif not exists then
 	return -2
 end
-if mode == 'replace' then
-	redis.call('DEL', key)
-end
-local ndel = tonumber(ARGV[3])
-local ninc = tonumber(ARGV[4 + ndel])
-local inc1, set1 = 5 + ndel, 5 + ndel + 2 * ninc
+local maxsize = tonumber(ARGV[3])
+local ndel = tonumber(ARGV[4])
+local ninc = tonumber(ARGV[5 + ndel])
+local inc1, set1 = 6 + ndel, 6 + ndel + 2 * ninc
 -- Counters first, before any write: one that fails fails the change whole.
 -- Lua's numbers are doubles: exact for every counter (at most 2^53-1).
 local lim = 9007199254740991
@@ -69,7 +70,40 @@ for i = inc1, set1 - 1, 2 do
 	local sum = n + tonumber(ARGV[i + 1])
 	if sum > lim or sum < -lim then return {-4, ARGV[i]} end
 end
-for i = 4, 3 + ndel do
+if maxsize > 0 and (ninc > 0 or set1 <= #ARGV) then
+	-- session.Size of the hash as the change leaves it, before any write:
+	-- {"k":v,...} with each value verbatim, keys JSON-quoted.
+	local function qlen(s)
+		if not string.find(s, '[%c"\\]') then return #s + 2 end
+		local _, e = string.gsub(s, '["\\\n\r\t]', '')
+		local _, c = string.gsub(s, '[%z\1-\8\11\12\14-\31]', '')
+		return #s + 2 + e + 5 * c
+	end
+	local vlen = {}
+	if mode == 'update' then
+		local cur = redis.call('HGETALL', key)
+		for i = 1, #cur, 2 do
+			if cur[i] ~= expf then vlen[cur[i]] = #cur[i + 1] end
+		end
+		for i = 5, 4 + ndel do vlen[ARGV[i]] = nil end
+	end
+	for i = set1, #ARGV, 2 do vlen[ARGV[i]] = #ARGV[i + 1] end
+	for i = inc1, set1 - 1, 2 do
+		local cur = tonumber(redis.call('HGET', key, ARGV[i]) or '0')
+		vlen[ARGV[i]] = #string.format('%.0f', cur + tonumber(ARGV[i + 1]))
+	end
+	local size, n = 2, 0
+	for k, l in pairs(vlen) do
+		size = size + qlen(k) + l + 2
+		n = n + 1
+	end
+	if n > 0 then size = size - 1 end
+	if size > maxsize then return {-5, size} end
+end
+if mode == 'replace' then
+	redis.call('DEL', key)
+end
+for i = 5, 4 + ndel do
 	redis.call('HDEL', key, ARGV[i])
 end
 for i = set1, #ARGV, 2 do
@@ -107,6 +141,7 @@ const (
 
 	saveNotInteger = -3 // a counter holds something else
 	saveOverflow   = -4 // a counter's sum would pass session.MaxCounter
+	saveTooLarge   = -5 // the session would pass Change.MaxSize
 )
 
 // loadScript returns {PTTL, HGETALL} of KEYS[1], or an empty array when the
@@ -310,15 +345,13 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 // saveWith is Save with script, which takes saveScript's arguments after
 // pre: the user index's script (users.go).
 func (s *Store) saveWith(ctx context.Context, key string, c session.Change, script *redis.Script, pre ...any) (bool, error) {
-	mode := c.Mode.String() // the script's names
-	if mode == "unknown" {
-		return false, fmt.Errorf("validating change: unknown mode %d", c.Mode)
+	if err := c.Validate(); err != nil {
+		return false, err
 	}
+	mode := c.Mode.String() // the script's names
 	var expiresAt string
 	if !c.ExpiresAt.IsZero() {
 		expiresAt = strconv.FormatInt(c.ExpiresAt.UnixMilli(), 10)
-	} else if c.Mode != session.ModeUpdate {
-		return false, fmt.Errorf("validating change: %s needs an expiry", c.Mode)
 	}
 
 	// The script increments only fields the change leaves as stored: a
@@ -346,9 +379,9 @@ func (s *Store) saveWith(ctx context.Context, key string, c session.Change, scri
 		del = slices.DeleteFunc(del, func(x string) bool { return x == k })
 	}
 
-	args := make([]any, 0, 4+len(del)+2*len(incr)+2*len(set))
+	args := make([]any, 0, 5+len(del)+2*len(incr)+2*len(set))
 	args = append(args, pre...)
-	args = append(args, mode, expiresAt, len(del))
+	args = append(args, mode, expiresAt, c.MaxSize, len(del))
 	for _, k := range del {
 		args = append(args, k)
 	}
@@ -383,6 +416,9 @@ func (s *Store) saveWith(ctx context.Context, key string, c session.Change, scri
 			return false, &session.IncrError{Key: field, Reason: session.ReasonNotInteger}
 		case int64(saveOverflow):
 			return false, &session.IncrError{Key: field, Reason: session.ReasonOverflow}
+		case int64(saveTooLarge):
+			size, _ := r[1].(int64)
+			return false, &session.LimitError{What: "session size", Size: int(size), Limit: c.MaxSize}
 		}
 	}
 	if !ok {

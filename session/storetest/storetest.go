@@ -423,6 +423,8 @@ func Run(t *testing.T, open func(t *testing.T) session.Store) {
 			}
 		})
 	})
+
+	runLimits(t, open)
 }
 
 func raw(s string) []byte { return []byte(s) }
