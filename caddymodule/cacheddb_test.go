@@ -54,7 +54,7 @@ func TestCachedDBCaddyfile(t *testing.T) {
 func TestCachedDBConformance(t *testing.T) {
 	rs := testredis.Start(t)
 	c := &CachedDBStore{
-		Cache: CacheStore{Addresses: []string{rs.Addr()}, KeyPrefix: "djc"},
+		Cache: CacheStore{RedisConn: RedisConn{Addresses: []string{rs.Addr()}}, KeyPrefix: "djc"},
 		DB:    DBStore{DSN: filepath.Join(t.TempDir(), "sessions.sqlite3")},
 	}
 	ctx := provisionCtx(t)

@@ -1,9 +1,6 @@
 package caddymodule
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -69,33 +66,14 @@ func (*RedisStore) FixedCodec() session.Codec { return nil }
 // it. It takes every option of `store redis`, with key_prefix and version
 // being Django's CACHES KEY_PREFIX and VERSION.
 type CacheStore struct {
-	// host:port of the server, the cluster's nodes, or the sentinels.
-	// Placeholders are expanded; an unknown or empty one is an error.
-	// Default: 127.0.0.1:6379.
-	Addresses []string `json:"addresses,omitempty"`
-	// The sentinel master's name; makes Addresses sentinels, which must
-	// then be given.
-	MasterName string `json:"master_name,omitempty"`
-	// Placeholders are expanded; an unknown or empty one is an error.
-	Username string `json:"username,omitempty"`
-	// Placeholders such as `{env.REDIS_PASSWORD}` are expanded; an unknown
-	// or empty one is an error.
-	Password string `json:"password,omitempty"`
-	// Database number (LOCATION redis://host:port/<db>), single node and
-	// sentinel only. Default: 0.
-	DB int `json:"db,omitempty"`
+	// How to reach Redis: every connection option of `store redis`
+	// (addresses, master_name, username, password, db, tls, dial_timeout,
+	// timeout, pool_size). db is LOCATION's redis://host:port/<db>.
+	RedisConn
 	// Django's CACHES KEY_PREFIX. Default: "".
 	KeyPrefix string `json:"key_prefix,omitempty"`
 	// Django's CACHES VERSION. Default: 1.
 	Version *int `json:"version,omitempty"`
-	// Connect over TLS, verifying the server with the system's roots.
-	TLS bool `json:"tls,omitempty"`
-	// Default: 2s.
-	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
-	// Read and write timeout of one command. Default: 2s.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// Connections per node. Default: go-redis's, 10 per CPU.
-	PoolSize int `json:"pool_size,omitempty"`
 
 	client  redis.UniversalClient
 	poolKey string
@@ -106,15 +84,6 @@ func (CacheStore) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: storeNamespace + ".cache", New: func() caddy.Module { return new(CacheStore) }}
 }
 
-// conn is the connection part of the configuration as a `store redis`, to
-// share its options, checks and parsing.
-func (c *CacheStore) conn() *RedisStore {
-	return &RedisStore{
-		Addresses: c.Addresses, MasterName: c.MasterName, Username: c.Username, Password: c.Password,
-		DB: c.DB, TLS: c.TLS, DialTimeout: c.DialTimeout, Timeout: c.Timeout, PoolSize: c.PoolSize,
-	}
-}
-
 // pooledClient shares one client per connection configuration.
 type pooledClient struct{ redis.UniversalClient }
 
@@ -122,19 +91,15 @@ func (p pooledClient) Destruct() error { return p.Close() }
 
 // Provision sets up the client. It does not wait for Redis.
 func (c *CacheStore) Provision(caddy.Context) error {
-	conn := c.conn()
-	opts, err := conn.clientOptions()
+	opts, err := c.clientOptions()
 	if err != nil {
 		return fmt.Errorf("store cache: %w", err)
 	}
-	// As for `store redis`: everything that makes a different client,
-	// expanded, the password hashed. key_prefix and version only name keys.
-	keyJSON, err := json.Marshal([]any{conn, opts.Addrs, opts.Username, opts.Password})
+	// key_prefix and version only name keys: one client per connection.
+	key, err := c.clientKey("redis-client", opts)
 	if err != nil {
 		return fmt.Errorf("store cache: %w", err)
 	}
-	sum := sha256.Sum256(keyJSON)
-	key := "redis-client:" + hex.EncodeToString(sum[:])
 	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		return pooledClient{redis.NewUniversalClient(opts)}, nil
 	})
@@ -155,7 +120,12 @@ func (c *CacheStore) Cleanup() error {
 }
 
 // Validate refuses options that cannot apply, alone or together.
-func (c *CacheStore) Validate() error { return c.conn().validate("cache") }
+func (c *CacheStore) Validate() error {
+	if err := c.RedisConn.validate(); err != nil {
+		return fmt.Errorf("store cache: %w", err)
+	}
+	return nil
+}
 
 // BlobBackend implements BlobStoreModule: Django's cache engine layout.
 func (c *CacheStore) BlobBackend(BlobOptions) (blob.Backend, error) {
@@ -193,29 +163,31 @@ func (*CacheStore) FixedCodec() session.Codec { return redisblob.CacheJSONCodec{
 //		version    <Django's CACHES VERSION, default 1>
 //	}
 func (c *CacheStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	var rs RedisStore
-	err := rs.unmarshalBlock(d, "cache", func(sub string) (bool, error) {
-		if sub != "version" {
+	err := unmarshalRedisBlock(d, "cache", &c.RedisConn, func(sub string) (bool, error) {
+		var err error
+		switch sub {
+		case "key_prefix":
+			c.KeyPrefix, err = oneArg(d)
+		case "version":
+			var val string
+			if val, err = oneArg(d); err == nil {
+				n, aerr := strconv.Atoi(val)
+				if aerr != nil {
+					return true, d.Errf("version: bad value %q: want an integer", val)
+				}
+				c.Version = &n
+			}
+		default:
 			return false, nil
 		}
-		val, err := oneArg(d)
-		if err != nil {
-			return true, err
-		}
-		n, err := strconv.Atoi(val)
-		if err != nil {
-			return true, d.Errf("version: bad value %q: want an integer", val)
-		}
-		c.Version = &n
-		return true, nil
+		return true, err
 	})
 	if err != nil {
 		return err
 	}
-	c.Addresses, c.MasterName, c.Username, c.Password = rs.Addresses, rs.MasterName, rs.Username, rs.Password
-	c.DB, c.TLS, c.DialTimeout, c.Timeout, c.PoolSize = rs.DB, rs.TLS, rs.DialTimeout, rs.Timeout, rs.PoolSize
-	if rs.KeyPrefix != nil {
-		c.KeyPrefix = *rs.KeyPrefix
+	// What Validate refuses fails `caddy adapt` already.
+	if err := c.Validate(); err != nil {
+		return d.Err(err.Error())
 	}
 	return nil
 }

@@ -2,14 +2,9 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -253,33 +248,12 @@ func (f *FileStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // addresses are sentinels. One client per configuration is shared across
 // config reloads.
 type RedisStore struct {
-	// host:port of the server, the cluster's nodes, or the sentinels.
-	// Placeholders are expanded; an unknown or empty one is an error.
-	// Default: 127.0.0.1:6379.
-	Addresses []string `json:"addresses,omitempty"`
-	// The sentinel master's name; makes Addresses sentinels, which must
-	// then be given.
-	MasterName string `json:"master_name,omitempty"`
-	// Placeholders are expanded; an unknown or empty one is an error.
-	Username string `json:"username,omitempty"`
-	// Placeholders such as `{env.REDIS_PASSWORD}` are expanded; an unknown
-	// or empty one is an error.
-	Password string `json:"password,omitempty"`
-	// Database number, single node and sentinel only: a cluster (several
-	// addresses, no master_name) has only database 0, and any other number
-	// is refused. Default: 0.
-	DB int `json:"db,omitempty"`
+	// How to reach Redis: addresses, master_name, username, password, db,
+	// tls, dial_timeout, timeout, pool_size.
+	RedisConn
 	// Prefix of every key: `<prefix>:<session key>`, or the bare session
 	// key when empty. Default: `session`.
 	KeyPrefix *string `json:"key_prefix,omitempty"`
-	// Connect over TLS, verifying the server with the system's roots.
-	TLS bool `json:"tls,omitempty"`
-	// Default: 2s.
-	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
-	// Read and write timeout of one command. Default: 2s.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// Connections per node. Default: go-redis's, 10 per CPU.
-	PoolSize int `json:"pool_size,omitempty"`
 	// Replicas that must acknowledge each save and delete (Redis WAIT on
 	// the connection that wrote) before it counts as done; fewer within
 	// wait_timeout make the request fail with 503, though the primary
@@ -343,15 +317,11 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 	if rs.KeyPrefix != nil {
 		prefix = *rs.KeyPrefix
 	}
-
-	// The pool key covers everything that makes a different client, with
-	// placeholders expanded; the password is hashed, not kept readable.
-	keyJSON, err := json.Marshal([]any{rs, opts.Addrs, opts.Username, opts.Password, prefix})
+	key, err := rs.clientKey("redis", opts, rs.KeyPrefix, rs.WaitReplicas, rs.WaitTimeout, rs.ClientCache, prefix)
 	if err != nil {
 		return fmt.Errorf("store redis: %w", err)
 	}
-	sum := sha256.Sum256(keyJSON)
-	err = rs.load("redis:"+hex.EncodeToString(sum[:]), func() (session.Store, func() error, error) {
+	err = rs.load(key, func() (session.Store, func() error, error) {
 		var sopts []redisstore.Option
 		if rs.ClientCache != nil {
 			cache := redis.NewLocalCache(rs.ClientCache.cacheConfig())
@@ -379,68 +349,6 @@ func (rs *RedisStore) waitTimeout() time.Duration {
 	return time.Second
 }
 
-// commandTimeout is timeout with its default applied.
-func (rs *RedisStore) commandTimeout() time.Duration {
-	if rs.Timeout > 0 {
-		return time.Duration(rs.Timeout)
-	}
-	return 2 * time.Second
-}
-
-// clientOptions are the go-redis options of the configuration, with its
-// placeholders expanded and the defaults applied. `store cache` shares
-// them.
-func (rs *RedisStore) clientOptions() (*redis.UniversalOptions, error) {
-	username, err := expand("username", rs.Username, false)
-	if err != nil {
-		return nil, err
-	}
-	password, err := expand("password", rs.Password, true)
-	if err != nil {
-		return nil, err
-	}
-	opts := &redis.UniversalOptions{
-		MasterName:   rs.MasterName,
-		Username:     username,
-		Password:     password,
-		DB:           rs.DB,
-		DialTimeout:  2 * time.Second,
-		ReadTimeout:  2 * time.Second,
-		WriteTimeout: 2 * time.Second,
-		PoolSize:     rs.PoolSize,
-		// One retry covers a pooled connection that a Redis restart broke,
-		// and two quick redials a blip. go-redis's defaults (3 retries of 5
-		// redials 100 ms apart) hold every request about 1.7 s while Redis
-		// is down, where a prompt 503 serves clients better.
-		MaxRetries:         1,
-		DialerRetries:      2,
-		DialerRetryTimeout: 50 * time.Millisecond,
-		// The handler's store_timeout bounds each request through the
-		// context; go-redis honours a context deadline only when told to.
-		ContextTimeoutEnabled: true,
-	}
-	for _, a := range rs.Addresses {
-		addr, err := expand("address", a, false)
-		if err != nil {
-			return nil, err
-		}
-		opts.Addrs = append(opts.Addrs, addr)
-	}
-	if len(opts.Addrs) == 0 {
-		opts.Addrs = []string{"127.0.0.1:6379"}
-	}
-	if rs.DialTimeout > 0 {
-		opts.DialTimeout = time.Duration(rs.DialTimeout)
-	}
-	if rs.Timeout > 0 {
-		opts.ReadTimeout, opts.WriteTimeout = time.Duration(rs.Timeout), time.Duration(rs.Timeout)
-	}
-	if rs.TLS {
-		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	return opts, nil
-}
-
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. Syntax:
 //
 //	store redis {
@@ -465,108 +373,41 @@ func (rs *RedisStore) clientOptions() (*redis.UniversalOptions, error) {
 // placeholders, expanded at provision; one that can never resolve (an
 // unknown name) is refused here already.
 func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return rs.unmarshalBlock(d, "redis", nil)
-}
-
-// unmarshalBlock reads `store <name> { ... }` with the subdirectives of
-// `store redis`, and those that extra reports it handled (`store cache`).
-func (rs *RedisStore) unmarshalBlock(d *caddyfile.Dispenser, name string, extra func(sub string) (bool, error)) error {
-	d.Next()
-	if d.NextArg() {
-		return d.Errf("store %s: takes a block, not arguments", name)
-	}
-	seen := make(map[string]bool)
-	for d.NextBlock(0) {
-		sub := d.Val()
-		var err error
-		if sub != "address" {
-			err = once(d, seen, sub)
+	err := unmarshalRedisBlock(d, "redis", &rs.RedisConn, func(sub string) (bool, error) {
+		switch sub {
+		case "key_prefix":
+			prefix, err := oneArg(d)
+			rs.KeyPrefix = &prefix
+			return true, err
+		case "wait_replicas":
+			return true, rs.waitArgs(d)
+		case "client_cache":
+			return true, rs.clientCacheArgs(d)
 		}
-		switch {
-		case err != nil:
-		case sub == "address":
-			var args []string
-			if args, err = someArgs(d); err == nil {
-				err = checkPlaceholders(d, sub, false, args...)
-			}
-			rs.Addresses = append(rs.Addresses, args...)
-		case sub == "tls":
-			rs.TLS, err = true, noArgs(d)
-		case sub == "master_name":
-			rs.MasterName, err = oneArg(d)
-		case sub == "username":
-			if rs.Username, err = oneArg(d); err == nil {
-				err = checkPlaceholders(d, sub, false, rs.Username)
-			}
-		case sub == "password":
-			if rs.Password, err = oneArg(d); err == nil {
-				err = checkPlaceholders(d, sub, true, rs.Password)
-			}
-		case sub == "key_prefix":
-			var prefix string
-			if prefix, err = oneArg(d); err == nil {
-				rs.KeyPrefix = &prefix
-			}
-		case sub == "db":
-			err = intArg(d, &rs.DB)
-		case sub == "pool_size":
-			err = intArg(d, &rs.PoolSize)
-		case sub == "dial_timeout":
-			err = durationArg(d, &rs.DialTimeout)
-		case sub == "timeout":
-			err = durationArg(d, &rs.Timeout)
-		case sub == "wait_replicas" && name == "redis":
-			err = rs.waitArgs(d)
-		case sub == "client_cache" && name == "redis":
-			err = rs.clientCacheArgs(d)
-		default:
-			handled := false
-			if extra != nil {
-				handled, err = extra(sub)
-			}
-			if !handled {
-				return d.Errf("store %s: unrecognized subdirective %q", name, sub)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("store %s: %w", name, err)
-		}
+		return false, nil
+	})
+	if err != nil {
+		return err
 	}
 	// What Validate refuses fails `caddy adapt` already.
-	if err := rs.validate(name); err != nil {
+	if err := rs.Validate(); err != nil {
 		return d.Err(err.Error())
 	}
 	return nil
 }
 
 // Validate refuses options that cannot apply, alone or together.
-func (rs *RedisStore) Validate() error { return rs.validate("redis") }
-
-// validate is Validate for `store <name>`.
-func (rs *RedisStore) validate(name string) error {
-	var err error
+func (rs *RedisStore) Validate() error {
+	err := rs.RedisConn.validate()
 	switch {
-	case rs.DB < 0:
-		err = fmt.Errorf("db: must not be negative, got %d", rs.DB)
-	case rs.DB != 0 && len(rs.Addresses) > 1 && rs.MasterName == "":
-		err = fmt.Errorf("db %d: a Redis Cluster (several addresses without master_name) has only database 0; remove db, or give one address or master_name", rs.DB)
-	case rs.MasterName != "" && len(rs.Addresses) == 0:
-		err = errors.New("master_name: needs the sentinels' addresses (address <host:port>...)")
-	case slices.Contains(rs.Addresses, ""):
-		err = errors.New("address: must not be empty")
-	case rs.PoolSize < 0:
-		err = fmt.Errorf("pool_size: must not be negative, got %d", rs.PoolSize)
-	case rs.DialTimeout < 0:
-		err = fmt.Errorf("dial_timeout: must not be negative, got %s", time.Duration(rs.DialTimeout))
-	case rs.Timeout < 0:
-		err = fmt.Errorf("timeout: must not be negative, got %s", time.Duration(rs.Timeout))
+	case err != nil:
 	case rs.WaitReplicas < 0:
 		err = fmt.Errorf("wait_replicas: must not be negative, got %d", rs.WaitReplicas)
 	case rs.WaitTimeout < 0:
 		err = fmt.Errorf("wait_timeout: must not be negative, got %s", time.Duration(rs.WaitTimeout))
 	case rs.WaitTimeout > 0 && rs.WaitReplicas == 0:
 		err = errors.New("wait_timeout: needs wait_replicas")
-	case rs.WaitReplicas > 0 && len(rs.Addresses) > 1 && rs.MasterName == "":
+	case rs.WaitReplicas > 0 && rs.cluster():
 		err = errors.New("wait_replicas: not on a Redis Cluster (several addresses without master_name): WAIT has no key to route by; give one address or master_name")
 	case rs.ClientCache != nil && (len(rs.Addresses) > 1 || rs.MasterName != ""):
 		err = errors.New("client_cache: single node only (one address, no master_name): go-redis caches for a single node's client")
@@ -578,7 +419,7 @@ func (rs *RedisStore) validate(name string) error {
 		err = fmt.Errorf("wait_replicas: its timeout %s must be below the command timeout %s, or the wait would end in a read timeout", rs.waitTimeout(), rs.commandTimeout())
 	}
 	if err != nil {
-		return fmt.Errorf("store %s: %w", name, err)
+		return fmt.Errorf("store redis: %w", err)
 	}
 	return nil
 }
