@@ -62,7 +62,7 @@ func TestCachedDBConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Cleanup() })
-	s, err := c.CodecStore(StoreOptions{BlobOptions: BlobOptions{CookieName: "sessionid", Age: time.Hour}, Codec: session.JSONCodec{}})
+	s, err := c.OpenStore(StoreOptions{Codec: "json", CookieName: "sessionid", Age: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

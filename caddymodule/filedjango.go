@@ -1,7 +1,10 @@
 package caddymodule
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -10,9 +13,11 @@ import (
 	"github.com/caddy-session/caddy-session/session/filestore"
 )
 
-// pooledBackend shares one blob backend across reloads, like pooled.
+// pooledBackend shares one blob backend across reloads, like pooled, with
+// its purge (nil when the backend expires sessions itself).
 type pooledBackend struct {
 	backend blob.Backend
+	purge   purgeFunc
 	stop    func() error
 }
 
@@ -23,12 +28,18 @@ func (p pooledBackend) Destruct() error {
 	return nil
 }
 
-// BlobBackend returns Django's file engine layout in the store's directory,
+// openDjango opens Django's file engine layout in the store's directory,
 // its files named after the handler's cookie name (Django's
-// SESSION_COOKIE_NAME).
-func (f *FileStore) BlobBackend(o BlobOptions) (blob.Backend, error) {
-	if f.Layout != "django" {
-		return nil, fmt.Errorf("store file: the Django layout needs codec django")
+// SESSION_COOKIE_NAME). Handlers sharing the directory and the cookie name
+// share the backend and its background purge, which dates a session with
+// the codec (Django's file engine reads _session_expiry) of the first.
+func (f *FileStore) openDjango(o StoreOptions) (session.Store, error) {
+	if o.Codec == "json" {
+		return nil, errors.New("store file: layout django needs codec django")
+	}
+	codec, err := o.Encoding(true)
+	if err != nil {
+		return nil, err
 	}
 	key := "file-django:" + f.dir + "\x00" + o.CookieName
 	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -36,17 +47,19 @@ func (f *FileStore) BlobBackend(o BlobOptions) (blob.Backend, error) {
 		if err != nil {
 			return nil, err
 		}
-		return pooledBackend{backend: b}, nil
+		dating := o.blobStore(b, codec)
+		purge := func(_ context.Context, now time.Time) (int, error) { return b.Purge(now, dating.Expired) }
+		return pooledBackend{backend: b, purge: purge, stop: runPurger(o.logger(), func(now time.Time) (int, error) {
+			return purge(context.Background(), now)
+		})}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store file: %w", err)
 	}
 	f.djangoKey = key
-	return val.(pooledBackend).backend, nil
+	p := val.(pooledBackend)
+	return purgingBlob{Store: o.blobStore(p.backend, codec), purge: p.purge}, nil
 }
-
-// FixedCodec: the handler's codec applies.
-func (*FileStore) FixedCodec() session.Codec { return nil }
 
 // Cleanup releases what the store holds in the pool.
 func (f *FileStore) Cleanup() error {
@@ -60,6 +73,3 @@ func (f *FileStore) Cleanup() error {
 	}
 	return nil
 }
-
-// Interface guard
-var _ BlobStoreModule = (*FileStore)(nil)

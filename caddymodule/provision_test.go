@@ -152,6 +152,7 @@ func TestProvisionFileStore(t *testing.T) {
 			err := f.Provision(provisionCtx(t))
 			if err == nil {
 				t.Cleanup(func() { _ = f.Cleanup() })
+				_, err = f.OpenStore(StoreOptions{}) // the directory is opened for the handler
 			}
 			if len(tt.wantErr) == 0 {
 				if err != nil {

@@ -20,18 +20,22 @@ func init() {
 }
 
 // redisShared is what `store redis` keeps in the pool: its hash layout,
-// and the client its Django layout (BlobBackend) uses.
+// and the client its Django layout (OpenStore under codec django) uses.
 type redisShared struct {
 	*redisstore.Store
 	client redis.UniversalClient
 }
 
-// BlobBackend returns django-redis-sessions' layout on the store's client:
-// one string per session under "<key_prefix>:<key>" (the bare key with
-// key_prefix ""; django-redis-sessions' SESSION_REDIS prefix defaults to
-// ""), holding the value the handler's codec encodes (Django's signed
-// format under `codec django`), its TTL the session's expiry.
-func (rs *RedisStore) BlobBackend(BlobOptions) (blob.Backend, error) {
+// OpenStore implements StoreModule: this store's hash layout, shared by
+// the handlers configured alike, or under `codec django`
+// django-redis-sessions' layout on the same client: one string per session
+// under "<key_prefix>:<key>" (the bare key with key_prefix "";
+// django-redis-sessions' SESSION_REDIS prefix defaults to ""), holding the
+// value Django's codec encodes, its TTL the session's expiry.
+func (rs *RedisStore) OpenStore(o StoreOptions) (session.Store, error) {
+	if o.Codec != "django" {
+		return rs, nil
+	}
 	if rs.client == nil {
 		return nil, errors.New("store redis: not provisioned")
 	}
@@ -41,17 +45,17 @@ func (rs *RedisStore) BlobBackend(BlobOptions) (blob.Backend, error) {
 	if rs.ClientCache != nil {
 		return nil, errors.New("store redis: client_cache applies to this store's own layout, not to django-redis-sessions' (codec django)")
 	}
+	codec, err := o.Encoding(true)
+	if err != nil {
+		return nil, err
+	}
 	// The user index (user_key) as the hash layout keeps it.
 	index := "user:"
 	if rs.prefix != "" {
 		index = rs.prefix + ":user:"
 	}
-	return redisblob.New(rs.client, nil).WithIndex(redisblob.SessionsHead(rs.prefix), index), nil
+	return o.blobStore(redisblob.New(rs.client, nil).WithIndex(redisblob.SessionsHead(rs.prefix), index), codec), nil
 }
-
-// FixedCodec implements BlobStoreModule: the layout takes the handler's
-// codec.
-func (*RedisStore) FixedCodec() session.Codec { return nil }
 
 // CacheStore is Django's cache session engine on Redis through django-redis
 // (django.contrib.sessions.backends.cache, CACHES BACKEND
@@ -127,9 +131,14 @@ func (c *CacheStore) Validate() error {
 	return nil
 }
 
-// BlobBackend implements BlobStoreModule: Django's cache engine layout.
-func (c *CacheStore) BlobBackend(BlobOptions) (blob.Backend, error) {
-	return c.Backend(redisblob.CacheEngine)
+// OpenStore implements StoreModule: Django's cache engine layout, in
+// django-redis's JSON serializer's format whatever the handler's codec.
+func (c *CacheStore) OpenStore(o StoreOptions) (session.Store, error) {
+	b, err := c.Backend(redisblob.CacheEngine)
+	if err != nil {
+		return nil, err
+	}
+	return o.blobStore(b, redisblob.CacheJSONCodec{}), nil
 }
 
 // Backend returns the layout of the Django session engine whose cache key
@@ -150,10 +159,6 @@ func (c *CacheStore) Backend(enginePrefix string) (blob.Backend, error) {
 	index := redisblob.CacheHead(c.KeyPrefix, version, "caddy-session.user:")
 	return redisblob.New(c.client, nil).WithIndex(head, index), nil
 }
-
-// FixedCodec implements BlobStoreModule: django-redis's JSON serializer's
-// format, whatever the handler's codec.
-func (*CacheStore) FixedCodec() session.Codec { return redisblob.CacheJSONCodec{} }
 
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. Syntax:
 //
@@ -194,8 +199,6 @@ func (c *CacheStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ BlobStoreModule       = (*RedisStore)(nil)
-	_ BlobStoreModule       = (*CacheStore)(nil)
 	_ caddy.Provisioner     = (*CacheStore)(nil)
 	_ caddy.CleanerUpper    = (*CacheStore)(nil)
 	_ caddy.Validator       = (*CacheStore)(nil)

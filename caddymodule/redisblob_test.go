@@ -175,7 +175,7 @@ func TestCacheStoreBackendForCachedDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &blob.Store{Backend: b, Codec: c.FixedCodec()}
+	s := &blob.Store{Backend: b, Codec: redisblob.CacheJSONCodec{}}
 	key := session.NewKey()
 	if _, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte("1")}, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)

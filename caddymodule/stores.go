@@ -21,7 +21,7 @@ import (
 )
 
 // storeNamespace is where session stores live; a third party adds a store
-// by registering a module in it that implements session.Store.
+// by registering a module in it that implements StoreModule.
 const storeNamespace = "http.session.stores"
 
 // purgeInterval is how often expired sessions are swept from the stores
@@ -155,6 +155,14 @@ func (m *MemoryStore) Provision(ctx caddy.Context) error {
 	})
 }
 
+// OpenStore implements StoreModule: the process's one memory store.
+func (m *MemoryStore) OpenStore(o StoreOptions) (session.Store, error) {
+	if o.Codec == "django" {
+		return nil, errNoDjangoLayout()
+	}
+	return m, nil
+}
+
 // UnmarshalCaddyfile: `store memory`.
 func (m *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -177,8 +185,8 @@ type FileStore struct {
 
 	// The layout of the files: "" for this store's own (one JSON file per
 	// session, fields apart), or "django" for Django's file engine (one
-	// file "<cookie name><key>" holding the encoded session), which the
-	// handler sets under `codec django`.
+	// file "<cookie name><key>" holding the encoded session), which
+	// `codec django` implies; "django" needs `codec django`.
 	Layout string `json:"layout,omitempty"`
 
 	pooledStore
@@ -191,9 +199,9 @@ func (FileStore) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: storeNamespace + ".file", New: func() caddy.Module { return new(FileStore) }}
 }
 
-// Provision sets up the store.
-func (f *FileStore) Provision(ctx caddy.Context) error {
-	logger := ctx.Logger()
+// Provision resolves the directory; OpenStore opens the layout the
+// handler's codec asks for.
+func (f *FileStore) Provision(caddy.Context) error {
 	dir := filepath.Join(caddy.AppDataDir(), "sessions")
 	if f.Dir != "" {
 		var err error
@@ -207,23 +215,31 @@ func (f *FileStore) Provision(ctx caddy.Context) error {
 	}
 	f.dir = dir
 	switch f.Layout {
-	case "":
-	case "django":
-		return nil // opened by BlobBackend, which knows the cookie name
+	case "", "django":
 	default:
 		return fmt.Errorf("store file: layout must be empty or django, got %q", f.Layout)
 	}
-	err = f.load("file:"+dir, func() (session.Store, func() error, error) {
-		s, err := filestore.New(dir)
+	return nil
+}
+
+// OpenStore implements StoreModule: this store's own layout, shared by
+// every handler on the directory, or Django's file engine layout under
+// `codec django` (filedjango.go).
+func (f *FileStore) OpenStore(o StoreOptions) (session.Store, error) {
+	if o.Codec == "django" || f.Layout == "django" {
+		return f.openDjango(o)
+	}
+	err := f.load("file:"+f.dir, func() (session.Store, func() error, error) {
+		s, err := filestore.New(f.dir)
 		if err != nil {
 			return nil, nil, err
 		}
-		return s, runPurger(logger, s.Purge), nil
+		return s, runPurger(o.logger(), func(now time.Time) (int, error) { return s.Purge(now) }), nil
 	})
 	if err != nil {
-		return fmt.Errorf("store file: %w", err)
+		return nil, fmt.Errorf("store file: %w", err)
 	}
-	return nil
+	return f, nil
 }
 
 // UnmarshalCaddyfile: `store file [<dir>]`.
@@ -243,7 +259,7 @@ func (f *FileStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // RedisStore keeps each session in a Redis hash whose TTL is the session's
 // expiry; under the handler's `codec django`, one string per session in
-// django-redis-sessions' layout instead (BlobBackend, in redisblob.go). One
+// django-redis-sessions' layout instead (OpenStore, in redisblob.go). One
 // address is a single node; several are a cluster; with master_name, the
 // addresses are sentinels. One client per configuration is shared across
 // config reloads.
@@ -273,7 +289,7 @@ type RedisStore struct {
 	ClientCache *RedisClientCache `json:"client_cache,omitempty"`
 
 	pooledStore
-	client redis.UniversalClient // the pooled client, for BlobBackend
+	client redis.UniversalClient // the pooled client, for the Django layout
 	prefix string                // key_prefix with its default applied
 }
 
@@ -510,17 +526,13 @@ var (
 	_ caddyfile.Unmarshaler = (*RedisStore)(nil)
 )
 
-// PurgeExpired removes the expired sessions now.
-func (m *MemoryStore) PurgeExpired(now time.Time) (int, error) {
+// PurgeExpired implements Purger.
+func (m *MemoryStore) PurgeExpired(_ context.Context, now time.Time) (int, error) {
 	return m.Store.(*memstore.Store).Purge(now), nil
 }
 
-// PurgeExpired removes the expired session files now (this store's own
-// layout; the Django layout is purged by the handler, which holds the
-// codec).
-func (f *FileStore) PurgeExpired(now time.Time) (int, error) {
-	if f.Layout == "django" {
-		return 0, nil
-	}
+// PurgeExpired implements Purger: the expired session files of this
+// store's own layout (Django's is purged through its blob store).
+func (f *FileStore) PurgeExpired(_ context.Context, now time.Time) (int, error) {
 	return f.Store.(*filestore.Store).Purge(now)
 }
