@@ -12,49 +12,10 @@ import (
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/session/blob"
 	"github.com/caddy-session/caddy-session/session/redisblob"
-	"github.com/caddy-session/caddy-session/session/redisstore"
 )
 
 func init() {
 	caddy.RegisterModule(CacheStore{})
-}
-
-// redisShared is what `store redis` keeps in the pool: its hash layout,
-// and the client its Django layout (OpenStore under codec django) uses.
-type redisShared struct {
-	*redisstore.Store
-	client redis.UniversalClient
-}
-
-// OpenStore implements StoreModule: this store's hash layout, shared by
-// the handlers configured alike, or under `codec django`
-// django-redis-sessions' layout on the same client: one string per session
-// under "<key_prefix>:<key>" (the bare key with key_prefix "";
-// django-redis-sessions' SESSION_REDIS prefix defaults to ""), holding the
-// value Django's codec encodes, its TTL the session's expiry.
-func (rs *RedisStore) OpenStore(o StoreOptions) (session.Store, error) {
-	if o.Codec != "django" {
-		return rs, nil
-	}
-	if rs.client == nil {
-		return nil, errors.New("store redis: not provisioned")
-	}
-	if rs.WaitReplicas > 0 {
-		return nil, errors.New("store redis: wait_replicas applies to this store's own layout, not to django-redis-sessions' (codec django)")
-	}
-	if rs.ClientCache != nil {
-		return nil, errors.New("store redis: client_cache applies to this store's own layout, not to django-redis-sessions' (codec django)")
-	}
-	codec, err := o.Encoding(true)
-	if err != nil {
-		return nil, err
-	}
-	// The user index (user_key) as the hash layout keeps it.
-	index := "user:"
-	if rs.prefix != "" {
-		index = rs.prefix + ":user:"
-	}
-	return o.blobStore(redisblob.New(rs.client, nil).WithIndex(redisblob.SessionsHead(rs.prefix), index), codec), nil
 }
 
 // CacheStore is Django's cache session engine on Redis through django-redis
