@@ -1,6 +1,8 @@
 package integration
 
-// The smuggling matrix of reliability_smuggling_test.go over HTTP/3: Caddy
+// The smuggling matrix of reliability_smuggling_test.go over HTTP/3, part
+// of the reliability suite's scenario 8 (its figures render into
+// docs/reliability.md beside HTTP/1.1's and HTTP/2's): Caddy
 // serves QUIC by default on every HTTPS site, so the stripping of the
 // session family in both directions (headers, duplicates, empty values,
 // request and response trailers, 103 Early Hints, 5xx) and the one genuine
@@ -36,7 +38,7 @@ import (
 	"github.com/caddy-session/caddy-session/internal/testredis"
 )
 
-func TestHTTP3Smuggling(t *testing.T) {
+func TestReliabilitySmugglingHTTP3(t *testing.T) {
 	spellings := smugSpellings(relreport.Scale(80, 2000))
 	php := smugStartPHP(t)
 	wsgi := smugStartGunicorn(t)
