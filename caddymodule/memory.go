@@ -41,7 +41,7 @@ func (m *MemoryStore) Provision(ctx caddy.Context) error {
 // OpenStore implements StoreModule: the process's one memory store.
 func (m *MemoryStore) OpenStore(o StoreOptions) (session.Store, error) {
 	if o.Codec == "django" {
-		return nil, errNoDjangoLayout()
+		return nil, errNoDjangoLayout
 	}
 	return m, nil
 }

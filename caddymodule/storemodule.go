@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,7 +60,7 @@ func (o StoreOptions) Encoding(djangoDefault bool) (session.Codec, error) {
 		return session.JSONCodec{}, nil
 	}
 	if o.Django == nil {
-		return nil, fmt.Errorf("codec django: no Django key given")
+		return nil, errors.New("codec django: no Django key given")
 	}
 	return o.Django()
 }
@@ -101,11 +102,20 @@ func (p purgingBlob) PurgeExpired(ctx context.Context, now time.Time) (int, erro
 	return p.purge(ctx, now)
 }
 
+// purgingCached is cached_db's store, purged through its table.
+type purgingCached struct {
+	*blob.Cached
+	purge purgeFunc
+}
+
+// PurgeExpired implements Purger.
+func (p purgingCached) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
+	return p.purge(ctx, now)
+}
+
 // errNoDjangoLayout refuses `codec django` on a store that has no layout
 // of Django's.
-func errNoDjangoLayout() error {
-	return fmt.Errorf("codec django: this store keeps no Django layout; use db, cache, cached_db, file or redis")
-}
+var errNoDjangoLayout = errors.New("codec django: this store keeps no Django layout; use db, cache, cached_db, file or redis")
 
 // provisionStore loads the store module and opens the handler's store
 // through it.
@@ -144,6 +154,8 @@ func (h *Handler) provisionStore(ctx caddy.Context, age time.Duration, secret st
 		return nil, err
 	}
 	if p, ok := store.(Purger); ok {
+		// No request bounds a purge: dbTimeout does, as for the
+		// background one.
 		h.purge = func(now time.Time) (int, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 			defer cancel()
@@ -155,7 +167,6 @@ func (h *Handler) provisionStore(ctx caddy.Context, age time.Duration, secret st
 
 // Interface guards
 var (
-	_ Purger        = purgingBlob{}
 	_ StoreModule   = (*MemoryStore)(nil)
 	_ StoreModule   = (*FileStore)(nil)
 	_ StoreModule   = (*RedisStore)(nil)
@@ -165,18 +176,8 @@ var (
 	_ StoreModule   = (*SignedCookiesStore)(nil)
 	_ Purger        = (*MemoryStore)(nil)
 	_ Purger        = (*FileStore)(nil)
+	_ Purger        = purgingBlob{}
+	_ Purger        = purgingCached{}
 	_ session.Store = purgingBlob{}
 	_ session.Store = purgingCached{}
-	_ Purger        = purgingCached{}
 )
-
-// purgingCached is cached_db's store, purged through its table.
-type purgingCached struct {
-	*blob.Cached
-	purge purgeFunc
-}
-
-// PurgeExpired implements Purger.
-func (p purgingCached) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
-	return p.purge(ctx, now)
-}
