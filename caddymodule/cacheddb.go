@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -70,27 +69,30 @@ func (c *CachedDBStore) Cleanup() error {
 	return errors.Join(c.Cache.Cleanup(), c.DB.Cleanup())
 }
 
-// CodecStore returns the cached database store: the handler's codec for the
-// table, django-redis's JSON for the cache.
-func (c *CachedDBStore) CodecStore(o StoreOptions) (session.Store, error) {
-	db, err := c.DB.BlobBackend(o.BlobOptions)
+// OpenStore implements StoreModule: the cached database store, the
+// handler's codec for the table (Django's signed format unless `codec
+// json`), django-redis's JSON for the cache. It purges through the table;
+// the cache expires its own.
+func (c *CachedDBStore) OpenStore(o StoreOptions) (session.Store, error) {
+	if c.DB.backend == nil {
+		return nil, errors.New("store cached_db: db: not provisioned")
+	}
+	codec, err := o.Encoding(true)
 	if err != nil {
-		return nil, fmt.Errorf("store cached_db: db: %w", err)
+		return nil, err
 	}
 	cache, err := c.Cache.Backend(cachedDBPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("store cached_db: cache: %w", err)
 	}
-	return &blob.Cached{
-		DB:         &blob.Store{Backend: db, Codec: o.Codec, Age: o.Age, OnBadValue: o.OnBadValue},
-		Cache:      cache,
-		CacheCodec: redisblob.CacheJSONCodec{},
+	return purgingCached{
+		Cached: &blob.Cached{
+			DB:         o.blobStore(c.DB.backend, codec),
+			Cache:      cache,
+			CacheCodec: redisblob.CacheJSONCodec{},
+		},
+		purge: c.DB.PurgeExpired,
 	}, nil
-}
-
-// PurgeExpired clears the table's expired rows; the cache expires its own.
-func (c *CachedDBStore) PurgeExpired(now time.Time) (int, error) {
-	return c.DB.PurgeExpired(now)
 }
 
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. Syntax:
@@ -131,8 +133,6 @@ func (c *CachedDBStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ CodecStoreModule      = (*CachedDBStore)(nil)
-	_ PurgingStoreModule    = (*CachedDBStore)(nil)
 	_ caddy.Provisioner     = (*CachedDBStore)(nil)
 	_ caddy.Validator       = (*CachedDBStore)(nil)
 	_ caddy.CleanerUpper    = (*CachedDBStore)(nil)

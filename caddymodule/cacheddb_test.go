@@ -54,7 +54,7 @@ func TestCachedDBCaddyfile(t *testing.T) {
 func TestCachedDBConformance(t *testing.T) {
 	rs := testredis.Start(t)
 	c := &CachedDBStore{
-		Cache: CacheStore{Addresses: []string{rs.Addr()}, KeyPrefix: "djc"},
+		Cache: CacheStore{RedisConn: RedisConn{Addresses: []string{rs.Addr()}}, KeyPrefix: "djc"},
 		DB:    DBStore{DSN: filepath.Join(t.TempDir(), "sessions.sqlite3")},
 	}
 	ctx := provisionCtx(t)
@@ -62,7 +62,7 @@ func TestCachedDBConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Cleanup() })
-	s, err := c.CodecStore(StoreOptions{BlobOptions: BlobOptions{CookieName: "sessionid", Age: time.Hour}, Codec: session.JSONCodec{}})
+	s, err := c.OpenStore(StoreOptions{Codec: "json", CookieName: "sessionid", Age: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

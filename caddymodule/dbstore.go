@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/session"
-	"github.com/caddy-session/caddy-session/session/blob"
 	"github.com/caddy-session/caddy-session/session/dbstore"
 )
 
@@ -134,23 +133,22 @@ func (s *DBStore) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// BlobBackend returns the shared backend; the handler wraps it with its
-// codec.
-func (s *DBStore) BlobBackend(BlobOptions) (blob.Backend, error) {
+// OpenStore implements StoreModule: the shared table, its values in the
+// handler's codec (Django's signed format unless `codec json`).
+func (s *DBStore) OpenStore(o StoreOptions) (session.Store, error) {
 	if s.backend == nil {
 		return nil, errors.New("store db: not provisioned")
 	}
-	return s.backend, nil
+	codec, err := o.Encoding(true)
+	if err != nil {
+		return nil, err
+	}
+	return purgingBlob{Store: o.blobStore(s.backend, codec), purge: s.PurgeExpired}, nil
 }
 
-// FixedCodec: the handler's codec applies (Django's by default).
-func (*DBStore) FixedCodec() session.Codec { return nil }
-
 // PurgeExpired deletes the rows that expired before now, as Django's
-// clearsessions does, for `caddy sessions clear-expired`.
-func (s *DBStore) PurgeExpired(now time.Time) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
-	defer cancel()
+// clearsessions does.
+func (s *DBStore) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	return s.backend.Purge(ctx, now)
 }
 
@@ -218,8 +216,6 @@ func (s *DBStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ BlobStoreModule       = (*DBStore)(nil)
-	_ PurgingStoreModule    = (*DBStore)(nil)
 	_ caddy.Provisioner     = (*DBStore)(nil)
 	_ caddy.CleanerUpper    = (*DBStore)(nil)
 	_ caddy.Validator       = (*DBStore)(nil)

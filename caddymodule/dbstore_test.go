@@ -115,8 +115,8 @@ func TestProvisionDBStore(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Provision, Validate: %v", err)
 				}
-				if b, err := s.BlobBackend(BlobOptions{}); err != nil || b == nil {
-					t.Fatalf("BlobBackend = %v, %v", b, err)
+				if st, err := s.OpenStore(StoreOptions{Codec: "json", Age: 3600e9}); err != nil || st == nil {
+					t.Fatalf("OpenStore = %v, %v", st, err)
 				}
 				return
 			}
@@ -130,18 +130,15 @@ func TestProvisionDBStore(t *testing.T) {
 	}
 }
 
-// The store is Django's layout only: a blob backend for the handler's
-// codec, never a session.Store of its own.
+// The store is Django's layout only: the module opens a store in the
+// handler's codec and is never a session.Store of its own.
 func TestDBStoreIsBlobOnly(t *testing.T) {
 	var m any = new(DBStore)
 	if _, ok := m.(session.Store); ok {
 		t.Fatal("DBStore implements session.Store")
 	}
-	if _, ok := m.(BlobStoreModule); !ok {
-		t.Fatal("DBStore is not a BlobStoreModule")
-	}
-	if (&DBStore{}).FixedCodec() != nil {
-		t.Fatal("FixedCodec is not nil: the handler's codec must apply")
+	if _, ok := m.(StoreModule); !ok {
+		t.Fatal("DBStore is not a StoreModule")
 	}
 }
 

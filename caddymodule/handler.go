@@ -272,9 +272,9 @@ type Handler struct {
 	MaxSessionsPerUser int `json:"max_sessions_per_user,omitempty"`
 
 	matchers caddyhttp.MatcherSets
-	// purge removes expired sessions now (clear-expired); nil when the
-	// store expires them itself. stopPurge ends the handler's own
-	// background purge, when it runs one.
+	// purge removes expired sessions now (clear-expired) through the
+	// store's Purger; nil when the store expires them itself. stopPurge
+	// is no longer set: the shared store runs the background purge.
 	purge     func(time.Time) (int, error)
 	stopPurge func() error
 	health    *storeHealth

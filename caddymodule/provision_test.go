@@ -152,6 +152,7 @@ func TestProvisionFileStore(t *testing.T) {
 			err := f.Provision(provisionCtx(t))
 			if err == nil {
 				t.Cleanup(func() { _ = f.Cleanup() })
+				_, err = f.OpenStore(StoreOptions{}) // the directory is opened for the handler
 			}
 			if len(tt.wantErr) == 0 {
 				if err != nil {
@@ -185,33 +186,33 @@ func TestProvisionRedisStore(t *testing.T) {
 		wantErr   string // "" when provisioning must succeed
 		hideInErr string
 	}{
-		{name: "single node", store: RedisStore{Addresses: []string{"127.0.0.1:1"}, Password: "{env.CADDY_SESSION_TEST_REDIS_PASSWORD}", DB: 3}},
-		{name: "sentinel with db", store: RedisStore{Addresses: []string{"127.0.0.1:1", "127.0.0.1:2"}, MasterName: "m", DB: 3}},
-		{name: "cluster", store: RedisStore{Addresses: []string{"127.0.0.1:1", "127.0.0.1:2"}}},
+		{name: "single node", store: RedisStore{RedisConn: RedisConn{Addresses: []string{"127.0.0.1:1"}, Password: "{env.CADDY_SESSION_TEST_REDIS_PASSWORD}", DB: 3}}},
+		{name: "sentinel with db", store: RedisStore{RedisConn: RedisConn{Addresses: []string{"127.0.0.1:1", "127.0.0.1:2"}, MasterName: "m", DB: 3}}},
+		{name: "cluster", store: RedisStore{RedisConn: RedisConn{Addresses: []string{"127.0.0.1:1", "127.0.0.1:2"}}}},
 		{
 			name:    "unset password",
-			store:   RedisStore{Password: "{env.CADDY_SESSION_TEST_UNSET}"},
+			store:   RedisStore{RedisConn: RedisConn{Password: "{env.CADDY_SESSION_TEST_UNSET}"}},
 			wantErr: "store redis: password: evaluated placeholder {env.CADDY_SESSION_TEST_UNSET} is empty",
 		},
 		{
 			name:      "password placeholder typo",
-			store:     RedisStore{Password: "pre{envCADDY_SESSION_TEST_REDIS_PASSWORD}"},
+			store:     RedisStore{RedisConn: RedisConn{Password: "pre{envCADDY_SESSION_TEST_REDIS_PASSWORD}"}},
 			wantErr:   "store redis: password: unrecognized placeholder",
 			hideInErr: "envCADDY",
 		},
 		{
 			name:    "unset username",
-			store:   RedisStore{Username: "{env.CADDY_SESSION_TEST_UNSET}"},
+			store:   RedisStore{RedisConn: RedisConn{Username: "{env.CADDY_SESSION_TEST_UNSET}"}},
 			wantErr: "store redis: username: evaluated placeholder {env.CADDY_SESSION_TEST_UNSET} is empty",
 		},
 		{
 			name:    "unset address",
-			store:   RedisStore{Addresses: []string{"127.0.0.1:1", "{env.CADDY_SESSION_TEST_UNSET}:6379"}},
+			store:   RedisStore{RedisConn: RedisConn{Addresses: []string{"127.0.0.1:1", "{env.CADDY_SESSION_TEST_UNSET}:6379"}}},
 			wantErr: "store redis: address: evaluated placeholder {env.CADDY_SESSION_TEST_UNSET} is empty",
 		},
 		{
 			name:    "address placeholder typo",
-			store:   RedisStore{Addresses: []string{"{envREDIS_HOST}:6379"}},
+			store:   RedisStore{RedisConn: RedisConn{Addresses: []string{"{envREDIS_HOST}:6379"}}},
 			wantErr: "store redis: address: unrecognized placeholder {envREDIS_HOST}",
 		},
 	}
@@ -248,16 +249,16 @@ func TestRedisStoreValidate(t *testing.T) {
 		wantErr string // "" when valid
 	}{
 		{name: "defaults", store: RedisStore{}},
-		{name: "db on a single node", store: RedisStore{Addresses: two[:1], DB: 5}},
-		{name: "db on sentinels", store: RedisStore{Addresses: two, MasterName: "m", DB: 5}},
-		{name: "cluster with db 0", store: RedisStore{Addresses: two, PoolSize: 20, Username: "u", Password: "p"}},
-		{name: "db on a cluster", store: RedisStore{Addresses: two, DB: 5}, wantErr: "store redis: db 5: a Redis Cluster"},
-		{name: "negative db", store: RedisStore{DB: -1}, wantErr: "store redis: db: must not be negative"},
-		{name: "sentinel without addresses", store: RedisStore{MasterName: "m"}, wantErr: "store redis: master_name: needs the sentinels' addresses"},
-		{name: "empty address", store: RedisStore{Addresses: []string{""}}, wantErr: "store redis: address: must not be empty"},
-		{name: "negative pool_size", store: RedisStore{PoolSize: -1}, wantErr: "store redis: pool_size: must not be negative"},
-		{name: "negative dial_timeout", store: RedisStore{DialTimeout: -1}, wantErr: "store redis: dial_timeout: must not be negative"},
-		{name: "negative timeout", store: RedisStore{Timeout: -1}, wantErr: "store redis: timeout: must not be negative"},
+		{name: "db on a single node", store: RedisStore{RedisConn: RedisConn{Addresses: two[:1], DB: 5}}},
+		{name: "db on sentinels", store: RedisStore{RedisConn: RedisConn{Addresses: two, MasterName: "m", DB: 5}}},
+		{name: "cluster with db 0", store: RedisStore{RedisConn: RedisConn{Addresses: two, PoolSize: 20, Username: "u", Password: "p"}}},
+		{name: "db on a cluster", store: RedisStore{RedisConn: RedisConn{Addresses: two, DB: 5}}, wantErr: "store redis: db 5: a Redis Cluster"},
+		{name: "negative db", store: RedisStore{RedisConn: RedisConn{DB: -1}}, wantErr: "store redis: db: must not be negative"},
+		{name: "sentinel without addresses", store: RedisStore{RedisConn: RedisConn{MasterName: "m"}}, wantErr: "store redis: master_name: needs the sentinels' addresses"},
+		{name: "empty address", store: RedisStore{RedisConn: RedisConn{Addresses: []string{""}}}, wantErr: "store redis: address: must not be empty"},
+		{name: "negative pool_size", store: RedisStore{RedisConn: RedisConn{PoolSize: -1}}, wantErr: "store redis: pool_size: must not be negative"},
+		{name: "negative dial_timeout", store: RedisStore{RedisConn: RedisConn{DialTimeout: -1}}, wantErr: "store redis: dial_timeout: must not be negative"},
+		{name: "negative timeout", store: RedisStore{RedisConn: RedisConn{Timeout: -1}}, wantErr: "store redis: timeout: must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,8 +69,8 @@ func TestCacheStoreValidate(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", store: CacheStore{}},
-		{name: "db on a cluster", store: CacheStore{Addresses: two, DB: 1}, wantErr: "store cache: db 1: a Redis Cluster"},
-		{name: "negative pool_size", store: CacheStore{PoolSize: -1}, wantErr: "store cache: pool_size: must not be negative"},
+		{name: "db on a cluster", store: CacheStore{RedisConn: RedisConn{Addresses: two, DB: 1}}, wantErr: "store cache: db 1: a Redis Cluster"},
+		{name: "negative pool_size", store: CacheStore{RedisConn: RedisConn{PoolSize: -1}}, wantErr: "store cache: pool_size: must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.store.Validate()
@@ -80,7 +80,7 @@ func TestCacheStoreValidate(t *testing.T) {
 		})
 	}
 	t.Setenv("CADDY_SESSION_TEST_UNSET", "")
-	c := CacheStore{Password: "{env.CADDY_SESSION_TEST_UNSET}"}
+	c := CacheStore{RedisConn: RedisConn{Password: "{env.CADDY_SESSION_TEST_UNSET}"}}
 	if err := c.Provision(provisionCtx(t)); err == nil || !strings.Contains(err.Error(), "store cache: password: evaluated placeholder") {
 		t.Fatalf("Provision = %v; want the empty password named", err)
 	}
@@ -163,7 +163,7 @@ func TestHandlerRedisStoreDjangoLayout(t *testing.T) {
 // prefix.
 func TestCacheStoreBackendForCachedDB(t *testing.T) {
 	srv := testredis.Start(t)
-	c := &CacheStore{Addresses: []string{srv.Addr()}}
+	c := &CacheStore{RedisConn: RedisConn{Addresses: []string{srv.Addr()}}}
 	if _, err := c.Backend(redisblob.CachedDBEngine); err == nil {
 		t.Fatal("Backend before Provision succeeded")
 	}
@@ -175,7 +175,7 @@ func TestCacheStoreBackendForCachedDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &blob.Store{Backend: b, Codec: c.FixedCodec()}
+	s := &blob.Store{Backend: b, Codec: redisblob.CacheJSONCodec{}}
 	key := session.NewKey()
 	if _, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte("1")}, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -192,8 +192,8 @@ func TestCacheStoreBackendForCachedDB(t *testing.T) {
 func TestCacheStoreSharesClient(t *testing.T) {
 	srv := testredis.Start(t)
 	v2 := 2
-	a := &CacheStore{Addresses: []string{srv.Addr()}, KeyPrefix: "a"}
-	b := &CacheStore{Addresses: []string{srv.Addr()}, KeyPrefix: "b", Version: &v2}
+	a := &CacheStore{RedisConn: RedisConn{Addresses: []string{srv.Addr()}}, KeyPrefix: "a"}
+	b := &CacheStore{RedisConn: RedisConn{Addresses: []string{srv.Addr()}}, KeyPrefix: "b", Version: &v2}
 	for _, c := range []*CacheStore{a, b} {
 		if err := c.Provision(provisionCtx(t)); err != nil {
 			t.Fatal(err)

@@ -35,9 +35,17 @@ func (SignedCookiesStore) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: storeNamespace + ".signed_cookies", New: func() caddy.Module { return new(SignedCookiesStore) }}
 }
 
-// CodecStore returns the cookie store signing with the handler's Django key.
-func (SignedCookiesStore) CodecStore(o StoreOptions) (session.Store, error) {
-	c, ok := o.Codec.(*django.Codec)
+// OpenStore implements StoreModule: the cookie store signing with the
+// handler's Django key.
+func (SignedCookiesStore) OpenStore(o StoreOptions) (session.Store, error) {
+	if o.Codec == "json" {
+		return nil, errors.New("store signed_cookies: needs codec django (Django's signed format)")
+	}
+	dc, err := o.Encoding(true)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := dc.(*django.Codec)
 	if !ok {
 		return nil, errors.New("store signed_cookies: needs codec django (Django's signed format)")
 	}
@@ -58,6 +66,5 @@ func (*SignedCookiesStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ CodecStoreModule      = (*SignedCookiesStore)(nil)
 	_ caddyfile.Unmarshaler = (*SignedCookiesStore)(nil)
 )

@@ -101,10 +101,10 @@ func TestRedisStoreWaitReplicas(t *testing.T) {
 		store   RedisStore
 		wantErr string
 	}{
-		{name: "sentinel", store: RedisStore{Addresses: []string{"127.0.0.1:1", "127.0.0.1:2"}, MasterName: "m", WaitReplicas: 1}},
+		{name: "sentinel", store: RedisStore{RedisConn: RedisConn{Addresses: []string{"127.0.0.1:1", "127.0.0.1:2"}, MasterName: "m"}, WaitReplicas: 1}},
 		{name: "negative", store: RedisStore{WaitReplicas: -1}, wantErr: "store redis: wait_replicas: must not be negative"},
 		{name: "timeout alone", store: RedisStore{WaitTimeout: caddy.Duration(time.Second)}, wantErr: "store redis: wait_timeout: needs wait_replicas"},
-		{name: "default timeout vs short command timeout", store: RedisStore{WaitReplicas: 1, Timeout: caddy.Duration(500 * time.Millisecond)}, wantErr: "must be below the command timeout"},
+		{name: "default timeout vs short command timeout", store: RedisStore{RedisConn: RedisConn{Timeout: caddy.Duration(500 * time.Millisecond)}, WaitReplicas: 1}, wantErr: "must be below the command timeout"},
 	}
 	for _, tc := range validate {
 		t.Run("Validate/"+tc.name, func(t *testing.T) {

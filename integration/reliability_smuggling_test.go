@@ -512,8 +512,8 @@ func smugVerifyHS256(token string) error {
 }
 
 func (r *smugRun) protoName() string {
-	if r.major == 2 {
-		return "HTTP/2"
+	if r.major >= 2 {
+		return fmt.Sprintf("HTTP/%d", r.major)
 	}
 	return "HTTP/1.1"
 }

@@ -91,11 +91,12 @@ func (b *DjangoBackend) read(key string) (blob.Value, bool, error) {
 }
 
 // Modify runs fn under the key's lock stripe and writes its result.
-func (b *DjangoBackend) Modify(_ context.Context, key string, fn blob.ModifyFunc) error {
+// Waiting for the lock ends with ctx.
+func (b *DjangoBackend) Modify(ctx context.Context, key string, fn blob.ModifyFunc) error {
 	if !session.ValidKey(key) {
 		return errInvalidKey
 	}
-	unlock, err := lockStripe(b.dir, b.stripes, key)
+	unlock, err := lockStripeContext(ctx, b.dir, b.stripes, key)
 	if err != nil {
 		return err
 	}

@@ -99,19 +99,20 @@ func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error
 }
 
 // Save applies c to the session under key while holding its lock stripe.
-func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, error) {
-	return s.save(key, c, "")
+func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, error) {
+	return s.save(ctx, key, c, "")
 }
 
 // save is Save, keeping the user index by field when not "" (users.go).
-func (s *Store) save(key string, c session.Change, field string) (bool, error) {
+// Waiting for the lock ends with ctx.
+func (s *Store) save(ctx context.Context, key string, c session.Change, field string) (bool, error) {
 	if !session.ValidKey(key) {
 		return false, errInvalidKey
 	}
 	if err := c.Validate(); err != nil {
 		return false, err
 	}
-	unlock, err := s.lock(key)
+	unlock, err := s.lock(ctx, key)
 	if err != nil {
 		return false, err
 	}
@@ -173,16 +174,16 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 // Take removes the session under key and returns it. It holds the lock
 // stripe, so that a Save already under way cannot bring the session back
 // afterwards and of two Takes only one finds it.
-func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error) {
-	return s.take(key, "")
+func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, error) {
+	return s.take(ctx, key, "")
 }
 
 // take is Take, keeping the user index by field when not "".
-func (s *Store) take(key, field string) (session.Record, bool, error) {
+func (s *Store) take(ctx context.Context, key, field string) (session.Record, bool, error) {
 	if !session.ValidKey(key) {
 		return session.Record{}, false, nil // never stored
 	}
-	unlock, err := s.lock(key)
+	unlock, err := s.lock(ctx, key)
 	if err != nil {
 		return session.Record{}, false, err
 	}
@@ -257,7 +258,7 @@ func (s *Store) purge(key string, now time.Time) (bool, error) {
 	if _, live, err := s.read(key, now); live || err != nil {
 		return false, err
 	}
-	unlock, err := s.lock(key)
+	unlock, err := s.lock(context.Background(), key)
 	if err != nil {
 		return false, err
 	}

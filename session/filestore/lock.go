@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"context"
 	"fmt"
 	"hash/fnv"
 	"path/filepath"
@@ -18,46 +19,72 @@ const numStripes = 256
 
 // stripes are the in-process halves of the stripe locks. flock does not
 // exclude goroutines that share one descriptor, and a platform without
-// flock has nothing else, so every Store on a directory shares these.
-type stripes [numStripes]sync.Mutex
+// flock has nothing else, so every Store on a directory shares these. Each
+// is a channel of one slot rather than a mutex, so that a writer can give
+// up waiting when its context ends.
+type stripes [numStripes]chan struct{}
 
 var (
 	stripesMu    sync.Mutex
 	stripesByDir = map[string]*stripes{}
 )
 
-// stripesFor returns the mutexes of the absolute directory dir.
+// stripesFor returns the in-process locks of the absolute directory dir.
 func stripesFor(dir string) *stripes {
 	stripesMu.Lock()
 	defer stripesMu.Unlock()
 	st := stripesByDir[dir]
 	if st == nil {
 		st = new(stripes)
+		for i := range st {
+			st[i] = make(chan struct{}, 1)
+		}
 		stripesByDir[dir] = st
 	}
 	return st
 }
 
 // lock takes the stripe lock of key, first in this process, then across
-// processes, and returns its release.
-func (s *Store) lock(key string) (unlock func(), err error) {
-	return lockStripe(s.dir, s.stripes, key)
+// processes, and returns its release. It gives up when ctx ends: a writer
+// stuck while holding the stripe (a hung process on a shared directory)
+// must not hold every later request for as long.
+func (s *Store) lock(ctx context.Context, key string) (unlock func(), err error) {
+	return lockStripeContext(ctx, s.dir, s.stripes, key)
 }
 
-// lockStripe takes the stripe lock of key in dir.
+// lockStripe takes the stripe lock of key in dir, waiting as long as it
+// takes: for background work (purges, the user index's pruning), which no
+// request waits on.
 func lockStripe(dir string, st *stripes, key string) (unlock func(), err error) {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	i := h.Sum32() % numStripes
-	mu := &st[i]
-	mu.Lock()
-	release, err := lockFile(filepath.Join(dir, lockDir, fmt.Sprintf("%02x", i)))
+	return lockStripeContext(context.Background(), dir, st, key)
+}
+
+// lockStripeContext takes the stripe lock of key in dir, or fails with
+// ctx's error once ctx ends.
+func lockStripeContext(ctx context.Context, dir string, st *stripes, key string) (unlock func(), err error) {
+	i := stripeOf(key)
+	select {
+	case st[i] <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("locking session: waiting for another writer: %w", ctx.Err())
+	}
+	release, err := lockFile(ctx, filepath.Join(dir, lockDir, stripeName(i)))
 	if err != nil {
-		mu.Unlock()
+		<-st[i]
 		return nil, fmt.Errorf("locking session: %w", err)
 	}
 	return func() {
 		release()
-		mu.Unlock()
+		<-st[i]
 	}, nil
 }
+
+// stripeOf is the stripe of key.
+func stripeOf(key string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return h.Sum32() % numStripes
+}
+
+// stripeName is the name of stripe i's lock file.
+func stripeName(i uint32) string { return fmt.Sprintf("%02x", i) }

@@ -2,9 +2,11 @@
 
 package filestore
 
+import "context"
+
 // lockFile is a no-op where flock(2) is unavailable: the in-process stripe
-// mutexes still serialise writers of one process, but several processes
+// locks still serialise writers of one process, but several processes
 // must not share a session directory on these platforms.
-func lockFile(string) (release func(), err error) {
+func lockFile(context.Context, string) (release func(), err error) {
 	return func() {}, nil
 }

@@ -241,13 +241,13 @@ type Indexed struct {
 }
 
 // Save implements session.Store, keeping the index.
-func (x *Indexed) Save(_ context.Context, key string, c session.Change) (bool, error) {
-	return x.save(key, c, x.field)
+func (x *Indexed) Save(ctx context.Context, key string, c session.Change) (bool, error) {
+	return x.save(ctx, key, c, x.field)
 }
 
 // Take implements session.Store, keeping the index.
-func (x *Indexed) Take(_ context.Context, key string) (session.Record, bool, error) {
-	return x.take(key, x.field)
+func (x *Indexed) Take(ctx context.Context, key string) (session.Record, bool, error) {
+	return x.take(ctx, key, x.field)
 }
 
 // Delete implements session.Store as Take.
