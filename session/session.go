@@ -368,6 +368,9 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if u == nil {
 		u = &Update{}
 	}
+	if _, ok := m.Store.(Revoker); ok {
+		ctx = TrackTakes(ctx) // revoke.go: a create after a take is checked
+	}
 	res, err := m.commit(ctx, s, u)
 	if err == nil && m.Config.MaxSessionsPerUser > 0 && res.Cookie == CookieSet {
 		m.evict(ctx, s, u, res.Key)

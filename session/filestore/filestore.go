@@ -99,12 +99,12 @@ func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error
 }
 
 // Save applies c to the session under key while holding its lock stripe.
-func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, error) {
-	return s.save(key, c, "")
+func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, error) {
+	return s.save(ctx, key, c, "")
 }
 
 // save is Save, keeping the user index by field when not "" (users.go).
-func (s *Store) save(key string, c session.Change, field string) (bool, error) {
+func (s *Store) save(ctx context.Context, key string, c session.Change, field string) (bool, error) {
 	if !session.ValidKey(key) {
 		return false, errInvalidKey
 	}
@@ -150,13 +150,24 @@ func (s *Store) save(key string, c session.Change, field string) (bool, error) {
 	// The new entry before the session and the old one after it: a crash
 	// between leaves an entry too many, which a listing drops, never a
 	// session the index misses.
+	var since time.Time
+	taken := false
 	if user != "" {
-		if err := s.users().put(user, key, prev == user, now, expiresAt); err != nil {
+		since, taken = now, false
+		if prev != user {
+			since, taken = s.since(ctx, user, c.Mode, now) // revoke.go
+		}
+		if err := s.users().put(user, key, prev == user, since, now, expiresAt); err != nil {
 			return false, err
 		}
 	}
 	if err := s.write(key, b); err != nil {
 		return false, fmt.Errorf("writing session file: %w", hidePath(err))
+	}
+	if taken {
+		if err := s.undoRevoked(user, key, since); err != nil {
+			return false, err
+		}
 	}
 	if prev != "" && prev != user {
 		return true, s.users().remove(prev, key)
@@ -173,12 +184,12 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 // Take removes the session under key and returns it. It holds the lock
 // stripe, so that a Save already under way cannot bring the session back
 // afterwards and of two Takes only one finds it.
-func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error) {
-	return s.take(key, "")
+func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, error) {
+	return s.take(ctx, key, "")
 }
 
 // take is Take, keeping the user index by field when not "".
-func (s *Store) take(key, field string) (session.Record, bool, error) {
+func (s *Store) take(ctx context.Context, key, field string) (session.Record, bool, error) {
 	if !session.ValidKey(key) {
 		return session.Record{}, false, nil // never stored
 	}
@@ -195,6 +206,9 @@ func (s *Store) take(key, field string) (session.Record, bool, error) {
 		return session.Record{}, false, fmt.Errorf("removing session file: %w", hidePath(err))
 	}
 	if user, indexed := session.UserOf(rec.Data, field); indexed {
+		if e, ok := s.users().read(s.users().userDir(user), key); ok {
+			session.NoteTaken(ctx, user, time.UnixMilli(e.Created))
+		}
 		if err := s.users().remove(user, key); err != nil {
 			return session.Record{}, false, err
 		}

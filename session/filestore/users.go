@@ -61,12 +61,12 @@ func (ix userIndex) read(dir, key string) (indexEntry, bool) {
 	return e, true
 }
 
-// put writes the entry of key under user; keepCreated keeps the creation
-// time of an entry already there (the same user's session, saved again).
-// The caller holds the key's lock stripe.
-func (ix userIndex) put(user, key string, keepCreated bool, now, expiresAt time.Time) error {
+// put writes the entry of key under user, created at created; keepCreated
+// keeps the creation time of an entry already there (the same user's
+// session, saved again). The caller holds the key's lock stripe.
+func (ix userIndex) put(user, key string, keepCreated bool, created, now, expiresAt time.Time) error {
 	dir := ix.userDir(user)
-	e := indexEntry{Created: now.UnixMilli(), Modified: now.UnixMilli(), Expires: expiresAt.UnixMilli()}
+	e := indexEntry{Created: created.UnixMilli(), Modified: now.UnixMilli(), Expires: expiresAt.UnixMilli()}
 	if keepCreated {
 		if old, ok := ix.read(dir, key); ok {
 			e.Created = old.Created
@@ -241,13 +241,13 @@ type Indexed struct {
 }
 
 // Save implements session.Store, keeping the index.
-func (x *Indexed) Save(_ context.Context, key string, c session.Change) (bool, error) {
-	return x.save(key, c, x.field)
+func (x *Indexed) Save(ctx context.Context, key string, c session.Change) (bool, error) {
+	return x.save(ctx, key, c, x.field)
 }
 
 // Take implements session.Store, keeping the index.
-func (x *Indexed) Take(_ context.Context, key string) (session.Record, bool, error) {
-	return x.take(key, x.field)
+func (x *Indexed) Take(ctx context.Context, key string) (session.Record, bool, error) {
+	return x.take(ctx, key, x.field)
 }
 
 // Delete implements session.Store as Take.
@@ -289,7 +289,7 @@ func (b *DjangoBackend) applyIndex(key string, op blob.Op, before bool) error {
 	}
 	if before {
 		if op.Kind == blob.Put && ix.User != "" {
-			return users.put(ix.User, key, ix.Prev == ix.User, ix.Now, op.Value.ExpiresAt)
+			return users.put(ix.User, key, ix.Prev == ix.User, ix.Now, ix.Now, op.Value.ExpiresAt)
 		}
 		return nil
 	}
