@@ -33,9 +33,9 @@ func TestLogoutEverywhereFromApp(t *testing.T) {
 			fx := st.setup(t)
 			// /locked/ is the same app and sessions behind a route whose
 			// policy forbids ending sessions.
-			site := "route /locked/* {\n" + indent(ctSessionBlock(fx.line, "user_key _auth_user_id\nallow_flush off")) +
-				"\n\turi strip_prefix /locked\n\treverse_proxy " + appAddr + "\n}\n" +
-				ctSessionBlock(fx.line, "user_key _auth_user_id") + "\nreverse_proxy " + appAddr
+			site := "handle /locked/* {\n" + indent(ctSessionBlock(fx.line, "user_key _auth_user_id\nallow_flush off")) +
+				"\n\turi strip_prefix /locked\n\treverse_proxy " + appAddr + "\n}\nhandle {\n" +
+				indent(ctSessionBlock(fx.line, "user_key _auth_user_id")) + "\n\treverse_proxy " + appAddr + "\n}"
 			c := startCaddy(t, "", site)
 
 			type state struct {
