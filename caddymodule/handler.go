@@ -766,6 +766,10 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 		h.metrics.rejected.WithLabelValues("policy").Inc()
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", pe))
 	}
+	if le, ok := errors.AsType[*session.LogoutError](err); ok {
+		h.metrics.rejected.WithLabelValues("policy").Inc()
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", le))
+	}
 	if ie, ok := errors.AsType[*session.IncrError](err); ok {
 		// The upstream asked to count in a field that holds no counter:
 		// its update is void, as a malformed one is.

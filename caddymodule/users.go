@@ -56,6 +56,11 @@ func (h *Handler) provisionUsers() error {
 			h.logger.Error("ending sessions over max_sessions_per_user after a login (the login stands)", zap.Int("ended", len(ended)), zap.Error(err))
 		}
 	}
+	h.manager.OnLogout = func(ended []string) {
+		for _, key := range ended {
+			h.ended(endRevoked, h.signer.SID(key), zap.String("by", "upstream"))
+		}
+	}
 	userRegistry.Lock()
 	userRegistry.handlers = append(userRegistry.handlers, h)
 	userRegistry.Unlock()
@@ -204,6 +209,17 @@ func serveSessions(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, out)
 	case r.Method == http.MethodGet && sub == "count":
 		return writeJSON(w, http.StatusOK, map[string]any{"handler": h.cookieName(), "user": user, "count": len(list)})
+	case r.Method == http.MethodDelete && sub == "":
+		// Log out everywhere: the user's mark first, so that a session a
+		// cycle_key is moving meanwhile cannot be stored again (revoke.go).
+		ended, err := session.EndUserSessions(ctx, h.index, user)
+		for _, key := range ended {
+			h.ended(endRevoked, h.signer.SID(key)) // logs.go
+		}
+		if err != nil {
+			return apiError(http.StatusServiceUnavailable, "%v (ended %d before)", err, len(ended))
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"handler": h.cookieName(), "user": user, "revoked": len(ended)})
 	case r.Method == http.MethodDelete:
 		n := 0
 		for _, s := range list {

@@ -36,13 +36,17 @@ const (
 	kindCycleKey = "cycle-key"
 	kindExpiry   = "expiry"
 	kindIncr     = "incr"
+	// The user's other sessions, or all of them, end (logout.go in
+	// session).
+	kindLogoutOthers = "logout-others"
+	kindLogoutAll    = "logout-all"
 )
 
 // suffixes gives each kind its canonical suffix, for messages.
 var suffixes = map[string]string{
 	kindSet: "Set", kindDelete: "Delete", kindClear: "Clear",
 	kindFlush: "Flush", kindCycleKey: "Cycle-Key", kindExpiry: "Expiry",
-	kindIncr: "Incr",
+	kindIncr: "Incr", kindLogoutOthers: "Logout-Others", kindLogoutAll: "Logout-All",
 }
 
 // kindOf returns the kind of an update header from what follows the base.
@@ -185,7 +189,7 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 					return nil, &HeaderError{Header: name, Reason: reason}
 				}
 				u.Delete = append(u.Delete, keys...)
-			case kindClear, kindFlush, kindCycleKey:
+			case kindClear, kindFlush, kindCycleKey, kindLogoutOthers, kindLogoutAll:
 				if v != "1" {
 					return nil, &HeaderError{Header: name, Reason: `must be "1"`}
 				}
@@ -194,6 +198,10 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 					u.Clear = true
 				case kindFlush:
 					u.Flush = true
+				case kindLogoutOthers:
+					u.LogoutOthers = true
+				case kindLogoutAll:
+					u.LogoutAll = true
 				default:
 					u.CycleKey = true
 				}

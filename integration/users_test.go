@@ -7,7 +7,6 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -315,105 +314,6 @@ func TestUserKeyRefusedOnSignedCookies(t *testing.T) {
 	out, err := runCaddy(t, dir, []string{"SESSION_SECRET=" + testSecret}, "validate", "--config", cfg, "--adapter", "caddyfile")
 	if err == nil || !strings.Contains(out, "user_key: store signed_cookies keeps each session in its cookie") {
 		t.Fatalf("caddy validate: err %v, output:\n%s", err, out)
-	}
-}
-
-// "Log out everywhere" from an app: the upstream reaches Caddy's admin API
-// on a unix socket (mode 0600: only the user Caddy and the app run as may
-// open it) and ends the user's sessions, all of them or all but its own.
-// The app is integration/upstreams/python/logout_everywhere.py, which
-// docs/operations.md quotes.
-func TestLogoutEverywhereFromApp(t *testing.T) {
-	py := pythonWithJWT(t)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "admin.sock")
-	appPort, sitePort := testredis.FreePort(t), testredis.FreePort(t)
-	app := exec.Command(py, filepath.Join(upstreamDir(t, "python"), "logout_everywhere.py"), strconv.Itoa(appPort))
-	app.Env = append(os.Environ(), "SESSION_SECRET="+testSecret, "CADDY_ADMIN_SOCKET="+sock)
-	startProcess(t, "python app", app, "127.0.0.1:"+strconv.Itoa(appPort))
-
-	cfg := filepath.Join(dir, "Caddyfile")
-	caddyfile := fmt.Sprintf(`{
-	admin unix/%s|0600
-	auto_https off
-	persist_config off
-}
-http://127.0.0.1:%d {
-	session {
-		secret {env.SESSION_SECRET}
-		store memory
-		user_key _auth_user_id
-	}
-	reverse_proxy 127.0.0.1:%d
-}
-`, sock, sitePort, appPort)
-	if err := os.WriteFile(cfg, []byte(caddyfile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(caddyPath, "run", "--config", cfg, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "SESSION_SECRET="+testSecret, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	startProcess(t, "caddy", cmd, "127.0.0.1:"+strconv.Itoa(sitePort))
-	if info, err := os.Stat(sock); err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("admin socket: %v, mode %v; want 0600", err, info.Mode().Perm())
-	}
-	base := "http://127.0.0.1:" + strconv.Itoa(sitePort)
-
-	type state struct {
-		User    *string `json:"user"`
-		SID     string  `json:"sid"`
-		New     bool    `json:"new"`
-		Revoked int     `json:"revoked"`
-	}
-	call := func(c *http.Client, method, path string) state {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var s state
-		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&s) != nil {
-			t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
-		}
-		return s
-	}
-	login := func(user string) *http.Client {
-		c := newClient(t)
-		call(c, "POST", "/login?user="+user)
-		if s := call(c, "GET", "/"); s.New || s.User == nil || *s.User != user {
-			t.Fatalf("not logged in as %s: %+v", user, s)
-		}
-		return c
-	}
-	phone, laptop, tablet, other := login("42"), login("42"), login("42"), login("7")
-
-	if s := call(laptop, "POST", "/logout-other-devices"); s.Revoked != 2 {
-		t.Fatalf("logout-other-devices revoked %d; want 2", s.Revoked)
-	}
-	if !call(phone, "GET", "/").New || !call(tablet, "GET", "/").New {
-		t.Fatal("another device is still logged in")
-	}
-	if call(laptop, "GET", "/").New {
-		t.Fatal("logout-other-devices logged out the device that asked")
-	}
-	phone = login("42")
-	if s := call(laptop, "POST", "/logout-everywhere"); s.Revoked != 2 {
-		t.Fatalf("logout-everywhere revoked %d; want 2", s.Revoked)
-	}
-	if !call(laptop, "GET", "/").New || !call(phone, "GET", "/").New {
-		t.Fatal("a session survived logout-everywhere")
-	}
-	if call(other, "GET", "/").New {
-		t.Fatal("logout-everywhere ended another user's session")
-	}
-	// The same socket from a shell, as docs/operations.md shows it.
-	out, err := exec.Command("curl", "-sS", "--fail-with-body", "--unix-socket", sock, "-X", "DELETE", "http://localhost/sessions/users/7").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), `"revoked":1`) {
-		t.Fatalf("curl over the admin socket: %v\n%s", err, out)
-	}
-	if !call(other, "GET", "/").New {
-		t.Fatal("user 7's session survived the revocation with curl")
 	}
 }
 

@@ -131,11 +131,14 @@ type Update struct {
 	Incr     map[string]int64
 	CycleKey bool
 	Expiry   *Expiry
+	// LogoutOthers and LogoutAll end the user's other sessions, or all of
+	// them, after the rest (logout.go).
+	LogoutOthers, LogoutAll bool
 }
 
 // Empty reports whether u asks for no change at all.
 func (u *Update) Empty() bool {
-	return u == nil || (!u.Flush && !u.Clear && len(u.Delete) == 0 && len(u.Set) == 0 && len(u.Incr) == 0 && !u.CycleKey && u.Expiry == nil)
+	return u == nil || (!u.Flush && !u.Clear && len(u.Delete) == 0 && len(u.Set) == 0 && len(u.Incr) == 0 && !u.CycleKey && u.Expiry == nil && !u.LogoutOthers && !u.LogoutAll)
 }
 
 // Config is the policy of a Manager.
@@ -186,6 +189,9 @@ type Manager struct {
 	// MaxSessionsPerUser ended after a login, and of a failure to end them
 	// (the login stands).
 	OnEvict func(ended []string, err error)
+	// OnLogout, when set, is told of the sessions (their keys) an
+	// update's LogoutOthers or LogoutAll ended.
+	OnLogout func(ended []string)
 }
 
 func (m *Manager) now() time.Time {
@@ -371,6 +377,12 @@ func (m *Manager) IsRead(s *Session, u *Update) bool {
 func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, error) {
 	if u == nil {
 		u = &Update{}
+	}
+	if u.LogoutOthers || u.LogoutAll {
+		return m.commitLogout(ctx, s, u) // logout.go
+	}
+	if _, ok := m.Store.(Revoker); ok {
+		ctx = TrackTakes(ctx) // revoke.go: a create after a take is checked
 	}
 	res, err := m.commit(ctx, s, u)
 	if err == nil && m.Config.MaxSessionsPerUser > 0 && res.Cookie == CookieSet {

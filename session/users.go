@@ -99,7 +99,10 @@ var ErrNoUserIndex = errors.New("this store cannot keep an index of users' sessi
 
 // EvictOldest ends the oldest sessions of user beyond the newest max, never
 // the session under keep (the one just logged in), and returns the keys of
-// those it ended. Sessions that end meanwhile are not among them.
+// those it ended. Sessions that end meanwhile are not among them. With a
+// Revoker, a session beyond the newest max that a concurrent cycle_key or
+// flush moves to a new key meanwhile ends too: it cannot be stored again
+// under its new key, or is ended there (and counted).
 func EvictOldest(ctx context.Context, ix UserIndexer, user, keep string, max int) ([]string, error) {
 	if max <= 0 {
 		return nil, nil
@@ -108,7 +111,8 @@ func EvictOldest(ctx context.Context, ix UserIndexer, user, keep string, max int
 	if err != nil {
 		return nil, fmt.Errorf("listing the user's sessions: %w", err)
 	}
-	if len(list) <= max {
+	rv, revoker := ix.(Revoker)
+	if len(list) < max || (len(list) == max && !revoker) {
 		return nil, nil
 	}
 	// Newest first; the kept session counts among the newest whatever its
@@ -125,8 +129,44 @@ func EvictOldest(ctx context.Context, ix UserIndexer, user, keep string, max int
 		}
 		return b.Modified.Compare(a.Modified)
 	})
+	var mark time.Time
+	if revoker {
+		// Sessions older than every kept one are beyond the limit, also
+		// those a cycle_key has taken and not stored yet (no listing shows
+		// them): mark them revoked before ending those listed.
+		mark = list[0].Created
+		for _, s := range list[1:max] {
+			if s.Created.Before(mark) {
+				mark = s.Created
+			}
+		}
+		if err := rv.RevokeBefore(ctx, user, mark); err != nil {
+			return nil, fmt.Errorf("marking the user's sessions over the limit: %w", err)
+		}
+	}
 	var ended []string
 	for _, s := range list[max:] {
+		ok, err := ix.Delete(ctx, s.Key)
+		if err != nil {
+			return ended, fmt.Errorf("ending a session over the limit: %w", err)
+		}
+		if ok {
+			ended = append(ended, s.Key)
+		}
+	}
+	if !revoker {
+		return ended, nil
+	}
+	// A session moved to a new key between the listing and the mark keeps
+	// its age there: end it now.
+	again, err := ix.UserSessions(ctx, user)
+	if err != nil {
+		return ended, fmt.Errorf("listing the user's sessions: %w", err)
+	}
+	for _, s := range again {
+		if s.Key == keep || !s.Created.Before(mark) {
+			continue
+		}
 		ok, err := ix.Delete(ctx, s.Key)
 		if err != nil {
 			return ended, fmt.Errorf("ending a session over the limit: %w", err)
@@ -139,30 +179,43 @@ func EvictOldest(ctx context.Context, ix UserIndexer, user, keep string, max int
 }
 
 // RevokeUser ends every session of user and reports how many it ended.
-// A session the user logs in with while it runs may survive: it is a login
-// after the revocation.
 func RevokeUser(ctx context.Context, ix UserIndexer, user string) (int, error) {
+	ended, err := EndUserSessions(ctx, ix, user)
+	return len(ended), err
+}
+
+// EndUserSessions ends every session of user ("log out everywhere") and
+// returns the keys it ended. With a Revoker, once it returns without error
+// none of the user's sessions is live and none that a request in flight
+// took (cycle_key, flush) can be stored again: the user's mark is set
+// before the listing. A login that completes afterwards is a new session.
+// Without one, a session moved to a new key while it runs may survive.
+func EndUserSessions(ctx context.Context, ix UserIndexer, user string) ([]string, error) {
+	if rv, ok := ix.(Revoker); ok {
+		if err := rv.RevokeBefore(ctx, user, time.Time{}); err != nil {
+			return nil, fmt.Errorf("marking the user's sessions revoked: %w", err)
+		}
+	}
 	list, err := ix.UserSessions(ctx, user)
 	if err != nil {
-		return 0, fmt.Errorf("listing the user's sessions: %w", err)
+		return nil, fmt.Errorf("listing the user's sessions: %w", err)
 	}
-	n := 0
+	var ended []string
 	for _, s := range list {
 		ok, err := ix.Delete(ctx, s.Key)
 		if err != nil {
-			return n, fmt.Errorf("ending a session: %w", err)
+			return ended, fmt.Errorf("ending a session: %w", err)
 		}
 		if ok {
-			n++
+			ended = append(ended, s.Key)
 		}
 	}
-	return n, nil
+	return ended, nil
 }
 
 // evict applies MaxSessionsPerUser after a commit that stored a session
 // under key: when the session has become a user's (it was anonymous, or
-// another user's, or is stored under a new key), that user's oldest
-// sessions beyond the limit end.
+// another user's), that user's oldest sessions beyond the limit end.
 func (m *Manager) evict(ctx context.Context, s *Session, u *Update, key string) {
 	ix, ok := m.Store.(UserIndexer)
 	if !ok {
@@ -176,8 +229,11 @@ func (m *Manager) evict(ctx context.Context, s *Session, u *Update, key string) 
 	if !ok {
 		return
 	}
-	if before, _ := UserOf(s.data, m.Config.UserKey); before == user && key == s.key {
-		return // the same user's session, saved again: not a login
+	if before, _ := UserOf(s.data, m.Config.UserKey); before == user {
+		// The same user's session, saved again or under a new key
+		// (cycle_key, flush): not a login. Under a Revoker it keeps its
+		// age, so the next login's eviction sees it where it was.
+		return
 	}
 	ended, err := EvictOldest(ctx, ix, user, key, m.Config.MaxSessionsPerUser)
 	if m.OnEvict != nil && (len(ended) > 0 || err != nil) {

@@ -151,13 +151,24 @@ func (s *Store) save(ctx context.Context, key string, c session.Change, field st
 	// The new entry before the session and the old one after it: a crash
 	// between leaves an entry too many, which a listing drops, never a
 	// session the index misses.
+	var since time.Time
+	taken := false
 	if user != "" {
-		if err := s.users().put(user, key, prev == user, now, expiresAt); err != nil {
+		since, taken = now, false
+		if prev != user {
+			since, taken = s.since(ctx, user, c.Mode, now) // revoke.go
+		}
+		if err := s.users().put(user, key, prev == user, since, now, expiresAt); err != nil {
 			return false, err
 		}
 	}
 	if err := s.write(key, b); err != nil {
 		return false, fmt.Errorf("writing session file: %w", hidePath(err))
+	}
+	if taken {
+		if err := s.undoRevoked(user, key, since); err != nil {
+			return false, err
+		}
 	}
 	if prev != "" && prev != user {
 		return true, s.users().remove(prev, key)
@@ -196,6 +207,9 @@ func (s *Store) take(ctx context.Context, key, field string) (session.Record, bo
 		return session.Record{}, false, fmt.Errorf("removing session file: %w", hidePath(err))
 	}
 	if user, indexed := session.UserOf(rec.Data, field); indexed {
+		if e, ok := s.users().read(s.users().userDir(user), key); ok {
+			session.NoteTaken(ctx, user, time.UnixMilli(e.Created))
+		}
 		if err := s.users().remove(user, key); err != nil {
 			return session.Record{}, false, err
 		}

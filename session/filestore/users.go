@@ -61,12 +61,12 @@ func (ix userIndex) read(dir, key string) (indexEntry, bool) {
 	return e, true
 }
 
-// put writes the entry of key under user; keepCreated keeps the creation
-// time of an entry already there (the same user's session, saved again).
-// The caller holds the key's lock stripe.
-func (ix userIndex) put(user, key string, keepCreated bool, now, expiresAt time.Time) error {
+// put writes the entry of key under user, created at created; keepCreated
+// keeps the creation time of an entry already there (the same user's
+// session, saved again). The caller holds the key's lock stripe.
+func (ix userIndex) put(user, key string, keepCreated bool, created, now, expiresAt time.Time) error {
 	dir := ix.userDir(user)
-	e := indexEntry{Created: now.UnixMilli(), Modified: now.UnixMilli(), Expires: expiresAt.UnixMilli()}
+	e := indexEntry{Created: created.UnixMilli(), Modified: now.UnixMilli(), Expires: expiresAt.UnixMilli()}
 	if keepCreated {
 		if old, ok := ix.read(dir, key); ok {
 			e.Created = old.Created
@@ -289,7 +289,7 @@ func (b *DjangoBackend) applyIndex(key string, op blob.Op, before bool) error {
 	}
 	if before {
 		if op.Kind == blob.Put && ix.User != "" {
-			return users.put(ix.User, key, ix.Prev == ix.User, ix.Now, op.Value.ExpiresAt)
+			return users.put(ix.User, key, ix.Prev == ix.User, ix.Now, ix.Now, op.Value.ExpiresAt)
 		}
 		return nil
 	}

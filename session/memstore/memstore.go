@@ -25,6 +25,9 @@ type Store struct {
 	// indexes maps each indexed field to its users' session keys; every
 	// write keeps every index, under mu (users.go).
 	indexes map[string]map[string]map[string]struct{}
+	// revoked holds each indexed field's users' revocation marks
+	// (revoke.go).
+	revoked map[string]map[string]time.Time
 }
 
 type entry struct {
@@ -53,7 +56,7 @@ func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error
 }
 
 // Save applies c to the session under key.
-func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, error) {
+func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, error) {
 	if err := c.Validate(); err != nil {
 		return false, err
 	}
@@ -116,7 +119,11 @@ func (s *Store) Save(_ context.Context, key string, c session.Change) (bool, err
 		e.expiresAt = c.ExpiresAt
 	}
 	if c.Mode == session.ModeCreate || s.ownerChanged(was, e) {
-		e.created = now
+		created, err := s.since(ctx, e, c.Mode == session.ModeCreate, now)
+		if err != nil {
+			return false, err
+		}
+		e.created = created
 	}
 	e.modified = now
 	if len(e.data) == 0 || !e.expiresAt.After(now) {
@@ -136,10 +143,13 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 }
 
 // Take removes the session under key and returns it.
-func (s *Store) Take(_ context.Context, key string) (session.Record, bool, error) {
+func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.live(key, time.Now())
+	if ok {
+		s.noteTaken(ctx, e)
+	}
 	if old, stored := s.entries[key]; stored {
 		delete(s.entries, key)
 		s.reindex(key, s.owners(old, true), entry{}, false)

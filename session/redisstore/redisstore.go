@@ -429,6 +429,8 @@ func (s *Store) saveWith(ctx context.Context, key string, c session.Change, scri
 		return false, session.ErrKeyExists
 	case saveGone:
 		return false, session.ErrGone
+	case saveRevoked:
+		return false, session.ErrRevoked
 	case saveEmpty:
 		return false, nil
 	case saveKept:

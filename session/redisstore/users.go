@@ -65,18 +65,22 @@ end
 // indexedSaveScript is saveScript that also keeps the index: it reads the
 // session's user, runs saveScript's own source as a function (so the two
 // never drift apart), and moves the session's entry to the user it has
-// afterwards.
+// afterwards. A create of the session a take in the same commit ended
+// (cycle_key, flush) keeps the entry's creation time, and is undone
+// (saveRevoked) when the user's revocation mark is past it (revoke.go).
 //
 // KEYS[1]: the session hash. ARGV: the user field, the index key prefix,
-// the session key, then saveScript's arguments.
+// the session key, the taken session's user and creation time (unix ms;
+// "" when none), the mark key prefix, then saveScript's arguments.
 var indexedSaveScript = redis.NewScript(userLua + `
 local field, ixprefix, skey = ARGV[1], ARGV[2], ARGV[3]
+local taken_user, taken_since, rvprefix = ARGV[4], ARGV[5], ARGV[6]
 local before = false
 if redis.call('EXISTS', KEYS[1]) == 1 then
 	before = user_of(redis.call('HGET', KEYS[1], field))
 end
 local save_argv = {}
-for i = 4, #ARGV do save_argv[i - 3] = ARGV[i] end
+for i = 7, #ARGV do save_argv[i - 6] = ARGV[i] end
 local function save(KEYS, ARGV)
 ` + saveLua + `
 end
@@ -94,9 +98,18 @@ if after then
 	local exp = now + redis.call('PTTL', key)
 	local ik = ixprefix .. after
 	local created = now
-	if before == after then
+	local mark = tonumber(redis.call('GET', rvprefix .. after) or '0') or 0
+	if save_argv[1] == 'create' and taken_since ~= '' and taken_user == after then
+		created = tonumber(taken_since)
+		if created < mark then
+			redis.call('DEL', key)
+			return -6
+		end
+	elseif before == after then
 		local cur = redis.call('HGET', ik, skey)
 		if cur then created = tonumber(cur:match('^(%d+)')) or now end
+	elseif created < mark then
+		created = mark
 	end
 	redis.call('HSET', ik, skey, created .. ' ' .. now .. ' ' .. exp)
 	local ttl = redis.call('PTTL', ik)
@@ -106,15 +119,22 @@ return res
 `)
 
 // indexedTakeScript is takeScript that also drops the session from the
-// index. KEYS[1]: the session hash; ARGV: the user field, the index key
-// prefix, the session key.
+// index, and returns the index entry's creation time (unix ms, "" when
+// none) after takeScript's reply. KEYS[1]: the session hash; ARGV: the
+// user field, the index key prefix, the session key.
 var indexedTakeScript = redis.NewScript(userLua + `
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return {} end
 local pttl = redis.call('PTTL', KEYS[1])
-unindex(ARGV[2], user_of(redis.call('HGET', KEYS[1], ARGV[1])), ARGV[3])
+local user = user_of(redis.call('HGET', KEYS[1], ARGV[1]))
+local created = ''
+if user then
+	local cur = redis.call('HGET', ARGV[2] .. user, ARGV[3])
+	if cur then created = cur:match('^(%d+)') or '' end
+end
+unindex(ARGV[2], user, ARGV[3])
 redis.call('DEL', KEYS[1])
-return {pttl, fields}
+return {pttl, fields, created}
 `)
 
 // listScript returns the live entries of the index hash KEYS[1] as
@@ -167,7 +187,15 @@ func (x *Indexed) indexPrefix() string {
 
 // Save implements session.Store, keeping the index in the same script.
 func (x *Indexed) Save(ctx context.Context, key string, c session.Change) (bool, error) {
-	return x.saveWith(ctx, key, c, indexedSaveScript, x.field, x.indexPrefix(), key)
+	takenUser, takenSince := "", ""
+	if c.Mode == session.ModeCreate {
+		if user, ok := session.UserOf(c.Set, x.field); ok {
+			if since, ok := session.TakenSince(ctx, user); ok {
+				takenUser, takenSince = user, strconv.FormatInt(since.UnixMilli(), 10)
+			}
+		}
+	}
+	return x.saveWith(ctx, key, c, indexedSaveScript, x.field, x.indexPrefix(), key, takenUser, takenSince, x.markPrefix())
 }
 
 // Take implements session.Store, dropping the session from the index in
@@ -188,9 +216,19 @@ func (x *Indexed) Take(ctx context.Context, key string) (session.Record, bool, e
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return session.Record{}, false, fmt.Errorf("taking session hash: %w", err)
 	}
+	created := ""
+	if len(res) == 3 {
+		created, _ = res[2].(string)
+		res = res[:2]
+	}
 	rec, ok, err := decodeReply(res, time.Now())
 	if err != nil {
 		return session.Record{}, false, fmt.Errorf("taking session hash: %w", err)
+	}
+	if ms, perr := strconv.ParseInt(created, 10, 64); ok && perr == nil {
+		if user, indexed := session.UserOf(rec.Data, x.field); indexed {
+			session.NoteTaken(ctx, user, time.UnixMilli(ms))
+		}
 	}
 	return rec, ok, nil
 }

@@ -263,6 +263,8 @@ func RunUserIndex(t *testing.T, open func(t *testing.T) session.UserIndexer) {
 			assertMissing(t, s, k)
 		}
 	})
+
+	runRevocation(t, open) // revoke.go
 }
 
 var userSeq struct {

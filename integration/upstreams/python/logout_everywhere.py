@@ -1,72 +1,41 @@
 #!/usr/bin/python3
 """Log out everywhere from an app behind caddy-session (docs/operations.md).
 
-The app reaches Caddy's admin API on a unix socket that only its own user
-(or group) may open -- the admin API's authentication on one machine --
-and ends the user's sessions through /sessions/users/<user>. The user is
-the session's user_key field (Django's _auth_user_id); the app's own
-session is known by the token's sid claim.
+The app answers with a response header and Caddy does the rest, under the
+route's policy: X-Session-Logout-Others: 1 ends every other session of the
+session's user (after a password change, as Django's
+update_session_auth_hash does) and gives this one a new key;
+X-Session-Logout-All: 1 ends all of them, this one too. The app needs no
+access to Caddy's admin endpoint, which is control of Caddy itself.
 
-Run it:   SESSION_SECRET=... CADDY_ADMIN_SOCKET=/run/caddy/admin.sock \
-          /usr/bin/python3 logout_everywhere.py PORT
+Run it:   SESSION_SECRET=... /usr/bin/python3 logout_everywhere.py PORT
 Needs:    PyJWT (Debian: python3-jwt)
 
 Routes:
-  GET  /                       {"user", "sid", "new"}
+  GET  /                       {"user", "sid", "new", "family"}: family
+                               lists the session headers it received
+                               besides X-Session (none, ever)
   POST /login?user=<id>        log in (the user id, a new session key)
   POST /logout-everywhere      end every session of the user, this one too
   POST /logout-other-devices   end the user's other sessions, keep this one
+  POST /logout-in-trailer      X-Session-Logout-All as a trailer, which
+                               Caddy refuses (502): nothing ends
 """
 
-import http.client
 import json
 import os
-import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import jwt  # PyJWT
 
 SECRET = os.environ["SESSION_SECRET"]
-ADMIN_SOCKET = os.environ["CADDY_ADMIN_SOCKET"]
-HANDLER = os.environ.get("SESSION_COOKIE_NAME", "sessionid")
-
-
-class AdminConnection(http.client.HTTPConnection):
-    """HTTP to Caddy's admin API over its unix socket."""
-
-    def __init__(self, path):
-        super().__init__("localhost", timeout=10)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
-def admin(method, path):
-    conn = AdminConnection(ADMIN_SOCKET)
-    try:
-        conn.request(method, path)
-        resp = conn.getresponse()
-        body = json.loads(resp.read() or b"null")
-        if resp.status != 200:
-            raise RuntimeError(f"admin API {method} {path}: {resp.status} {body}")
-        return body
-    finally:
-        conn.close()
-
-
-def user_path(user, sid=None):
-    p = "/sessions/users/" + quote(user, safe="")
-    if sid:
-        p += "/" + quote(sid, safe="")
-    return p + "?handler=" + quote(HANDLER)
 
 
 class App(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # chunked bodies and trailers
+
     def claims(self):
         token = self.headers.get("X-Session", "")
         try:
@@ -88,8 +57,12 @@ class App(BaseHTTPRequestHandler):
         c = self.claims()
         if c is None:
             return self.answer(401, {"error": "no valid session token"})
+        family = sorted(
+            k for k in self.headers.keys()
+            if k.lower().replace("_", "-").replace(".", "-").startswith("x-session-")
+        )
         user = c["data"].get("_auth_user_id")
-        self.answer(200, {"user": user, "sid": c.get("sid"), "new": c["new"]})
+        self.answer(200, {"user": user, "sid": c.get("sid"), "new": c["new"], "family": family})
 
     def do_POST(self):
         c = self.claims()
@@ -106,14 +79,17 @@ class App(BaseHTTPRequestHandler):
         if user is None:
             return self.answer(403, {"error": "not logged in"})
         if url.path == "/logout-everywhere":
-            revoked = admin("DELETE", user_path(user))["revoked"]
-            return self.answer(200, {"revoked": revoked})
+            return self.answer(200, {"user": user}, [("X-Session-Logout-All", "1")])
         if url.path == "/logout-other-devices":
-            revoked = 0
-            for s in admin("GET", user_path(user))["sessions"]:
-                if s["sid"] != c["sid"]:
-                    revoked += admin("DELETE", user_path(user, s["sid"]))["revoked"]
-            return self.answer(200, {"revoked": revoked})
+            return self.answer(200, {"user": user}, [("X-Session-Logout-Others", "1")])
+        if url.path == "/logout-in-trailer":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "x_session.logout-all")
+            self.end_headers()
+            self.wfile.write(b"2\r\nok\r\n0\r\nx_session.logout-all: 1\r\n\r\n")
+            return
         self.answer(404, {"error": "no such route"})
 
     def log_message(self, *args):
