@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+
 	"github.com/caddy-session/caddy-session/session"
 )
 
