@@ -69,8 +69,9 @@ reverse_proxy `+up.host)
 		t.Fatalf("interrupted save: %d, want 400", got)
 	}
 	req, _ := http.NewRequest("GET", c.URL+"/read", nil)
-	req.AddCookie(&http.Cookie{Name: "sessionid", Value: "abcdefghijklmnopqrstuvwxyz012345"})
-	keys = append(keys, "abcdefghijklmnopqrstuvwxyz012345")
+	unknown := session.NewRealm([]byte(testSecret)).New() // a key this site could have issued
+	req.AddCookie(&http.Cookie{Name: "sessionid", Value: unknown})
+	keys = append(keys, unknown)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}

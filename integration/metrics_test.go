@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/caddy-session/caddy-session/internal/testredis"
+	"github.com/caddy-session/caddy-session/session"
 )
 
 // After scripted traffic, the session metrics on Caddy's admin /metrics
@@ -84,7 +85,7 @@ handle {
 	if got, _, _ := opsGet(t, newClient(t), c.URL+"/policy/login"); got != http.StatusBadGateway {
 		t.Fatalf("an update against deny_write: %d, want 502", got)
 	}
-	unknown := "abcdefghijklmnopqrstuvwxyz012345"
+	unknown := session.NewRealm([]byte(testSecret)).New() // a key these sites could have issued
 	for path, cookie := range map[string]string{"/": "sessionid", "/down/x": "down"} {
 		req, _ := http.NewRequest("GET", c.URL+path, nil)
 		req.AddCookie(&http.Cookie{Name: cookie, Value: unknown})

@@ -28,7 +28,7 @@ const revokeTrials = 40
 const revokeOthers = 10
 
 // sessionCookie is c's value of the session cookie, "" when none.
-func sessionCookie(e *ctEnv, c *http.Client) string {
+func revokeCookie(e *ctEnv, c *http.Client) string {
 	u, _ := url.Parse(e.caddy.URL)
 	for _, ck := range c.Jar.Cookies(u) {
 		if ck.Name == "sessionid" {
@@ -83,7 +83,7 @@ func TestRevokeRacesCycleKey(t *testing.T) {
 				}
 				c := newClient(t)
 				e.write(t, c, "/", "X-Session-Set", `{"_auth_user_id":"`+user+`"}`)
-				old := sessionCookie(e, c)
+				old := revokeCookie(e, c)
 				// The upstream starts the revocation as it answers with
 				// cycle_key, so that Caddy's commit and the admin API's
 				// revocation run at once.
@@ -104,7 +104,7 @@ func TestRevokeRacesCycleKey(t *testing.T) {
 				if s := cycled.resp.StatusCode; s != 200 && s != 400 {
 					t.Fatalf("trial %d: the cycle_key answered %d; want 200 (before the revocation) or 400", trial, s)
 				}
-				assertLoggedOut(t, e, user, old, sessionCookie(e, c))
+				assertLoggedOut(t, e, user, old, revokeCookie(e, c))
 			}
 		})
 	}
@@ -122,7 +122,7 @@ func TestEvictionRacesCycleKey(t *testing.T) {
 				login := ctLines("X-Session-Set", `{"_auth_user_id":"`+user+`"}`)
 				a, b := newClient(t), newClient(t)
 				e.ok(t, a, ctCall{answer: login})
-				old := sessionCookie(e, a)
+				old := revokeCookie(e, a)
 				// The store's clock keeps milliseconds: b's login must be
 				// newer than a's.
 				code, body := admin(t, e.caddy, "GET", "/sessions/users/"+user)
@@ -160,7 +160,7 @@ func TestEvictionRacesCycleKey(t *testing.T) {
 				if e.read(t, b, "/").New {
 					t.Fatalf("trial %d: the newest login was logged out", trial)
 				}
-				for _, v := range []string{old, sessionCookie(e, a)} {
+				for _, v := range []string{old, revokeCookie(e, a)} {
 					if v != "" && !e.readWithCookie(t, "/", "sessionid", v).New {
 						t.Fatalf("trial %d: the older browser is still logged in beyond max_sessions_per_user 1", trial)
 					}
