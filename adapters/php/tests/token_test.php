@@ -67,6 +67,16 @@ test('no secret configured: 500, the app never runs', function (): void {
     check(!str_contains($r['body'], 'APP RAN'), 'the app ran');
 });
 
+test('a token split over X-Session, X-Session-Part-2, ... is joined; a part missing or out of order is refused', function (): void {
+    $token = hs256_token(['data' => ['user' => 'ada']]);
+    $parts = str_split($token, intdiv(strlen($token), 3) + 1);
+    check_same(3, count($parts), 'parts');
+    $env = ['HTTP_X_SESSION_PART_2' => $parts[1], 'HTTP_X_SESSION_PART_3' => $parts[2]];
+    check_same('APP RAN {"user":"ada"}', request($parts[0], APP, $env)['body'], 'joined');
+    check_refused(request($parts[0], APP, ['HTTP_X_SESSION_PART_3' => $parts[2]]), 'part 2 missing');
+    check_refused(request($parts[0], APP, ['HTTP_X_SESSION_PART_2' => $parts[2], 'HTTP_X_SESSION_PART_3' => $parts[1]]), 'parts swapped');
+});
+
 // EdDSA, as behind Caddy's token_alg EdDSA: SESSION_PUBLIC_KEY holds the
 // PEM public key (a php-fpm pool writes its line breaks as \n).
 $kp = sodium_crypto_sign_keypair();

@@ -90,6 +90,24 @@ test('a change in a shutdown function is sent', function (): void {
         ['X-Session-Set: {"late":1}']);
 });
 
+test("the manual's logout (session_destroy and setcookie of PHPSESSID): only the flush, no PHPSESSID cookie; other cookies kept", function (): void {
+    $r = check_updates(['user' => 'ada'], <<<'PHP'
+        session_start();
+        setcookie('theme', 'dark');
+        $_SESSION = [];
+        setcookie(session_name(), '', time() - 42000, '/');
+        session_destroy();
+        PHP, ['X-Session-Flush: 1']);
+    $cookies = array_values(array_filter($r['headers'], static fn ($h) => strcasecmp($h[0], 'Set-Cookie') === 0));
+    check_same([['Set-Cookie', 'theme=dark']], $cookies, 'cookies');
+});
+
+test('a change made after the response started is logged as lost, naming the header', function (): void {
+    $r = check_updates([], "session_start(); \$_SESSION['a'] = 1; echo 'page'; while (ob_get_level()) { ob_end_flush(); } flush(); \$_SESSION['b'] = 2;",
+        ['X-Session-Set: {"a":1}']);
+    check(str_contains($r['log'], 'the session changes made since (Set) cannot be sent to Caddy and are LOST'), "log: {$r['log']}");
+});
+
 test('session_id() is the token sid in hex', function (): void {
     $r = check_updates([], 'session_start(); echo session_id();', []);
     check_same(bin2hex('sid-of-this-session'), $r['body'], 'session_id()');

@@ -115,6 +115,7 @@ test('a value no convention covers fails the save, naming the key: 500 and no up
         'NAN' => "\$_SESSION['k'] cannot be stored (NAN)",
         'INF' => "\$_SESSION['k'] cannot be stored (INF)",
         "fopen('php://memory', 'r')" => "\$_SESSION['k'] cannot be stored (a resource",
+        'new ArrayObject([new DateTime()])' => "\$_SESSION['k'] cannot be stored (an object of class ArrayObject holds an object of class DateTime",
     ] as $expr => $want) {
         $r = request(hs256_token(['data' => ['a' => 1]]), "session_start(); \$_SESSION['ok'] = 1; \$_SESSION['k'] = $expr;");
         check_same(500, $r['status'], "status for $expr");
