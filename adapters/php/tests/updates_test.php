@@ -85,6 +85,13 @@ test('session_abort: nothing is sent', function (): void {
     check_updates([], "session_start(); \$_SESSION['a'] = 1; session_abort();", []);
 });
 
+test('session_reset: back to the data as read; read_and_close: nothing sent', function (): void {
+    check_updates(['a' => 'x'], "session_start(); \$_SESSION['a'] = 'y'; \$_SESSION['b'] = 1; session_reset();", []);
+    check_updates(['a' => 'x'], "session_start(); \$_SESSION['a'] = 'y'; session_write_close(); session_start(); \$_SESSION['b'] = 1; session_reset();",
+        ['X-Session-Set: {"a":"y"}']);
+    check_updates(['a' => 'x'], "session_start(['read_and_close' => true]); \$_SESSION['a'] = 'y';", []);
+});
+
 test('a change in a shutdown function is sent', function (): void {
     check_updates([], "session_start(); register_shutdown_function(function () { \$_SESSION['late'] = 1; }); echo 'page';",
         ['X-Session-Set: {"late":1}']);
