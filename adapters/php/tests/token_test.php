@@ -110,4 +110,24 @@ test('EdDSA: a token for another audience is refused', function () use ($sk, $ed
     check_same('APP RAN []', request(eddsa_token(['data' => [], 'aud' => ['shop', 'blog']], $sk), APP, $env)['body'], 'aud list with shop');
 });
 
+// SESSION_JWKS_URL: the key picked by the token's kid. A file path stands
+// in for Caddy's jwks_path here (file_get_contents reads both); the
+// adapter's 5-minute cache is keyed by the URL, unique to this run.
+$jwks = sys_get_temp_dir() . '/caddy-session-php-tests-jwks-' . getmypid() . '.json';
+file_put_contents($jwks, json_encode(['keys' => [
+    ['kty' => 'OKP', 'crv' => 'Ed25519', 'kid' => 'k1', 'x' => b64url(sodium_crypto_sign_publickey($kp))],
+]]));
+register_shutdown_function(static function () use ($jwks): void {
+    @unlink($jwks);
+    @unlink(sys_get_temp_dir() . '/caddy-session-jwks-' . hash('sha256', $jwks) . '.json');
+});
+
+test('SESSION_JWKS_URL: the kid\'s key verifies; an unknown kid or another key is refused', function () use ($sk, $jwks): void {
+    $env = ['SESSION_JWKS_URL' => $jwks];
+    check_same('APP RAN {"k":1}', request(eddsa_token(['data' => ['k' => 1]], $sk, 'k1'), APP, $env)['body'], 'kid k1');
+    check_refused(request(eddsa_token(['data' => []], $sk, 'k2'), APP, $env), 'unknown kid');
+    $other = sodium_crypto_sign_secretkey(sodium_crypto_sign_keypair());
+    check_refused(request(eddsa_token(['data' => []], $other, 'k1'), APP, $env), 'kid k1, another key');
+});
+
 run_tests();
