@@ -24,6 +24,7 @@ echo "== adapter tests in their own languages"
 /usr/bin/python3 -m unittest discover -s adapters/python/tests
 (cd adapters/node && node --test)
 adapters/ruby/test.sh
+adapters/php/test.sh
 
 echo "== fuzz (brief)"
 scripts/fuzz.sh

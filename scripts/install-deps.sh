@@ -31,6 +31,8 @@ if [ "$what" = test ]; then
 	check "/usr/bin/python3 -c 'import redis_sessions'" python3-django-redis-sessions # session/redisblob
 	check "ls /usr/sbin/php-fpm* || command -v php-fpm" php-fpm
 	check "command -v php" php-cli
+	check "command -v php-cgi" php-cgi # adapters/php/test.sh runs each request under php-cgi
+	check "command -v composer" composer # integration/adapters_install_test.go: composer install adapters/php
 	check "command -v node && command -v npm" "nodejs npm"
 	check "/usr/bin/python3 -c 'import flask'" python3-flask # integration/adapters_test.go: adapters/python's Flask example
 	check "/usr/bin/python3 -c 'import supysonic.web'" supysonic # integration/adapters_supysonic_test.go: a real Flask app, unchanged
