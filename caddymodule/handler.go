@@ -278,6 +278,7 @@ type Handler struct {
 	purge     func(time.Time) (int, error)
 	stopPurge func() error
 	health    *storeHealth
+	storeKey  string // names the store's health: its pool key (sharedStore), else its config
 	timeout   time.Duration
 	store     session.Store
 	manager   *session.Manager
@@ -360,11 +361,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.timeout <= 0 {
 		return fmt.Errorf("store_timeout: must be positive, got %s", h.timeout)
 	}
-	storeLabel, storeConfig := storeName(h.StoreRaw), []byte(h.StoreRaw) // before LoadModule drops them
+	storeLabel := storeName(h.StoreRaw) // before LoadModule drops it
 	if h.store, err = h.provisionStore(ctx, age, secret, fallbacks); err != nil {
 		return err
 	}
-	h.health = registerHealth(storeLabel, storeConfig)
+	h.health = registerHealth(storeLabel, h.storeKey)
 	h.storeLabel = storeLabel
 	if err := registerSessionMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)

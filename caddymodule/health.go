@@ -22,7 +22,7 @@ func init() {
 // error's message, which never holds a session key or data).
 type storeHealth struct {
 	label string // "<store> <hash of its config>"
-	id    string // the store's JSON config
+	id    string // the shared store's pool key, else its JSON config
 	refs  int    // handlers using it; under healthRegistry's lock
 
 	failures  atomic.Int64 // consecutive failed operations
@@ -46,25 +46,25 @@ func (s *storeHealth) failed(err error) {
 }
 
 // healthRegistry holds the stores of every provisioned handler, one entry
-// per store configuration (handlers configured alike share it, as they
-// share the store); a handler leaves it at Cleanup, so after a reload it
-// lists the new config's stores, their state carried over.
+// per shared store (keyed as the pool keys it: handlers on one store share
+// its health, however each writes its config); a handler leaves it at
+// Cleanup, so after a reload it lists the new config's stores, their state
+// carried over.
 var healthRegistry = struct {
 	sync.Mutex
 	stores []*storeHealth
 }{}
 
-func registerHealth(backend string, config []byte) *storeHealth {
+func registerHealth(backend, id string) *storeHealth {
 	healthRegistry.Lock()
 	defer healthRegistry.Unlock()
-	id := string(config)
 	for _, s := range healthRegistry.stores {
 		if s.id == id {
 			s.refs++
 			return s
 		}
 	}
-	sum := sha256.Sum256(config) // never shows a password in the config
+	sum := sha256.Sum256([]byte(id)) // never shows a password in the config
 	s := &storeHealth{label: backend + " " + hex.EncodeToString(sum[:4]), id: id, refs: 1}
 	healthRegistry.stores = append(healthRegistry.stores, s)
 	return s

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,6 +129,7 @@ func (h *Handler) provisionStore(ctx caddy.Context, age time.Duration, secret st
 	if h.StoreRaw == nil {
 		h.StoreRaw = json.RawMessage(`{"backend":"file"}`)
 	}
+	h.storeKey = string(h.StoreRaw) // before LoadModule drops it
 	mod, err := ctx.LoadModule(h, "StoreRaw")
 	if err != nil {
 		return nil, fmt.Errorf("store: loading module: %w", err)
@@ -153,6 +155,9 @@ func (h *Handler) provisionStore(ctx caddy.Context, age time.Duration, secret st
 	if err != nil {
 		return nil, err
 	}
+	if s, ok := sm.(sharedStore); ok {
+		h.storeKey = s.sharedKey()
+	}
 	if p, ok := store.(Purger); ok {
 		// No request bounds a purge: dbTimeout does, as for the
 		// background one.
@@ -164,6 +169,20 @@ func (h *Handler) provisionStore(ctx caddy.Context, age time.Duration, secret st
 	}
 	return store, nil
 }
+
+// sharedStore is a store module whose store is one entry of the pool:
+// its key names that entry, so that every handler on the store shares one
+// health however its config is written (a placeholder, a relative path),
+// and handlers on different stores never share one. A store without it
+// (signed cookies, a third party's) has a health per configuration.
+type sharedStore interface{ sharedKey() string }
+
+func (p *pooledStore) sharedKey() string { return p.poolKey }
+
+// sharedKey is the Django layout's backend when the handler opened it.
+func (f *FileStore) sharedKey() string { return cmp.Or(f.djangoKey, f.poolKey) }
+
+func (s *DBStore) sharedKey() string { return s.poolKey }
 
 // Interface guards
 var (

@@ -174,7 +174,13 @@ var smugKinds = []struct {
 	{"flush", []string{"Flush"}},
 	{"cycle-key", []string{"Cycle", "Key"}},
 	{"expiry", []string{"Expiry"}},
+	{"incr", []string{"Incr"}},
+	{"logout-others", []string{"Logout", "Others"}},
+	{"logout-all", []string{"Logout", "All"}},
 	{"unknown", []string{"Anything"}},
+	// A token part: Caddy's own toward the upstream (a client's is
+	// stripped), an unknown update header from it.
+	{"unknown", []string{"Part", "2"}},
 }
 
 // smugSpellings returns the fixed spellings (canonical, lower, upper, all
@@ -604,7 +610,9 @@ func smugValid(kind string) string {
 		return `{"` + smugSmuggled + `":1}`
 	case "delete":
 		return `["` + smugSmuggled + `-gone"]`
-	case "clear", "flush", "cycle-key":
+	case "incr":
+		return `{"` + smugSmuggled + `-n":1}`
+	case "clear", "flush", "cycle-key", "logout-others", "logout-all":
 		return "1"
 	case "expiry":
 		return "3600"
@@ -619,7 +627,9 @@ func smugMalformed(kind string) string {
 		return `{"` + smugSmuggled + `":`
 	case "delete":
 		return `"` + smugSmuggled + `"`
-	case "clear", "flush", "cycle-key":
+	case "incr":
+		return `{"` + smugSmuggled + `-n":"1"}`
+	case "clear", "flush", "cycle-key", "logout-others", "logout-all":
 		return smugSmuggled
 	case "expiry":
 		return smugSmuggled + "-soon"
@@ -862,6 +872,8 @@ func smugStartCaddy(t *testing.T, spellings []smugSpelling, php, wsgi, node stri
 	session {
 		secret {env.SESSION_SECRET}
 		store memory
+		# The logout headers apply (under a user_key) rather than being refused.
+		user_key _auth_user_id
 	}
 }
 

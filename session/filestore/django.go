@@ -33,8 +33,8 @@ type DjangoBackend struct {
 var _ blob.Backend = (*DjangoBackend)(nil)
 
 // NewDjango returns the backend for Django's file engine in dir with the
-// file prefix (Django's SESSION_COOKIE_NAME). dir must exist or is created
-// 0700; an existing dir that others (not its group: Django and Caddy may
+// file prefix (Django's SESSION_COOKIE_NAME). A missing dir is created
+// 0700 by the first write, as New's; an existing dir that others (not its group: Django and Caddy may
 // share a group) can access is refused, since the file names are keys.
 func NewDjango(dir, prefix string) (*DjangoBackend, error) {
 	dir, err := filepath.Abs(dir)
@@ -48,9 +48,6 @@ func NewDjango(dir, prefix string) (*DjangoBackend, error) {
 		if info, err := os.Stat(dir); err == nil && info.IsDir() && info.Mode().Perm()&0o007 != 0 {
 			return nil, fmt.Errorf("session directory %s is open to other users (mode %04o), who could list the session keys; run: chmod o-rwx %s", dir, info.Mode().Perm(), dir)
 		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, lockDir), 0o700); err != nil {
-		return nil, fmt.Errorf("creating session directory: %w", err)
 	}
 	return &DjangoBackend{dir: dir, prefix: prefix, stripes: stripesFor(dir)}, nil
 }

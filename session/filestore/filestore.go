@@ -47,9 +47,10 @@ type Store struct {
 
 var _ session.Store = (*Store)(nil)
 
-// New returns a store keeping its sessions in dir, creating it (mode 0700)
-// if needed. Several Store values, in one process or several, may share
-// a directory.
+// New returns a store keeping its sessions in dir. A missing dir is
+// created (mode 0700) by the first write, not here, so that opening a store
+// to check a config (caddy validate) leaves the disk alone. Several Store
+// values, in one process or several, may share a directory.
 //
 // A directory that already exists must be private to its owner: its file
 // names are session keys, so anyone who can list it can take over every
@@ -63,14 +64,11 @@ func New(dir string) (*Store, error) {
 	if err := checkPrivate(dir); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, lockDir), 0o700); err != nil {
-		return nil, fmt.Errorf("creating session directory: %w", err)
-	}
 	return &Store{dir: dir, stripes: stripesFor(dir)}, nil
 }
 
 // checkPrivate refuses an existing dir that group or others may read,
-// write or search. A missing one is fine: New creates it 0700. Windows has
+// write or search. A missing one is fine: the first write creates it 0700. Windows has
 // ACLs, not mode bits, so the check does not apply there.
 func checkPrivate(dir string) error {
 	if runtime.GOOS == "windows" {
@@ -236,6 +234,9 @@ func (s *Store) Purge(now time.Time) (int, error) {
 // session. It counts those, goes on after an error and returns them all.
 func sweep(dir string, now time.Time, purge func(name string) (bool, error)) (int, error) {
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil // nothing written yet
+	}
 	if err != nil {
 		return 0, fmt.Errorf("listing session directory: %w", err)
 	}

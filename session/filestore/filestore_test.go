@@ -3,6 +3,7 @@ package filestore_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -46,9 +47,26 @@ func change(mode session.Mode, set session.Data, expiresAt time.Time) session.Ch
 	return session.Change{Mode: mode, Set: set, ExpiresAt: expiresAt}
 }
 
-func TestNewCreatesPrivateDirectory(t *testing.T) {
+// Opening a store creates nothing (caddy validate opens it); the first
+// write creates the directory, private.
+func TestFirstWriteCreatesPrivateDirectory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "sessions")
-	open(t, dir)
+	s := open(t, dir)
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after New, stat %s: %v; want it not to exist", dir, err)
+	}
+	if _, _, err := s.Load(t.Context(), session.NewKey()); err != nil {
+		t.Fatalf("Load before any write: %v", err)
+	}
+	if n, err := s.Purge(time.Now()); n != 0 || err != nil {
+		t.Fatalf("Purge before any write = %d, %v; want 0, nil", n, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after a read and a purge, stat %s: %v; want it not to exist", dir, err)
+	}
+	if _, err := s.Save(t.Context(), session.NewKey(), change(session.ModeCreate, session.Data{"a": []byte(`1`)}, time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
 	info, err := os.Stat(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -241,8 +259,9 @@ func TestInvalidKeys(t *testing.T) {
 			}
 		})
 	}
-	if names := dirNames(t, dir); !slices.Equal(names, []string{".locks"}) {
-		t.Errorf("directory holds %q; want only .locks", names)
+	// Nothing was written: not even the directory, which the first write makes.
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stat %s: %v; want it never created", dir, err)
 	}
 	if _, err := os.Stat(filepath.Join(parent, "victim")); err != nil {
 		t.Errorf("file outside the directory: %v", err)

@@ -2,8 +2,11 @@ package filestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 )
@@ -68,7 +71,15 @@ func lockStripeContext(ctx context.Context, dir string, st *stripes, key string)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("locking session: waiting for another writer: %w", ctx.Err())
 	}
-	release, err := lockFile(ctx, filepath.Join(dir, lockDir, stripeName(i)))
+	path := filepath.Join(dir, lockDir, stripeName(i))
+	release, err := lockFile(ctx, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The first write makes the directory: opening a store does not,
+		// so that checking a config creates nothing.
+		if err = os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
+			release, err = lockFile(ctx, path)
+		}
+	}
 	if err != nil {
 		<-st[i]
 		return nil, fmt.Errorf("locking session: %w", err)

@@ -182,6 +182,10 @@ func TestHelperLockHolder(t *testing.T) {
 	if dir == "" {
 		t.Skip("only run by TestWriterGivesUpOnHeldLock")
 	}
+	// As another Caddy's first write would, make the directory.
+	if err := os.MkdirAll(filepath.Join(dir, lockDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for i := range numStripes {
 		if _, err := lockFile(t.Context(), filepath.Join(dir, lockDir, stripeName(uint32(i)))); err != nil {
 			t.Fatal(err)
