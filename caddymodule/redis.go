@@ -110,13 +110,25 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 		if rs.WaitReplicas > 0 {
 			sopts = append(sopts, redisstore.WaitReplicas(rs.WaitReplicas, rs.waitTimeout()))
 		}
-		return redisShared{redisstore.New(client, prefix, sopts...), client}, client.Close, nil
+		stopCheck := warnIfUnreachable(ctx.Logger(), "redis", client, opts.Addrs, startCheckTimeout(opts))
+		closeAll := func() error {
+			stopCheck()
+			return client.Close()
+		}
+		return redisShared{redisstore.New(client, prefix, sopts...), client}, closeAll, nil
 	})
 	if err != nil {
 		return fmt.Errorf("store redis: %w", err)
 	}
 	rs.client, rs.prefix = rs.Store.(redisShared).client, prefix
 	return nil
+}
+
+// literalDB is the database the block names, by db or in an address
+// without placeholders; Validate has checked the addresses before.
+func (rs *RedisStore) literalDB() int {
+	t, _ := rs.literalTarget()
+	return t.db
 }
 
 // waitTimeout is wait_timeout with its default applied.
@@ -189,8 +201,8 @@ func (rs *RedisStore) Validate() error {
 		err = errors.New("wait_replicas: not on a Redis Cluster (several addresses without master_name): WAIT has no key to route by; give one address or master_name")
 	case rs.ClientCache != nil && (len(rs.Addresses) > 1 || rs.MasterName != ""):
 		err = errors.New("client_cache: single node only (one address, no master_name): go-redis caches for a single node's client")
-	case rs.ClientCache != nil && rs.DB != 0:
-		err = fmt.Errorf("client_cache: database 0 only, got db %d: go-redis caches database 0 only", rs.DB)
+	case rs.ClientCache != nil && rs.literalDB() != 0:
+		err = fmt.Errorf("client_cache: database 0 only, got db %d: go-redis caches database 0 only", rs.literalDB())
 	case rs.ClientCache != nil && (rs.ClientCache.MaxStaleness < 0 || rs.ClientCache.MaxEntries < 0):
 		err = errors.New("client_cache: max_staleness and max_entries must not be negative")
 	case rs.WaitReplicas > 0 && rs.waitTimeout() >= rs.commandTimeout():
