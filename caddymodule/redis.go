@@ -228,7 +228,7 @@ func (rs *RedisStore) waitArgs(d *caddyfile.Dispenser) error {
 	if len(args) == 2 {
 		dur, err := caddy.ParseDuration(args[1])
 		if err != nil || dur <= 0 {
-			return d.Errf("wait_replicas: bad timeout %q: want a positive duration", args[1])
+			return d.Errf("wait_replicas: bad timeout %q: %s", args[1], durationUnits)
 		}
 		rs.WaitTimeout = caddy.Duration(dur)
 	}
@@ -244,7 +244,7 @@ func (rs *RedisStore) clientCacheArgs(d *caddyfile.Dispenser) error {
 	case 1:
 		dur, err := caddy.ParseDuration(args[0])
 		if err != nil || dur <= 0 {
-			return d.Errf("client_cache: bad max_staleness %q: want a positive duration", args[0])
+			return d.Errf("client_cache: bad max_staleness %q: %s", args[0], durationUnits)
 		}
 		c.MaxStaleness = caddy.Duration(dur)
 	default:
@@ -257,7 +257,7 @@ func (rs *RedisStore) clientCacheArgs(d *caddyfile.Dispenser) error {
 			return err
 		}
 		if sub != "max_entries" {
-			return d.Errf("client_cache: unrecognized subdirective %q", sub)
+			return unknownSubdirective(d, "client_cache", sub, []string{"max_entries"})
 		}
 		if err := intArg(d, &c.MaxEntries); err != nil {
 			return err

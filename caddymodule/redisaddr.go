@@ -89,7 +89,7 @@ func parseRedisAddress(a string) (redisEndpoint, error) {
 		if !errors.As(err, &aerr) || aerr.Err != "missing port in address" {
 			return redisEndpoint{}, refuse(a, "not host:port (an IPv6 address goes in brackets: [::1]:6379)")
 		}
-		host, port = a, "6379"
+		host, port = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]"), "6379"
 	}
 	if host == "" {
 		return redisEndpoint{}, refuse(a, "no host")

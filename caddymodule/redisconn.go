@@ -124,7 +124,7 @@ func unmarshalRedisBlock(d *caddyfile.Dispenser, name string, conn *RedisConn, e
 			return fmt.Errorf("store %s: %w", name, err)
 		}
 		if !handled {
-			return d.Errf("store %s: unrecognized subdirective %q", name, sub)
+			return unknownSubdirective(d, "store "+name, sub, storeSubdirectives[name])
 		}
 	}
 	return nil
@@ -182,7 +182,7 @@ func (c *RedisConn) clientOptions() (*redis.UniversalOptions, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.db != 0 && c.cluster() {
+	if t.db != c.DB && c.cluster() { // db alone: validate says it
 		return nil, fmt.Errorf("database %d (from an address): a Redis Cluster (several addresses without master_name) has only database 0", t.db)
 	}
 	opts := &redis.UniversalOptions{
