@@ -142,7 +142,7 @@ func (rs *RedisStore) waitTimeout() time.Duration {
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. Syntax:
 //
 //	store redis {
-//		address      <host:port>...
+//		address      <host[:port] | redis://... | rediss://... | unix://...>...
 //		master_name  <name>
 //		username     <user>
 //		password     <password>
@@ -159,9 +159,11 @@ func (rs *RedisStore) waitTimeout() time.Duration {
 //	}
 //
 // `address` may repeat, its addresses adding up; any other subdirective
-// given twice is an error. username, password and the addresses may hold
-// placeholders, expanded at provision; one that can never resolve (an
-// unknown name) is refused here already.
+// given twice is an error. An address without a port means 6379; a
+// URL's user, password and /db fill username, password and db, and must
+// agree with them when both are given. username, password and the
+// addresses may hold placeholders, expanded at provision; one that can
+// never resolve (an unknown name) is refused here already.
 func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	err := unmarshalRedisBlock(d, "redis", &rs.RedisConn, func(sub string) (bool, error) {
 		switch sub {
