@@ -79,12 +79,51 @@ func adaptError(out string) string {
 }
 
 // TestConfigRedisURL: `address redis://:<password>@127.0.0.1:<port>/7`,
-// as a Django user copies it from LOCATION, reaches a real redis-server
+// as a Django user copies it from LOCATION, and the same server's unix
+// socket as `unix://:<password>@/path?db=7`, reach a real redis-server
 // that requires the password, and the session lands in database 7 (where
-// the address used to answer every request 503).
+// such an address used to answer every request 503).
 func TestConfigRedisURL(t *testing.T) {
 	const password = "c0nfig-test-pw"
-	srv := testredis.Start(t, "--requirepass", password)
+	sock := filepath.Join(t.TempDir(), "redis.sock")
+	srv := testredis.Start(t, "--requirepass", password, "--unixsocket", sock, "--unixsocketperm", "700")
+	for _, tc := range []struct{ name, address string }{
+		{"redis URL", "redis://:{env.CT_REDIS_PASSWORD}@127.0.0.1:" + strconv.Itoa(srv.Port) + "/7"},
+		{"unix socket URL", "unix://:{env.CT_REDIS_PASSWORD}@" + sock + "?db=7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			flushRedis(t, srv, password)
+			configRedisLogin(t, tc.address, password)
+			for db, want := range map[int]int64{7: 1, 0: 0} {
+				rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), Password: password, DB: db})
+				n, err := rdb.DBSize(context.Background()).Result()
+				rdb.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != want {
+					t.Errorf("database %d holds %d keys, want %d", db, n, want)
+				}
+			}
+		})
+	}
+}
+
+// flushRedis empties every database of srv.
+func flushRedis(t *testing.T, srv *testredis.Server, password string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), Password: password})
+	defer rdb.Close()
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// configRedisLogin runs a Caddy whose store redis has address, logs in
+// through an upstream that sets {"user":"alice"}, and checks that the
+// next request's session holds it.
+func configRedisLogin(t *testing.T, address, password string) {
+	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/login" {
 			w.Header().Set("X-Session-Set", `{"user":"alice"}`)
@@ -99,8 +138,8 @@ func TestConfigRedisURL(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(claims.Data)
 	}))
 	t.Cleanup(up.Close)
-	c := startCaddy(t, "", "session {\n\tsecret {env.SESSION_SECRET}\n\tstore redis {\n\t\taddress redis://:{env.CT_REDIS_PASSWORD}@127.0.0.1:"+
-		strconv.Itoa(srv.Port)+"/7\n\t}\n}\nreverse_proxy "+strings.TrimPrefix(up.URL, "http://"), "CT_REDIS_PASSWORD="+password)
+	c := startCaddy(t, "", "session {\n\tsecret {env.SESSION_SECRET}\n\tstore redis {\n\t\taddress "+address+
+		"\n\t}\n}\nreverse_proxy "+strings.TrimPrefix(up.URL, "http://"), "CT_REDIS_PASSWORD="+password)
 	client := newClient(t)
 	get := func(path string) string {
 		t.Helper()
@@ -118,18 +157,6 @@ func TestConfigRedisURL(t *testing.T) {
 	get("/login")
 	if got := get("/whoami"); got != `{"user":"alice"}` {
 		t.Fatalf("the next request's session data = %s, want {\"user\":\"alice\"}", got)
-	}
-	ctx := context.Background()
-	for db, want := range map[int]int64{7: 1, 0: 0} {
-		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), Password: password, DB: db})
-		n, err := rdb.DBSize(ctx).Result()
-		rdb.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != want {
-			t.Errorf("database %d holds %d keys, want %d", db, n, want)
-		}
 	}
 }
 
