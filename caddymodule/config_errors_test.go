@@ -158,6 +158,7 @@ func TestConfigSuggestions(t *testing.T) {
 		{"client_cache", "store redis { client_cache { max_entires 5 } }", `store redis: client_cache: unrecognized subdirective "max_entires"; did you mean "max_entries"?`},
 		{"weeks", "cookie_age 2w", `cookie_age: bad duration "2w": want a number and a unit: ns, us, ms, s, m, h or d (days), combined as in 1h30m; e.g. 14d, 90m, 30s`},
 		{"no unit", "token_ttl 60", `token_ttl: bad duration "60": want a number and a unit: ns, us, ms, s, m, h or d (days), combined as in 1h30m; e.g. 14d, 90m, 30s`},
+		{"client_cache staleness", "store redis { client_cache 1sec }", `store redis: client_cache: bad max_staleness "1sec": above zero, want a number and a unit: ns, us, ms, s, m, h or d (days), combined as in 1h30m; e.g. 14d, 90m, 30s`},
 		{"redis timeout", "store redis { timeout 2sec }", `store redis: timeout: bad duration "2sec": want a number and a unit: ns, us, ms, s, m, h or d (days), combined as in 1h30m; e.g. 14d, 90m, 30s`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

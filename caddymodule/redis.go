@@ -230,7 +230,7 @@ func (rs *RedisStore) waitArgs(d *caddyfile.Dispenser) error {
 	if len(args) == 2 {
 		dur, err := caddy.ParseDuration(args[1])
 		if err != nil || dur <= 0 {
-			return d.Errf("wait_replicas: bad timeout %q: %s", args[1], durationUnits)
+			return d.Errf("wait_replicas: bad timeout %q: above zero, %s", args[1], durationUnits)
 		}
 		rs.WaitTimeout = caddy.Duration(dur)
 	}
@@ -246,7 +246,7 @@ func (rs *RedisStore) clientCacheArgs(d *caddyfile.Dispenser) error {
 	case 1:
 		dur, err := caddy.ParseDuration(args[0])
 		if err != nil || dur <= 0 {
-			return d.Errf("client_cache: bad max_staleness %q: %s", args[0], durationUnits)
+			return d.Errf("client_cache: bad max_staleness %q: above zero, %s", args[0], durationUnits)
 		}
 		c.MaxStaleness = caddy.Duration(dur)
 	default:
