@@ -55,7 +55,8 @@ func TestRedisAddressForms(t *testing.T) {
 		{name: "bad port", block: "address localhost:redis", wantErr: `store redis: address "localhost:redis": bad port "redis"` + formsMsg},
 		{name: "port out of range", block: "address redis://localhost:70000", wantErr: `store redis: address "redis://localhost:70000": bad port "70000"` + formsMsg},
 		{name: "unknown scheme", block: "address http://localhost:6379", wantErr: `store redis: address "http://localhost:6379": unknown scheme "http"` + formsMsg},
-		{name: "bare socket path", block: "address /run/redis/redis.sock", wantErr: `store redis: address "/run/redis/redis.sock": a socket's path is written unix:///run/redis/redis.sock` + formsMsg},
+		{name: "bare socket path", block: "address /run/redis/redis.sock", addrs: []string{"/run/redis/redis.sock"}},
+		{name: "bare socket path among others", block: "address /run/redis/redis.sock 10.0.0.1:6379", wantErr: `store redis: address "/run/redis/redis.sock": a unix socket is one server; give it alone`},
 		{name: "db not a number", block: "address redis://localhost/sessions", wantErr: `store redis: address "redis://localhost/sessions": invalid database number: "sessions"` + formsMsg},
 		{
 			name:    "query option refused, password not shown",

@@ -81,7 +81,9 @@ func parseRedisAddress(a string) (redisEndpoint, error) {
 		}, nil
 	}
 	if strings.HasPrefix(a, "/") {
-		return redisEndpoint{}, refuse(a, "a socket's path is written unix://"+a)
+		// A socket's bare path, as go-redis takes it: kept working for
+		// configs written before the URL forms.
+		return redisEndpoint{addr: a, unix: true}, nil
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
