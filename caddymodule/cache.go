@@ -50,12 +50,18 @@ func (CacheStore) CaddyModule() caddy.ModuleInfo {
 }
 
 // pooledClient shares one client per connection configuration.
-type pooledClient struct{ redis.UniversalClient }
+type pooledClient struct {
+	redis.UniversalClient
+	stopCheck func()
+}
 
-func (p pooledClient) Destruct() error { return p.Close() }
+func (p pooledClient) Destruct() error {
+	p.stopCheck()
+	return p.Close()
+}
 
 // Provision sets up the client. It does not wait for Redis.
-func (c *CacheStore) Provision(caddy.Context) error {
+func (c *CacheStore) Provision(ctx caddy.Context) error {
 	opts, err := c.clientOptions()
 	if err != nil {
 		return fmt.Errorf("store cache: %w", err)
@@ -66,7 +72,9 @@ func (c *CacheStore) Provision(caddy.Context) error {
 		return fmt.Errorf("store cache: %w", err)
 	}
 	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return pooledClient{redis.NewUniversalClient(opts)}, nil
+		client := redis.NewUniversalClient(opts)
+		stop := warnIfUnreachable(ctx.Logger(), "cache", client, opts.Addrs, startCheckTimeout(opts))
+		return pooledClient{client, stop}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("store cache: %w", err)

@@ -119,7 +119,7 @@ func (c *CachedDBStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "db":
 			err = c.DB.UnmarshalCaddyfile(d.NewFromNextSegment())
 		default:
-			return d.Errf("store cached_db: unrecognized subdirective %q (want cache { ... } and db { ... })", sub)
+			return unknownSubdirective(d, "store cached_db", sub, storeSubdirectives["cached_db"])
 		}
 		if err != nil {
 			return fmt.Errorf("store cached_db: %w", err)

@@ -214,7 +214,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "max_sessions_per_user":
 			err = countArg(d, &h.MaxSessionsPerUser)
 		default:
-			return d.Errf("unrecognized subdirective %q", sub)
+			return unknownSubdirective(d, "", sub, handlerSubdirectives)
 		}
 		if err != nil {
 			return err
@@ -237,7 +237,7 @@ func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
 	name := d.Val()
 	modID := storeNamespace + "." + name
 	if _, err := caddy.GetModule(modID); err != nil {
-		return d.Errf("store: unknown store %q (known: %s)", name, strings.Join(knownStores(), ", "))
+		return d.Errf("store: unknown store %q%s (known: %s)", name, suggestStore(name, knownStores()), strings.Join(knownStores(), ", "))
 	}
 	unm, err := caddyfile.UnmarshalModule(d, modID)
 	if err != nil {
@@ -289,7 +289,7 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	}
 	dur, err := caddy.ParseDuration(val)
 	if err != nil {
-		return d.Errf("%s: bad duration %q: %v", name, val, err)
+		return d.Errf("%s: bad duration %q: %s", name, val, durationUnits)
 	}
 	*dst = caddy.Duration(dur)
 	return nil

@@ -202,7 +202,7 @@ func (s *DBStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case sub == "table":
 			s.Table, err = oneArg(d)
 		default:
-			return d.Errf("store db: unrecognized subdirective %q", sub)
+			return unknownSubdirective(d, "store db", sub, storeSubdirectives["db"])
 		}
 		if err != nil {
 			return fmt.Errorf("store db: %w", err)

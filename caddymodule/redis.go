@@ -110,13 +110,25 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 		if rs.WaitReplicas > 0 {
 			sopts = append(sopts, redisstore.WaitReplicas(rs.WaitReplicas, rs.waitTimeout()))
 		}
-		return redisShared{redisstore.New(client, prefix, sopts...), client}, client.Close, nil
+		stopCheck := warnIfUnreachable(ctx.Logger(), "redis", client, opts.Addrs, startCheckTimeout(opts))
+		closeAll := func() error {
+			stopCheck()
+			return client.Close()
+		}
+		return redisShared{redisstore.New(client, prefix, sopts...), client}, closeAll, nil
 	})
 	if err != nil {
 		return fmt.Errorf("store redis: %w", err)
 	}
 	rs.client, rs.prefix = rs.Store.(redisShared).client, prefix
 	return nil
+}
+
+// literalDB is the database the block names, by db or in an address
+// without placeholders; Validate has checked the addresses before.
+func (rs *RedisStore) literalDB() int {
+	t, _ := rs.literalTarget()
+	return t.db
 }
 
 // waitTimeout is wait_timeout with its default applied.
@@ -130,7 +142,7 @@ func (rs *RedisStore) waitTimeout() time.Duration {
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. Syntax:
 //
 //	store redis {
-//		address      <host:port>...
+//		address      <host[:port] | redis://... | rediss://... | unix://...>...
 //		master_name  <name>
 //		username     <user>
 //		password     <password>
@@ -147,9 +159,11 @@ func (rs *RedisStore) waitTimeout() time.Duration {
 //	}
 //
 // `address` may repeat, its addresses adding up; any other subdirective
-// given twice is an error. username, password and the addresses may hold
-// placeholders, expanded at provision; one that can never resolve (an
-// unknown name) is refused here already.
+// given twice is an error. An address without a port means 6379; a
+// URL's user, password and /db fill username, password and db, and must
+// agree with them when both are given. username, password and the
+// addresses may hold placeholders, expanded at provision; one that can
+// never resolve (an unknown name) is refused here already.
 func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	err := unmarshalRedisBlock(d, "redis", &rs.RedisConn, func(sub string) (bool, error) {
 		switch sub {
@@ -189,8 +203,8 @@ func (rs *RedisStore) Validate() error {
 		err = errors.New("wait_replicas: not on a Redis Cluster (several addresses without master_name): WAIT has no key to route by; give one address or master_name")
 	case rs.ClientCache != nil && (len(rs.Addresses) > 1 || rs.MasterName != ""):
 		err = errors.New("client_cache: single node only (one address, no master_name): go-redis caches for a single node's client")
-	case rs.ClientCache != nil && rs.DB != 0:
-		err = fmt.Errorf("client_cache: database 0 only, got db %d: go-redis caches database 0 only", rs.DB)
+	case rs.ClientCache != nil && rs.literalDB() != 0:
+		err = fmt.Errorf("client_cache: database 0 only, got db %d: go-redis caches database 0 only", rs.literalDB())
 	case rs.ClientCache != nil && (rs.ClientCache.MaxStaleness < 0 || rs.ClientCache.MaxEntries < 0):
 		err = errors.New("client_cache: max_staleness and max_entries must not be negative")
 	case rs.WaitReplicas > 0 && rs.waitTimeout() >= rs.commandTimeout():
@@ -216,7 +230,7 @@ func (rs *RedisStore) waitArgs(d *caddyfile.Dispenser) error {
 	if len(args) == 2 {
 		dur, err := caddy.ParseDuration(args[1])
 		if err != nil || dur <= 0 {
-			return d.Errf("wait_replicas: bad timeout %q: want a positive duration", args[1])
+			return d.Errf("wait_replicas: bad timeout %q: above zero, %s", args[1], durationUnits)
 		}
 		rs.WaitTimeout = caddy.Duration(dur)
 	}
@@ -232,7 +246,7 @@ func (rs *RedisStore) clientCacheArgs(d *caddyfile.Dispenser) error {
 	case 1:
 		dur, err := caddy.ParseDuration(args[0])
 		if err != nil || dur <= 0 {
-			return d.Errf("client_cache: bad max_staleness %q: want a positive duration", args[0])
+			return d.Errf("client_cache: bad max_staleness %q: above zero, %s", args[0], durationUnits)
 		}
 		c.MaxStaleness = caddy.Duration(dur)
 	default:
@@ -245,7 +259,7 @@ func (rs *RedisStore) clientCacheArgs(d *caddyfile.Dispenser) error {
 			return err
 		}
 		if sub != "max_entries" {
-			return d.Errf("client_cache: unrecognized subdirective %q", sub)
+			return unknownSubdirective(d, "client_cache", sub, []string{"max_entries"})
 		}
 		if err := intArg(d, &c.MaxEntries); err != nil {
 			return err

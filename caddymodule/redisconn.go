@@ -21,7 +21,11 @@ import (
 // added to it reaches all three. Embedded, its fields sit at the top level
 // of the store's JSON.
 type RedisConn struct {
-	// host:port of the server, the cluster's nodes, or the sentinels.
+	// The server, the cluster's nodes, or the sentinels, each as
+	// host[:port] (port 6379 when omitted), redis://[user:password@]host[:port][/db],
+	// rediss://... (TLS) or unix:///path/to/redis.sock[?db=n], read as
+	// go-redis' ParseURL reads them. A URL's user, password or database
+	// must agree with username, password and db when both are given.
 	// Placeholders are expanded; an unknown or empty one is an error.
 	// Default: 127.0.0.1:6379.
 	Addresses []string `json:"addresses,omitempty"`
@@ -120,7 +124,7 @@ func unmarshalRedisBlock(d *caddyfile.Dispenser, name string, conn *RedisConn, e
 			return fmt.Errorf("store %s: %w", name, err)
 		}
 		if !handled {
-			return d.Errf("store %s: unrecognized subdirective %q", name, sub)
+			return unknownSubdirective(d, "store "+name, sub, storeSubdirectives[name])
 		}
 	}
 	return nil
@@ -145,6 +149,13 @@ func (c *RedisConn) validate() error {
 	case c.Timeout < 0:
 		return fmt.Errorf("timeout: must not be negative, got %s", time.Duration(c.Timeout))
 	}
+	t, err := c.literalTarget()
+	if err != nil {
+		return err
+	}
+	if t.db != 0 && c.cluster() {
+		return fmt.Errorf("database %d (from an address): a Redis Cluster (several addresses without master_name) has only database 0", t.db)
+	}
 	return nil
 }
 
@@ -159,11 +170,27 @@ func (c *RedisConn) clientOptions() (*redis.UniversalOptions, error) {
 	if err != nil {
 		return nil, err
 	}
+	var addrs []string
+	for _, a := range c.Addresses {
+		addr, err := expand("address", a, false)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, addr)
+	}
+	t, err := resolveAddresses(addrs, username, password, c.DB)
+	if err != nil {
+		return nil, err
+	}
+	if t.db != c.DB && c.cluster() { // db alone: validate says it
+		return nil, fmt.Errorf("database %d (from an address): a Redis Cluster (several addresses without master_name) has only database 0", t.db)
+	}
 	opts := &redis.UniversalOptions{
+		Addrs:        t.addrs,
 		MasterName:   c.MasterName,
-		Username:     username,
-		Password:     password,
-		DB:           c.DB,
+		Username:     t.username,
+		Password:     t.password,
+		DB:           t.db,
 		DialTimeout:  2 * time.Second,
 		ReadTimeout:  c.commandTimeout(),
 		WriteTimeout: c.commandTimeout(),
@@ -179,20 +206,13 @@ func (c *RedisConn) clientOptions() (*redis.UniversalOptions, error) {
 		// context; go-redis honours a context deadline only when told to.
 		ContextTimeoutEnabled: true,
 	}
-	for _, a := range c.Addresses {
-		addr, err := expand("address", a, false)
-		if err != nil {
-			return nil, err
-		}
-		opts.Addrs = append(opts.Addrs, addr)
-	}
 	if len(opts.Addrs) == 0 {
 		opts.Addrs = []string{"127.0.0.1:6379"}
 	}
 	if c.DialTimeout > 0 {
 		opts.DialTimeout = time.Duration(c.DialTimeout)
 	}
-	if c.TLS {
+	if c.TLS || t.tls {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	return opts, nil
