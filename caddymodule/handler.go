@@ -500,7 +500,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				ce.Write(zap.String("store", h.storeLabel))
 			}
 			(&reqSession{h: h}).expose(r)
-			err := next.ServeHTTP(&stripWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names}, r)
+			err := next.ServeHTTP(strippingWriter(w, h.names), r)
 			h.names.Strip(w.Header()) // trailers arrive after the body
 			return err
 		}
@@ -514,7 +514,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if c, err := r.Cookie(h.cookie.Name); err == nil {
 		cookieValue = c.Value
 	}
-	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}
+	rw := committingWriter(w, h, r)
 	if pre := exposed(r); pre != nil && pre.preloaded && pre.h.configID == h.configID && pre.sess != nil && pre.cookie == cookieValue {
 		rw.state = *pre // a session matcher ahead of this handler loaded it
 		rw.state.h, rw.state.preloaded = h, false
@@ -670,7 +670,7 @@ func (h *Handler) servePassed(w http.ResponseWriter, r *http.Request, next caddy
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
 	}
 	h.names.SetToken(r.Header, token)
-	err = next.ServeHTTP(&stripWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names}, r)
+	err = next.ServeHTTP(strippingWriter(w, h.names), r)
 	h.names.Strip(w.Header()) // trailers arrive after the body
 	return err
 }

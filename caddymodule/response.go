@@ -120,81 +120,61 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	return nil
 }
 
-// stripWriter removes the session family from the response headers and
-// trailers of a request that gets no session, without applying anything.
-type stripWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	names       headers.Names
-	wroteHeader bool
-}
-
-func (sw *stripWriter) WriteHeader(status int) {
-	sw.names.Strip(sw.Header())
-	if status >= 200 || status == http.StatusSwitchingProtocols {
-		sw.wroteHeader = true
-	}
-	sw.ResponseWriterWrapper.WriteHeader(status)
-}
-
-func (sw *stripWriter) Write(p []byte) (int, error) {
-	if !sw.wroteHeader {
-		sw.WriteHeader(http.StatusOK)
-	}
-	return sw.ResponseWriterWrapper.Write(p)
-}
-
-// ReadFrom keeps io.Copy from bypassing WriteHeader.
-func (sw *stripWriter) ReadFrom(src io.Reader) (int64, error) {
-	if !sw.wroteHeader {
-		sw.WriteHeader(http.StatusOK)
-	}
-	return sw.ResponseWriterWrapper.ReadFrom(src)
-}
-
-// FlushError must not let a flush send the headers unstripped.
-func (sw *stripWriter) FlushError() error {
-	if !sw.wroteHeader {
-		sw.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(sw.ResponseWriterWrapper.ResponseWriter).Flush()
-}
-
-// Flush implements http.Flusher.
-func (sw *stripWriter) Flush() { _ = sw.FlushError() }
-
-// Hijack lets a protocol switch take the connection.
-func (sw *stripWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(sw.ResponseWriterWrapper.ResponseWriter).Hijack()
-}
-
-// responseWriter holds the upstream's response header until the session
-// update it carries is persisted, then lets the response through unchanged
-// (streams, flushes and protocol switches included) or, when the update
-// could not be applied, swallows it so that the handler can answer with an
-// error instead.
+// responseWriter holds the upstream's response header until its hook has
+// run, then lets the response through unchanged (streams, flushes and
+// protocol switches included) or, when the hook failed, swallows it so that
+// the handler can answer with an error instead. One wrapper serves both
+// kinds of request, so that every way to send the header (WriteHeader,
+// Write, ReadFrom, a flush) passes through the hook, for either:
+//   - commitHeader, for a request with a session: applies the update the
+//     header carries and sets the cookie;
+//   - stripHeader, for a request that gets no session (unmatched, or a
+//     store failure under on_store_error pass): removes the session family,
+//     applying nothing.
 type responseWriter struct {
 	*caddyhttp.ResponseWriterWrapper
+	names headers.Names
+	// onHeader runs once, on the final response header before it is sent
+	// (or on a 101's); an error swallows the response.
+	onHeader    func(rw *responseWriter, status int) error
 	h           *Handler
 	r           *http.Request
-	state       reqSession
+	state       reqSession // commitHeader's session
 	wroteHeader bool
 	failed      error
 }
 
-// WriteHeader applies the session update before the status line is sent.
-// 1xx informational responses pass through (stripped of session headers),
+// committingWriter is the wrapper of a request with a session.
+func committingWriter(w http.ResponseWriter, h *Handler, r *http.Request) *responseWriter {
+	return &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names, onHeader: commitHeader, h: h, r: r}
+}
+
+// strippingWriter is the wrapper of a request that gets no session.
+func strippingWriter(w http.ResponseWriter, names headers.Names) *responseWriter {
+	return &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: names, onHeader: stripHeader}
+}
+
+func commitHeader(rw *responseWriter, status int) error { return rw.h.commit(rw, status) }
+
+func stripHeader(rw *responseWriter, _ int) error {
+	rw.names.Strip(rw.Header())
+	return nil
+}
+
+// WriteHeader runs the hook before the status line is sent. 1xx
+// informational responses pass through (stripped of session headers),
 // except 101 Switching Protocols, which is final for this request.
 func (rw *responseWriter) WriteHeader(status int) {
 	if rw.wroteHeader {
 		return
 	}
 	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
-		rw.h.names.Strip(rw.Header())
+		rw.names.Strip(rw.Header())
 		rw.ResponseWriter.WriteHeader(status)
 		return
 	}
 	rw.wroteHeader = true
-	if err := rw.h.commit(rw, status); err != nil {
+	if err := rw.onHeader(rw, status); err != nil {
 		rw.failed = err
 		return
 	}
@@ -223,7 +203,7 @@ func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 }
 
 // FlushError is what http.ResponseController calls; it must not let a flush
-// commit the response before the update is applied.
+// send the header before the hook has run on it.
 func (rw *responseWriter) FlushError() error {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
@@ -251,7 +231,4 @@ var (
 	_ http.Flusher  = (*responseWriter)(nil)
 	_ http.Hijacker = (*responseWriter)(nil)
 	_ io.ReaderFrom = (*responseWriter)(nil)
-	_ http.Flusher  = (*stripWriter)(nil)
-	_ http.Hijacker = (*stripWriter)(nil)
-	_ io.ReaderFrom = (*stripWriter)(nil)
 )
