@@ -3,14 +3,12 @@
 package caddymodule
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -503,7 +501,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				ce.Write(zap.String("store", h.storeLabel))
 			}
 			(&reqSession{h: h}).expose(r)
-			err := next.ServeHTTP(&stripWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names}, r)
+			err := next.ServeHTTP(strippingWriter(w, h.names), r)
 			h.names.Strip(w.Header()) // trailers arrive after the body
 			return err
 		}
@@ -517,7 +515,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if c, err := r.Cookie(h.cookie.Name); err == nil {
 		cookieValue = c.Value
 	}
-	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}
+	rw := committingWriter(w, h, r)
 	if pre := exposed(r); pre != nil && pre.preloaded && pre.h.configID == h.configID && pre.sess != nil && pre.cookie == cookieValue {
 		rw.state = *pre // a session matcher ahead of this handler loaded it
 		rw.state.h, rw.state.preloaded = h, false
@@ -673,7 +671,7 @@ func (h *Handler) servePassed(w http.ResponseWriter, r *http.Request, next caddy
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
 	}
 	h.names.SetToken(r.Header, token)
-	err = next.ServeHTTP(&stripWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names}, r)
+	err = next.ServeHTTP(strippingWriter(w, h.names), r)
 	h.names.Strip(w.Header()) // trailers arrive after the body
 	return err
 }
@@ -712,192 +710,6 @@ func (h *Handler) storeError(w http.ResponseWriter, err error) error {
 	return caddyhttp.Error(http.StatusServiceUnavailable, err)
 }
 
-// commit persists the upstream's update and sets or deletes the cookie. It
-// runs when the upstream writes its response header, before anything of the
-// response reaches the client, so that a failed save replaces the response.
-func (h *Handler) commit(rw *responseWriter, status int) error {
-	patchVary(rw.Header())
-	st := &rw.state
-	if status >= 500 {
-		// Django saves nothing on a server error; neither do we. The error
-		// passes as it is, whatever update headers it carries.
-		h.names.Strip(rw.Header())
-		if ce := h.logger.Check(zap.DebugLevel, "upstream answered a server error: nothing saved"); ce != nil {
-			ce.Write(zap.String("sid", st.SID()), zap.String("store", h.storeLabel), zap.String("outcome", "unchanged"), zap.Int("status", status))
-		}
-		return nil
-	}
-	upd, err := h.names.ParseUpdate(rw.Header())
-	if err != nil {
-		h.metrics.rejected.WithLabelValues("malformed").Inc()
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("parsing session update: %w", err))
-	}
-	if h.manager.IsRead(st.sess, upd) {
-		if ce := h.logger.Check(zap.DebugLevel, "no session change: nothing saved"); ce != nil {
-			ce.Write(zap.String("sid", st.SID()), zap.String("store", h.storeLabel), zap.String("outcome", "unchanged"))
-		}
-		return nil // the read path: nothing to save, no timer to set
-	}
-	// The upstream has acted; a client that hangs up now must not undo a
-	// login or logout. store_timeout bounds the save.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(rw.r.Context()), h.timeout)
-	defer cancel()
-	// Only these reach the store; a plain read returns before any call.
-	timed := !upd.Empty() || h.SaveEveryRequest || h.IdleTimeout > 0 || h.AbsoluteTimeout > 0
-	var start time.Time
-	if timed {
-		start = time.Now()
-	}
-	res, err := h.manager.Commit(ctx, st.sess, upd)
-	var took time.Duration
-	if timed {
-		took = time.Since(start)
-		h.metrics.saveSeconds.Observe(took.Seconds())
-	}
-	if errors.Is(err, session.ErrInterrupted) {
-		h.metrics.interrupted.Inc()
-		h.ended(endInterrupted, st.SID())
-		return caddyhttp.Error(http.StatusBadRequest, err)
-	}
-	if le, ok := errors.AsType[*session.LimitError](err); ok {
-		h.refused(limitName(le), st.SID(), le.Size, le.Limit)
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", le))
-	}
-	if pe, ok := errors.AsType[*session.PolicyError](err); ok {
-		h.metrics.rejected.WithLabelValues("policy").Inc()
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", pe))
-	}
-	if le, ok := errors.AsType[*session.LogoutError](err); ok {
-		h.metrics.rejected.WithLabelValues("policy").Inc()
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", le))
-	}
-	if ie, ok := errors.AsType[*session.IncrError](err); ok {
-		// The upstream asked to count in a field that holds no counter:
-		// its update is void, as a malformed one is.
-		h.metrics.rejected.WithLabelValues("not_counter").Inc()
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("refusing session update: %w", ie))
-	}
-	if err != nil {
-		h.health.failed(err)
-		h.metrics.storeError("save", err)
-		h.logStoreError("save", took, err)
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
-	}
-	h.health.ok()
-	switch res.Cookie {
-	case session.CookieSet:
-		c := h.cookieFor(rw.r)
-		c.Value = res.Key
-		if !res.BrowserClose {
-			if secs := int(res.Age / time.Second); secs > 0 {
-				c.MaxAge = secs
-				c.Expires = time.Now().Add(res.Age).UTC()
-			} else {
-				c.MaxAge = -1 // an expiry in the past ends the cookie now
-			}
-		}
-		if line := c.String(); len(line) > maxCookieBytes {
-			// Only a session kept in the cookie (signed_cookies) grows so:
-			// a truncated or dropped cookie would lose it silently.
-			h.refused("cookie_size", st.SID(), len(line), maxCookieBytes)
-			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("session cookie would be %d bytes, over the %d browsers keep: refusing the update", len(line), maxCookieBytes))
-		}
-		http.SetCookie(rw, &c)
-		keepPrivate(rw.Header())
-	case session.CookieDelete:
-		c := h.cookieFor(rw.r)
-		c.MaxAge = -1
-		c.Expires = time.Unix(0, 0)
-		http.SetCookie(rw, &c)
-		keepPrivate(rw.Header())
-	}
-	h.saved(st, upd, res, took)
-	return nil
-}
-
-// keepPrivate keeps shared caches from storing a response that sets or
-// deletes the session cookie: unless the upstream already said private or
-// no-store, its public and shared-cache directives are dropped and private
-// is added. What the browser's own cache may do (max-age, ...) is kept.
-func keepPrivate(hdr http.Header) {
-	var kept []string
-	for _, line := range hdr.Values("Cache-Control") {
-		for _, d := range strings.Split(line, ",") {
-			d = strings.TrimSpace(d)
-			name, _, _ := strings.Cut(strings.ToLower(d), "=")
-			switch strings.TrimSpace(name) {
-			case "private", "no-store":
-				return
-			case "public", "s-maxage", "proxy-revalidate", "":
-				continue
-			}
-			kept = append(kept, d)
-		}
-	}
-	hdr.Set("Cache-Control", strings.Join(append([]string{"private"}, kept...), ", "))
-}
-
-// patchVary makes the Vary header name Cookie exactly once, whatever the
-// upstream sent, keeping its other fields; "*" already covers Cookie.
-func patchVary(hdr http.Header) {
-	if v := hdr["Vary"]; len(v) == 1 && v[0] == "Cookie" {
-		return // the usual case: only the handler's own
-	}
-	var fields []string
-	seen := map[string]bool{}
-	for _, line := range hdr.Values("Vary") {
-		for _, f := range strings.Split(line, ",") {
-			f = strings.TrimSpace(f)
-			if k := strings.ToLower(f); f != "" && !seen[k] {
-				seen[k] = true
-				fields = append(fields, f)
-			}
-		}
-	}
-	if seen["*"] {
-		hdr.Set("Vary", "*")
-		return
-	}
-	if !seen["cookie"] {
-		fields = append(fields, "Cookie")
-	}
-	hdr.Set("Vary", strings.Join(fields, ", "))
-}
-
-func (h *Handler) cookieFor(r *http.Request) http.Cookie {
-	c := h.cookie
-	if h.secure != nil {
-		c.Secure = *h.secure
-	} else {
-		c.Secure = r.TLS != nil
-	}
-	return c
-}
-
-// removeCookie deletes the cookie called name from the Cookie header(s),
-// leaving every other cookie as it was.
-func removeCookie(hdr http.Header, name string) {
-	values := hdr.Values("Cookie")
-	kept := values[:0:0]
-	for _, line := range values {
-		parts := strings.Split(line, ";")
-		out := parts[:0]
-		for _, p := range parts {
-			n, _, _ := strings.Cut(strings.TrimSpace(p), "=")
-			if n != name {
-				out = append(out, strings.TrimSpace(p))
-			}
-		}
-		if len(out) > 0 {
-			kept = append(kept, strings.Join(out, "; "))
-		}
-	}
-	hdr.Del("Cookie")
-	for _, v := range kept {
-		hdr.Add("Cookie", v)
-	}
-}
-
 // trailerStripper removes session headers from the request's trailers
 // once the body has been read to its end, which is when the server fills
 // them in, and before a reverse proxy copies them upstream.
@@ -915,141 +727,9 @@ func (b *trailerStripper) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// stripWriter removes the session family from the response headers and
-// trailers of a request that gets no session, without applying anything.
-type stripWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	names       headers.Names
-	wroteHeader bool
-}
-
-func (sw *stripWriter) WriteHeader(status int) {
-	sw.names.Strip(sw.Header())
-	if status >= 200 || status == http.StatusSwitchingProtocols {
-		sw.wroteHeader = true
-	}
-	sw.ResponseWriterWrapper.WriteHeader(status)
-}
-
-func (sw *stripWriter) Write(p []byte) (int, error) {
-	if !sw.wroteHeader {
-		sw.WriteHeader(http.StatusOK)
-	}
-	return sw.ResponseWriterWrapper.Write(p)
-}
-
-// ReadFrom keeps io.Copy from bypassing WriteHeader.
-func (sw *stripWriter) ReadFrom(src io.Reader) (int64, error) {
-	if !sw.wroteHeader {
-		sw.WriteHeader(http.StatusOK)
-	}
-	return sw.ResponseWriterWrapper.ReadFrom(src)
-}
-
-// FlushError must not let a flush send the headers unstripped.
-func (sw *stripWriter) FlushError() error {
-	if !sw.wroteHeader {
-		sw.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(sw.ResponseWriterWrapper.ResponseWriter).Flush()
-}
-
-// Flush implements http.Flusher.
-func (sw *stripWriter) Flush() { _ = sw.FlushError() }
-
-// Hijack lets a protocol switch take the connection.
-func (sw *stripWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(sw.ResponseWriterWrapper.ResponseWriter).Hijack()
-}
-
-// responseWriter holds the upstream's response header until the session
-// update it carries is persisted, then lets the response through unchanged
-// (streams, flushes and protocol switches included) or, when the update
-// could not be applied, swallows it so that the handler can answer with an
-// error instead.
-type responseWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	h           *Handler
-	r           *http.Request
-	state       reqSession
-	wroteHeader bool
-	failed      error
-}
-
-// WriteHeader applies the session update before the status line is sent.
-// 1xx informational responses pass through (stripped of session headers),
-// except 101 Switching Protocols, which is final for this request.
-func (rw *responseWriter) WriteHeader(status int) {
-	if rw.wroteHeader {
-		return
-	}
-	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
-		rw.h.names.Strip(rw.Header())
-		rw.ResponseWriter.WriteHeader(status)
-		return
-	}
-	rw.wroteHeader = true
-	if err := rw.h.commit(rw, status); err != nil {
-		rw.failed = err
-		return
-	}
-	rw.ResponseWriter.WriteHeader(status)
-}
-
-func (rw *responseWriter) Write(p []byte) (int, error) {
-	if !rw.wroteHeader {
-		rw.WriteHeader(http.StatusOK)
-	}
-	if rw.failed != nil {
-		return len(p), nil // discarded: an error response replaces this one
-	}
-	return rw.ResponseWriter.Write(p)
-}
-
-// ReadFrom keeps io.Copy from bypassing WriteHeader.
-func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
-	if !rw.wroteHeader {
-		rw.WriteHeader(http.StatusOK)
-	}
-	if rw.failed != nil {
-		return io.Copy(io.Discard, src)
-	}
-	return rw.ResponseWriterWrapper.ReadFrom(src)
-}
-
-// FlushError is what http.ResponseController calls; it must not let a flush
-// commit the response before the update is applied.
-func (rw *responseWriter) FlushError() error {
-	if !rw.wroteHeader {
-		rw.WriteHeader(http.StatusOK)
-	}
-	if rw.failed != nil {
-		return nil
-	}
-	return http.NewResponseController(rw.ResponseWriter).Flush()
-}
-
-// Flush implements http.Flusher.
-func (rw *responseWriter) Flush() { _ = rw.FlushError() }
-
-// Hijack lets a protocol switch (WebSocket) take the connection once its
-// 101 response has been processed.
-func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if rw.failed != nil {
-		return nil, nil, fmt.Errorf("not switching protocols: %w", rw.failed)
-	}
-	return http.NewResponseController(rw.ResponseWriter).Hijack()
-}
-
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
-	_ http.Flusher                = (*responseWriter)(nil)
-	_ http.Hijacker               = (*responseWriter)(nil)
-	_ io.ReaderFrom               = (*responseWriter)(nil)
-	_ http.Flusher                = (*stripWriter)(nil)
-	_ http.Hijacker               = (*stripWriter)(nil)
-	_ io.ReaderFrom               = (*stripWriter)(nil)
 )

@@ -33,9 +33,9 @@ func init() {
 // The matcher reads the session the `session` handler loaded for the
 // request. Where it runs before that handler (a matcher on a directive
 // ordered ahead of `session`, such as `redir` or `rewrite`), it loads the
-// session itself, through the session handler of the same config whose
-// cookie the request carries (the first one provisioned, when several
-// do); the handler then uses that session and does not load it again. A
+// session itself, through the session handler that will serve this
+// request (registry.go), and sees no session when none will; the handler
+// then uses that session and does not load it again. A
 // request that carries no session cookie matches without a store lookup.
 // A store failure is a 503 (or no session, under on_store_error pass).
 //

@@ -1,0 +1,118 @@
+package session
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// Expiry is the argument of Django's set_expiry.
+type Expiry struct {
+	// Default removes a custom expiry (set_expiry(None)).
+	Default bool
+	// At, when not zero, makes the session expire at that time.
+	At time.Time
+	// Seconds is the inactivity age; 0 means "at browser close".
+	Seconds int64
+}
+
+// Update is the set of changes an upstream asked for in one response,
+// applied in Django's order: flush, clear, delete, set, cycle key, expiry.
+type Update struct {
+	Flush  bool
+	Clear  bool
+	Delete []string
+	Set    Data
+	// Incr adds an integer to each field, after Set: atomically in the
+	// store, against the value stored when the write happens, so that
+	// concurrent increments all count. A field that is not stored counts
+	// as 0.
+	Incr     map[string]int64
+	CycleKey bool
+	Expiry   *Expiry
+	// LogoutOthers and LogoutAll end the user's other sessions, or all of
+	// them, after the rest (logout.go).
+	LogoutOthers, LogoutAll bool
+}
+
+// Empty reports whether u asks for no change at all.
+func (u *Update) Empty() bool {
+	return u == nil || (!u.Flush && !u.Clear && len(u.Delete) == 0 && len(u.Set) == 0 && len(u.Incr) == 0 && !u.CycleKey && u.Expiry == nil && !u.LogoutOthers && !u.LogoutAll)
+}
+
+// apply returns d with u applied in Django's order (flush, clear, delete,
+// set, then increments, then expiry); d itself is not modified. An
+// increment that cannot apply is an *IncrError.
+func (u *Update) apply(d Data) (Data, error) {
+	view := Data{}
+	if !u.Flush && !u.Clear {
+		view = maps.Clone(d)
+		if view == nil {
+			view = Data{}
+		}
+	}
+	for _, k := range u.Delete {
+		delete(view, k)
+	}
+	maps.Copy(view, u.Set)
+	if err := addCounters(view, u.Incr); err != nil {
+		return nil, err
+	}
+	if e := u.Expiry; e != nil {
+		if e.Default {
+			delete(view, ExpiryKey)
+		} else {
+			view[ExpiryKey] = expiryValue(e)
+		}
+	}
+	return view, nil
+}
+
+// deltaFrom is delta for the session s was loaded as: its Base is the
+// loaded record's Version.
+func (u *Update) deltaFrom(s *Session) Change {
+	c := u.delta()
+	c.Base = s.version
+	return c
+}
+
+// delta is u as a ModeUpdate change: its deletes, then its sets, then its
+// increments, with the expiry as a set or delete of ExpiryKey. An
+// increment of a field this update sets or deletes is folded into the set
+// (the value it sets, or 0, plus the delta), so that the store increments
+// only fields the update leaves as they are stored; apply has checked that
+// such a sum is a counter.
+func (u *Update) delta() Change {
+	c := Change{Mode: ModeUpdate, Set: maps.Clone(u.Set), Delete: slices.Clone(u.Delete)}
+	for k, d := range u.Incr {
+		base, set := u.Set[k]
+		if !set && !slices.Contains(u.Delete, k) {
+			if c.Incr == nil {
+				c.Incr = make(map[string]int64, len(u.Incr))
+			}
+			c.Incr[k] = d
+			continue
+		}
+		v, err := AddCounter(base, d)
+		if err != nil {
+			continue // apply refused the update already
+		}
+		if c.Set == nil {
+			c.Set = Data{}
+		}
+		c.Set[k] = v
+		c.Delete = slices.DeleteFunc(c.Delete, func(x string) bool { return x == k })
+	}
+	if e := u.Expiry; e != nil {
+		if e.Default {
+			delete(c.Set, ExpiryKey)
+			c.Delete = append(c.Delete, ExpiryKey)
+		} else {
+			if c.Set == nil {
+				c.Set = Data{}
+			}
+			c.Set[ExpiryKey] = expiryValue(e)
+		}
+	}
+	return c
+}
