@@ -143,6 +143,17 @@ class MiddlewareTest < Minitest::Test
     assert_equal ['X-Session-Set'], got.keys
   end
 
+  # Puma's request strings are ASCII-8BIT: one that is valid UTF-8 (a user
+  # name from a form, a CSRF token) is text to the other languages.
+  def test_binary_encoded_text_travels_as_text
+    got = run_with({}) do |s, _|
+      s[:user] = 'zoë'.b
+      s[:token] = 'YWJj'.b
+      s[:key] = "\x00\xff".b
+    end
+    assert_equal({ 'user' => 'zoë', 'token' => 'YWJj', 'key' => { ' b' => 'AP8=' } }, JSON.parse(got.fetch('X-Session-Set')))
+  end
+
   def test_reads_every_tag
     data = {
       'b' => { ' b' => 'AP8Q' }, 't' => { ' t' => [1, { ' b' => 'AA==' }] }, 'u' => { ' u' => '5f3e6b1c-0000-4000-8000-000000000001' },

@@ -117,10 +117,19 @@ module CaddySession
       out
     end
 
-    # Text travels as a JSON string; bytes (ASCII-8BIT, or not valid in
-    # their encoding) as " b". Text in another encoding becomes UTF-8.
+    # Text travels as a JSON string; bytes (not valid in their encoding,
+    # or ASCII-8BIT that is not valid UTF-8) as " b". Text in another
+    # encoding becomes UTF-8. An ASCII-8BIT string that is valid UTF-8
+    # travels as text: Puma hands the app every request string (params,
+    # headers, the path) as ASCII-8BIT, and a user name or a CSRF token
+    # taken from them is text to the other apps sharing the session, not
+    # bytes. It reads back in Ruby as a UTF-8 String.
     def encode_string(str)
-      if str.encoding == Encoding::BINARY || !str.valid_encoding?
+      if str.encoding == Encoding::BINARY
+        text = str.dup.force_encoding(Encoding::UTF_8)
+        return text.valid_encoding? ? text : { BINARY => Base64.strict_encode64(str) }
+      end
+      if !str.valid_encoding?
         { BINARY => Base64.strict_encode64(str) }
       elsif str.encoding == Encoding::UTF_8 || str.encoding == Encoding::US_ASCII
         str
