@@ -474,47 +474,60 @@ func startAdapterApp(t *testing.T, name string, env ...string) string {
 func TestAdapterEdDSA(t *testing.T) {
 	for _, name := range []string{"php", "node", "flask", "wsgi"} {
 		t.Run(name, func(t *testing.T) {
-			key, other := newEdKey(t), newEdKey(t)
-			port := testredis.FreePort(t)
-			jwksURL := fmt.Sprintf("http://127.0.0.1:%d%s", port, jwksPath)
-			route := startAdapterApp(t, name, "SESSION_JWKS_URL="+jwksURL, "SESSION_AUDIENCE=app1", "SESSION_SECRET="+testSecret)
-			c := startCaddyAt(t, port, eddsaSite(route, "{env.KEY}"), "KEY="+key.privatePEM)
-
-			client := newClient(t)
-			for want := 1; want <= 3; want++ {
-				resp, body := send(t, client, "GET", c.URL+"/", "", nil)
-				var v adapterVisit
-				if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Visits != want {
-					t.Fatalf("visit %d through Caddy: %d %s", want, resp.StatusCode, body)
-				}
-			}
-
-			now := time.Now().Unix()
-			claims := func(aud string, exp int64) map[string]any {
-				return map[string]any{"data": map[string]any{"visits": 41}, "new": false, "iat": now - 10, "exp": exp, "aud": aud}
-			}
-			pinned := startAdapterApp(t, name, "SESSION_PUBLIC_KEY="+key.publicPEM, "SESSION_AUDIENCE=app1")
-			for _, app := range []string{route, pinned} {
-				status, body := directTo(t, app, signEdTestToken(t, key.priv, key.kid, claims("app1", now+300)))
-				var v adapterVisit
-				if status != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Visits != 42 {
-					t.Errorf("%s: valid EdDSA token with visits 41: %d %s, want visits 42", app, status, body)
-				}
-				for what, tok := range map[string]string{
-					"aud app2":                 signEdTestToken(t, key.priv, key.kid, claims("app2", now+300)),
-					"expired":                  signEdTestToken(t, key.priv, key.kid, claims("app1", now-120)),
-					"another key, same kid":    signEdTestToken(t, other.priv, key.kid, claims("app1", now+300)),
-					"another key":              signEdTestToken(t, other.priv, other.kid, claims("app1", now+300)),
-					"HS256 with the secret":    signTestToken(t, "HS256", testSecret, claims("app1", now+300)),
-					"HS256 keyed with the PEM": signTestToken(t, "HS256", key.publicPEM, claims("app1", now+300)),
-					"alg none":                 signTestToken(t, "none", "", claims("app1", now+300)),
-				} {
-					if got := directStatus(t, app, tok); got != http.StatusUnauthorized {
-						t.Errorf("%s: %s: %d, want 401", app, what, got)
-					}
-				}
-			}
+			checkAdapterEdDSA(t, func(env ...string) string { return startAdapterApp(t, name, env...) }, false)
 		})
+	}
+}
+
+// checkAdapterEdDSA runs an adapter app (start) behind Caddy with EdDSA
+// tokens, by JWKS URL and by pinned PEM, and checks that it keeps its
+// session and refuses every token it must; noAud adds a token without
+// `aud` to those refused.
+func checkAdapterEdDSA(t *testing.T, start func(env ...string) string, noAud bool) {
+	t.Helper()
+	key, other := newEdKey(t), newEdKey(t)
+	port := testredis.FreePort(t)
+	jwksURL := fmt.Sprintf("http://127.0.0.1:%d%s", port, jwksPath)
+	route := start("SESSION_JWKS_URL="+jwksURL, "SESSION_AUDIENCE=app1", "SESSION_SECRET="+testSecret)
+	c := startCaddyAt(t, port, eddsaSite(route, "{env.KEY}"), "KEY="+key.privatePEM)
+
+	client := newClient(t)
+	for want := 1; want <= 3; want++ {
+		resp, body := send(t, client, "GET", c.URL+"/", "", nil)
+		var v adapterVisit
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Visits != want {
+			t.Fatalf("visit %d through Caddy: %d %s", want, resp.StatusCode, body)
+		}
+	}
+
+	now := time.Now().Unix()
+	claims := func(aud string, exp int64) map[string]any {
+		return map[string]any{"data": map[string]any{"visits": 41}, "new": false, "iat": now - 10, "exp": exp, "aud": aud}
+	}
+	pinned := start("SESSION_PUBLIC_KEY="+key.publicPEM, "SESSION_AUDIENCE=app1")
+	for _, app := range []string{route, pinned} {
+		status, body := directTo(t, app, signEdTestToken(t, key.priv, key.kid, claims("app1", now+300)))
+		var v adapterVisit
+		if status != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Visits != 42 {
+			t.Errorf("%s: valid EdDSA token with visits 41: %d %s, want visits 42", app, status, body)
+		}
+		refused := map[string]string{
+			"aud app2":                 signEdTestToken(t, key.priv, key.kid, claims("app2", now+300)),
+			"expired":                  signEdTestToken(t, key.priv, key.kid, claims("app1", now-120)),
+			"another key, same kid":    signEdTestToken(t, other.priv, key.kid, claims("app1", now+300)),
+			"another key":              signEdTestToken(t, other.priv, other.kid, claims("app1", now+300)),
+			"HS256 with the secret":    signTestToken(t, "HS256", testSecret, claims("app1", now+300)),
+			"HS256 keyed with the PEM": signTestToken(t, "HS256", key.publicPEM, claims("app1", now+300)),
+			"alg none":                 signTestToken(t, "none", "", claims("app1", now+300)),
+		}
+		if noAud {
+			refused["no aud"] = signEdTestToken(t, key.priv, key.kid, claims("", now+300))
+		}
+		for what, tok := range refused {
+			if got := directStatus(t, app, tok); got != http.StatusUnauthorized {
+				t.Errorf("%s: %s: %d, want 401", app, what, got)
+			}
+		}
 	}
 }
 
