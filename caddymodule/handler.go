@@ -271,21 +271,20 @@ type Handler struct {
 
 	matchers caddyhttp.MatcherSets
 	// purge removes expired sessions now (clear-expired) through the
-	// store's Purger; nil when the store expires them itself. stopPurge
-	// is no longer set: the shared store runs the background purge.
-	purge     func(time.Time) (int, error)
-	stopPurge func() error
-	health    *storeHealth
-	storeKey  string // names the store's health: its pool key (sharedStore), else its config
-	timeout   time.Duration
-	store     session.Store
-	manager   *session.Manager
-	names     headers.Names
-	signer    *headers.Signer
-	jwks      []byte      // served at JWKSPath; nil when it is not set
-	cookie    http.Cookie // the attributes every session cookie carries
-	secure    *bool       // nil: auto
-	logger    *zap.Logger
+	// store's Purger; nil when the store expires them itself. The shared
+	// store runs the background purge.
+	purge    func(time.Time) (int, error)
+	health   *storeHealth
+	storeKey string // names the store's health: its pool key (sharedStore), else its config
+	timeout  time.Duration
+	store    session.Store
+	manager  *session.Manager
+	names    headers.Names
+	signer   *headers.Signer
+	jwks     []byte      // served at JWKSPath; nil when it is not set
+	cookie   http.Cookie // the attributes every session cookie carries
+	secure   *bool       // nil: auto
+	logger   *zap.Logger
 	// storeLabel is the store's module name, the `store` of logs and
 	// metrics.
 	storeLabel string
