@@ -122,11 +122,14 @@ func (c *CacheStore) Backend(enginePrefix string) (blob.Backend, error) {
 	if c.Version != nil {
 		version = *c.Version
 	}
-	// The user index (user_key) beside the sessions, in the cache's own
-	// key space: "<KEY_PREFIX>:<VERSION>:caddy-session.user:<user>".
+	// The user index (user_key) and its revocation marks beside the
+	// sessions, in the cache's own key space:
+	// "<KEY_PREFIX>:<VERSION>:caddy-session.user:<user>" and
+	// "<KEY_PREFIX>:<VERSION>:caddy-session.revoked:<user>".
 	head := redisblob.CacheHead(c.KeyPrefix, version, enginePrefix)
 	index := redisblob.CacheHead(c.KeyPrefix, version, "caddy-session.user:")
-	return redisblob.New(c.client, nil).WithIndex(head, index), nil
+	marks := redisblob.CacheHead(c.KeyPrefix, version, "caddy-session.revoked:")
+	return redisblob.New(c.client, nil).WithIndex(head, index, marks), nil
 }
 
 // UnmarshalCaddyfile sets up the store from Caddyfile tokens. Syntax:

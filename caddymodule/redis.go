@@ -315,12 +315,13 @@ func (rs *RedisStore) OpenStore(o StoreOptions) (session.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The user index (user_key) as the hash layout keeps it.
-	index := "user:"
+	// The user index (user_key) and its revocation marks as the hash
+	// layout keeps them.
+	index, marks := "user:", "revoked:"
 	if rs.prefix != "" {
-		index = rs.prefix + ":user:"
+		index, marks = rs.prefix+":user:", rs.prefix+":revoked:"
 	}
-	return o.blobStore(redisblob.New(rs.client, nil).WithIndex(redisblob.SessionsHead(rs.prefix), index), codec), nil
+	return o.blobStore(redisblob.New(rs.client, nil).WithIndex(redisblob.SessionsHead(rs.prefix), index, marks), codec), nil
 }
 
 // Interface guards

@@ -59,6 +59,13 @@ func TrackTakes(ctx context.Context) context.Context {
 	return context.WithValue(ctx, takenKey{}, &taken{})
 }
 
+// TracksTakes reports whether ctx is one from TrackTakes: a store that
+// must read something extra to note a take (NoteTaken) reads it only then.
+func TracksTakes(ctx context.Context) bool {
+	_, ok := ctx.Value(takenKey{}).(*taken)
+	return ok
+}
+
 // NoteTaken records, in a context from TrackTakes, that the session a
 // Take or Delete just ended was user's since since. Elsewhere it does
 // nothing.

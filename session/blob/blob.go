@@ -227,9 +227,11 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		if err != nil {
 			return Op{}, err
 		}
-		if index != nil {
-			if keep {
-				index.User, _ = session.UserOf(data, s.UserKey)
+		if index != nil && keep {
+			index.User, _ = session.UserOf(data, s.UserKey)
+			if c.Mode == session.ModeCreate && index.User != "" {
+				// revoke.go: the session a take in this commit ended.
+				index.Taken, _ = session.TakenSince(ctx, index.User)
 			}
 		}
 		if !keep {
@@ -266,7 +268,7 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 	}
 	err := s.Backend.Modify(ctx, key, fn)
 	if err != nil {
-		if errors.Is(err, session.ErrKeyExists) || errors.Is(err, session.ErrGone) {
+		if errors.Is(err, session.ErrKeyExists) || errors.Is(err, session.ErrGone) || errors.Is(err, session.ErrRevoked) {
 			return false, err
 		}
 		return false, fmt.Errorf("saving session: %w", err)
@@ -278,8 +280,9 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, error) {
 	var rec session.Record
 	var found bool
+	var index *IndexChange
 	err := s.Backend.Modify(ctx, key, func(cur Value, exists bool) (Op, error) {
-		rec, found = session.Record{}, false
+		rec, found, index = session.Record{}, false, nil
 		if !exists {
 			return Op{Kind: Keep}, nil
 		}
@@ -287,12 +290,18 @@ func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, err
 		rec, found = s.decode(cur, now)
 		op := Op{Kind: Remove}
 		if s.UserKey != "" {
-			op.Index = &IndexChange{Prev: s.userOf(cur, exists), Now: now}
+			index = &IndexChange{Prev: s.userOf(cur, exists), Now: now}
+			index.WantCreated = index.Prev != "" && session.TracksTakes(ctx)
+			op.Index = index
 		}
 		return op, nil
 	})
 	if err != nil {
 		return session.Record{}, false, fmt.Errorf("taking session: %w", err)
+	}
+	if found && index != nil && index.Prev != "" && !index.Created.IsZero() {
+		// revoke.go: the create that follows keeps the age, or is refused.
+		session.NoteTaken(ctx, index.Prev, index.Created)
 	}
 	return rec, found, nil
 }

@@ -14,6 +14,18 @@ import (
 type IndexChange struct {
 	Prev, User string
 	Now        time.Time
+	// Taken, on a Put of a new entry for User, is since when the session
+	// is User's: it is the session a take in the same commit ended
+	// (cycle_key, flush), and the entry keeps that creation time. The
+	// backend refuses the write with session.ErrRevoked, in the same
+	// atomic step, when User's revocation mark is past it. Zero for any
+	// other write, whose new entry is created at Now, or at the user's
+	// mark when that is later.
+	Taken time.Time
+	// WantCreated, on a Remove, asks the backend to report in Created the
+	// creation time of the entry it removes (zero when there was none).
+	WantCreated bool
+	Created     time.Time
 }
 
 // UserIndexBackend is a Backend that keeps an index from users to their
@@ -26,6 +38,11 @@ type UserIndexBackend interface {
 	CanIndexUsers() error
 	// UserSessions lists the user's live sessions, oldest first.
 	UserSessions(ctx context.Context, user string, now time.Time) ([]session.UserSession, error)
+	// RevokeBefore raises user's revocation mark to before (never
+	// lowering it), beside the layout Django reads: the mark
+	// session.Revoker describes, which Modify reads in the atomic step
+	// of a write that creates an entry (IndexChange.Taken).
+	RevokeBefore(ctx context.Context, user string, before time.Time) error
 }
 
 // userOf is the user of a stored value whatever its expiry, so that the
@@ -71,6 +88,35 @@ func (x *indexed) UserSessions(ctx context.Context, user string) ([]session.User
 	return list, nil
 }
 
+// markMargin is how far past now a revocation of every session of a user
+// sets the mark: the index's stamps come from the clock of the Caddy
+// instance that wrote them, and the mark must be past every session
+// already the user's, also one stamped by an instance whose clock is
+// ahead. A login within the margin after the revocation is stamped at
+// the mark, not before it, so it is not revoked.
+const markMargin = time.Second
+
+// RevokeBefore implements session.Revoker: the zero time is now plus
+// markMargin, and past every session the index lists for the user.
+func (x *indexed) RevokeBefore(ctx context.Context, user string, before time.Time) error {
+	if before.IsZero() {
+		before = x.now().Add(markMargin)
+		list, err := x.backend.UserSessions(ctx, user, x.now())
+		if err != nil {
+			return fmt.Errorf("marking the user's sessions revoked: %w", err)
+		}
+		for _, s := range list {
+			if !s.Created.Before(before) {
+				before = s.Created.Add(time.Millisecond)
+			}
+		}
+	}
+	if err := x.backend.RevokeBefore(ctx, user, before); err != nil {
+		return fmt.Errorf("marking the user's sessions revoked: %w", err)
+	}
+	return nil
+}
+
 // WithUserIndex implements session.UserIndexable: the database keeps the
 // index; ending a session through the view also marks it ended in the
 // cache.
@@ -85,7 +131,11 @@ func (c *Cached) WithUserIndex(field string) (session.UserIndexer, error) {
 	}
 	cc := *c
 	cc.DB = ix
-	return &cachedIndexed{Cached: &cc, db: ix}, nil
+	x := &cachedIndexed{Cached: &cc, db: ix}
+	if rv, ok := ix.(session.Revoker); ok {
+		return &cachedRevoker{cachedIndexed: x, rv: rv}, nil
+	}
+	return x, nil
 }
 
 type cachedIndexed struct {
@@ -97,7 +147,22 @@ func (x *cachedIndexed) UserSessions(ctx context.Context, user string) ([]sessio
 	return x.db.UserSessions(ctx, user)
 }
 
+// cachedRevoker is cachedIndexed over a database that revokes: the mark
+// lives in the database, which every write goes through; a revocation
+// ends the sessions through Cached.Delete, which leaves a tombstone in
+// the cache, so that no cached copy outlives it.
+type cachedRevoker struct {
+	*cachedIndexed
+	rv session.Revoker
+}
+
+func (x *cachedRevoker) RevokeBefore(ctx context.Context, user string, before time.Time) error {
+	return x.rv.RevokeBefore(ctx, user, before)
+}
+
 var (
+	_ session.Revoker       = (*indexed)(nil)
+	_ session.Revoker       = (*cachedRevoker)(nil)
 	_ session.UserIndexable = (*Store)(nil)
 	_ session.UserIndexable = (*Cached)(nil)
 	_ session.UserIndexer   = (*indexed)(nil)

@@ -38,6 +38,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/session/blob"
 )
 
@@ -514,6 +515,9 @@ func (b *Backend) modify(ctx context.Context, key string, fn blob.ModifyFunc) (e
 		} else {
 			err = b.applyIndex(ctx, tx, key, op)
 		}
+	}
+	if errors.Is(err, session.ErrRevoked) {
+		return err // rolled back
 	}
 	if err != nil {
 		return b.txError(err)

@@ -3,6 +3,7 @@ package dbstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,6 +30,34 @@ var usersTable = map[*dialect]string{
 	mysqlDialect:    "CREATE TABLE IF NOT EXISTS %[1]s (`session_key` varchar(40) NOT NULL PRIMARY KEY, `user_id` varchar(255) NOT NULL, `created` datetime(6) NOT NULL, `modified` datetime(6) NOT NULL, `expire_date` datetime(6) NOT NULL, INDEX %[2]s (`user_id`)) CHARACTER SET utf8mb4",
 }
 
+// The revocation marks (session.Revoker) are a second side table,
+// "<table>_revoked": one row per user, the time in unix microseconds
+// before which the user's sessions are revoked. A write that creates an
+// index entry raises the user's row to itself (an upsert that changes
+// nothing but locks the row, creating it when missing) and reads it, in
+// its own transaction, before it inserts the entry; a revocation raises
+// the row in a statement of its own and then lists. So the two are
+// ordered by the row's lock: either the create commits first and the
+// listing sees its entry, or the create reads the raised mark and is
+// refused (a taken session older than the mark) or stamped no earlier
+// than it (a new login). Rows older than a day are purged: a mark only
+// guards sessions in flight and the stamps of logins that follow it.
+var marksTable = map[*dialect]string{
+	postgresDialect: `CREATE TABLE IF NOT EXISTS %[1]s ("user_id" varchar(255) NOT NULL PRIMARY KEY, "revoked" bigint NOT NULL)`,
+	sqliteDialect:   `CREATE TABLE IF NOT EXISTS %[1]s ("user_id" varchar(255) NOT NULL PRIMARY KEY, "revoked" integer NOT NULL)`,
+	mysqlDialect:    "CREATE TABLE IF NOT EXISTS %[1]s (`user_id` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, `revoked` bigint NOT NULL) CHARACTER SET utf8mb4",
+}
+
+// raiseMark sets the mark to the larger of the row's and the parameter.
+var raiseMark = map[*dialect]string{
+	postgresDialect: `INSERT INTO %[1]s AS r (user_id, revoked) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET revoked = GREATEST(r.revoked, EXCLUDED.revoked)`,
+	sqliteDialect:   `INSERT INTO %[1]s (user_id, revoked) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET revoked = MAX(revoked, excluded.revoked)`,
+	mysqlDialect:    "INSERT INTO %[1]s (user_id, revoked) VALUES (?, ?) ON DUPLICATE KEY UPDATE revoked = GREATEST(revoked, VALUES(revoked))",
+}
+
+// markTTL is how long a mark is kept after it was set.
+const markTTL = 24 * time.Hour
+
 var usersIndex = map[*dialect]string{
 	postgresDialect: `CREATE INDEX IF NOT EXISTS %[2]s ON %[1]s ("user_id")`,
 	sqliteDialect:   `CREATE INDEX IF NOT EXISTS %[2]s ON %[1]s ("user_id")`,
@@ -38,6 +67,8 @@ var usersIndex = map[*dialect]string{
 type userStatements struct {
 	create                                          []string
 	probe, remove, move, touch, insert, list, purge string
+	// The marks (above) and the creation time of one entry.
+	markProbe, markRaise, markRead, markPurge, created string
 }
 
 func (b *Backend) prepareUsers(table string) {
@@ -62,6 +93,13 @@ func (b *Backend) prepareUsers(table string) {
 	s.insert = fmt.Sprintf(`INSERT INTO %s (session_key, user_id, created, modified, expire_date) VALUES (%s, %s, %s, %s, %s)`, u, p(1), p(2), p(3), p(4), p(5))
 	s.list = fmt.Sprintf(`SELECT u.session_key, u.created, u.modified, s.expire_date FROM %s u JOIN %s s ON s.session_key = u.session_key WHERE u.user_id = %s AND s.expire_date > %s ORDER BY u.created, u.session_key`, u, t, p(1), p(2))
 	s.purge = fmt.Sprintf(`DELETE FROM %s WHERE expire_date < %s OR session_key NOT IN (SELECT session_key FROM %s)`, u, p(1), t)
+	s.created = fmt.Sprintf(`SELECT created FROM %s WHERE session_key = %s AND user_id = %s`, u, p(1), p(2))
+	m := d.quote(table + "_revoked")
+	s.create = append(s.create, fmt.Sprintf(marksTable[d], m))
+	s.markProbe = fmt.Sprintf(`SELECT user_id, revoked FROM %s WHERE 1 = 0`, m)
+	s.markRaise = fmt.Sprintf(raiseMark[d], m)
+	s.markRead = fmt.Sprintf(`SELECT revoked FROM %s WHERE user_id = %s`, m, p(1))
+	s.markPurge = fmt.Sprintf(`DELETE FROM %s WHERE revoked < %s`, m, p(1))
 }
 
 // CanIndexUsers implements blob.UserIndexBackend: every database can. From
@@ -88,13 +126,13 @@ func (b *Backend) initUsers(ctx context.Context) error {
 	if b.usersInited.Load() {
 		return nil
 	}
-	if _, err := b.db.ExecContext(ctx, b.users.probe); err != nil {
+	if b.probeUsers(ctx) != nil {
 		for _, s := range b.users.create {
 			if _, err := b.db.ExecContext(ctx, s); err != nil {
 				return fmt.Errorf("creating the user index table: %w", err)
 			}
 		}
-		if _, err := b.db.ExecContext(ctx, b.users.probe); err != nil {
+		if err := b.probeUsers(ctx); err != nil {
 			return fmt.Errorf("checking the user index table: %w", err)
 		}
 	}
@@ -102,11 +140,59 @@ func (b *Backend) initUsers(ctx context.Context) error {
 	return nil
 }
 
+// probeUsers checks that the index's tables are there: the entries' and
+// the marks' (an index kept before marks existed has no marks table).
+func (b *Backend) probeUsers(ctx context.Context) error {
+	if _, err := b.db.ExecContext(ctx, b.users.probe); err != nil {
+		return err
+	}
+	_, err := b.db.ExecContext(ctx, b.users.markProbe)
+	return err
+}
+
+// RevokeBefore implements blob.UserIndexBackend: the user's row in the
+// marks table, raised in a statement of its own.
+func (b *Backend) RevokeBefore(ctx context.Context, user string, before time.Time) error {
+	if err := b.initUsers(ctx); err != nil {
+		return err
+	}
+	if _, err := b.db.ExecContext(ctx, b.users.markRaise, user, before.UnixMicro()); err != nil {
+		return fmt.Errorf("writing the user's revocation mark: %w", err)
+	}
+	return nil
+}
+
+// lockMark reads user's mark in tx, holding its row's lock until tx ends
+// (creating the row when missing): a revocation's raise waits for tx.
+func (b *Backend) lockMark(ctx context.Context, tx *sql.Tx, user string) (time.Time, error) {
+	if _, err := tx.ExecContext(ctx, b.users.markRaise, user, int64(0)); err != nil {
+		return time.Time{}, err
+	}
+	var us int64
+	if err := tx.QueryRowContext(ctx, b.users.markRead, user).Scan(&us); err != nil {
+		return time.Time{}, err
+	}
+	if us == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMicro(us), nil
+}
+
 // applyIndex changes the index in tx as op says; it runs after the
 // session's own write, in the same transaction.
 func (b *Backend) applyIndex(ctx context.Context, tx *sql.Tx, key string, op blob.Op) error {
 	ix := op.Index
 	if op.Kind == blob.Remove || ix.User == "" {
+		if op.Kind == blob.Remove && ix.WantCreated && ix.Prev != "" {
+			var created any
+			err := tx.QueryRowContext(ctx, b.users.created, key, ix.Prev).Scan(&created)
+			if err == nil {
+				ix.Created, err = scanTime(created)
+			}
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, b.users.remove, key)
 		return err
 	}
@@ -122,7 +208,22 @@ func (b *Backend) applyIndex(ctx context.Context, tx *sql.Tx, key string, op blo
 	if n, err := res.RowsAffected(); err != nil || n > 0 {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, b.users.insert, key, ix.User, now, now, exp)
+	// A new entry: created at the taken session's time, refused when the
+	// user's mark is past it, or else now but not before the mark.
+	mark, err := b.lockMark(ctx, tx, ix.User)
+	if err != nil {
+		return err
+	}
+	created := ix.Now
+	if !ix.Taken.IsZero() {
+		if ix.Taken.Before(mark) {
+			return session.ErrRevoked
+		}
+		created = ix.Taken
+	} else if created.Before(mark) {
+		created = mark
+	}
+	_, err = tx.ExecContext(ctx, b.users.insert, key, ix.User, b.d.timeArg(created.Truncate(time.Microsecond)), now, exp)
 	return err
 }
 
@@ -171,6 +272,9 @@ func (b *Backend) purgeUsers(ctx context.Context, now time.Time) error {
 	}
 	if _, err := b.db.ExecContext(ctx, b.users.purge, b.d.timeArg(now)); err != nil {
 		return fmt.Errorf("purging the user index: %w", err)
+	}
+	if _, err := b.db.ExecContext(ctx, b.users.markPurge, now.Add(-markTTL).UnixMicro()); err != nil {
+		return fmt.Errorf("purging the revocation marks: %w", err)
 	}
 	return nil
 }

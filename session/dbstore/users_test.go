@@ -4,9 +4,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-session/caddy-session/internal/testredis"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/session/blob"
 	"github.com/caddy-session/caddy-session/session/django"
+	"github.com/caddy-session/caddy-session/session/redisblob"
 	"github.com/caddy-session/caddy-session/session/storetest"
 )
 
@@ -33,6 +37,30 @@ func TestUserIndex(t *testing.T) {
 					storetest.RunUserIndex(t, open)
 				})
 			}
+		})
+	}
+}
+
+// cached_db's store (blob.Cached: this table, and Django's cache layout
+// in a real Redis) keeps the index, and revokes, through its database.
+func TestCachedUserIndex(t *testing.T) {
+	srv := testredis.Start(t)
+	for _, e := range engines[:2] { // PostgreSQL, SQLite: the table is dbstore's either way
+		t.Run(e.name, func(t *testing.T) {
+			rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { _ = rc.Close() })
+			c := &blob.Cached{
+				DB:         &blob.Store{Backend: open(t, e.dsn(t), ""), Codec: session.JSONCodec{}},
+				Cache:      redisblob.New(rc, redisblob.CacheKey("", 1, redisblob.CachedDBEngine)),
+				CacheCodec: redisblob.CacheJSONCodec{},
+			}
+			storetest.RunUserIndex(t, func(t *testing.T) session.UserIndexer {
+				ix, err := c.WithUserIndex(storetest.UserField)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ix
+			})
 		})
 	}
 }

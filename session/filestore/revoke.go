@@ -24,13 +24,18 @@ import (
 // the create sees the mark.
 const marksDir = ".revoked"
 
-func (s *Store) markPath(user string) string {
-	return filepath.Join(s.dir, marksDir, userHash(user))
+// Django's layout (DjangoBackend) keeps its marks the same way, in its
+// directory beside Django's files, which Django never reads.
+
+func markPath(dir, user string) string {
+	return filepath.Join(dir, marksDir, userHash(user))
 }
 
-// mark reads user's mark; none is the zero time.
-func (s *Store) mark(user string) (time.Time, error) {
-	b, err := os.ReadFile(s.markPath(user))
+func (s *Store) mark(user string) (time.Time, error) { return readMark(s.dir, user) }
+
+// readMark reads user's mark in dir; none is the zero time.
+func readMark(dir, user string) (time.Time, error) {
+	b, err := os.ReadFile(markPath(dir, user))
 	if errors.Is(err, fs.ErrNotExist) {
 		return time.Time{}, nil
 	}
@@ -49,21 +54,27 @@ func (x *Indexed) RevokeBefore(_ context.Context, user string, before time.Time)
 	if before.IsZero() {
 		before = time.Now().Add(time.Millisecond) // past every stamp already written
 	}
-	path := x.markPath(user)
-	unlock, err := lockStripe(x.dir, x.stripes, marksDir+"/"+filepath.Base(path))
+	return raiseMark(x.dir, x.stripes, user, before)
+}
+
+// raiseMark raises user's mark in dir to before, under a lock stripe of
+// its own.
+func raiseMark(dir string, st *stripes, user string, before time.Time) error {
+	path := markPath(dir, user)
+	unlock, err := lockStripe(dir, st, marksDir+"/"+filepath.Base(path))
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	cur, err := x.mark(user)
+	cur, err := readMark(dir, user)
 	if err != nil || !before.After(cur) {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	mdir := filepath.Dir(path)
+	if err := os.MkdirAll(mdir, 0o700); err != nil {
 		return fmt.Errorf("writing the user's revocation mark: %w", hidePath(err))
 	}
-	if err := writeAtomic(dir, tmpPrefix+"*", path, []byte(strconv.FormatInt(before.UnixMilli(), 10)+"\n"), time.Time{}); err != nil {
+	if err := writeAtomic(mdir, tmpPrefix+"*", path, []byte(strconv.FormatInt(before.UnixMilli(), 10)+"\n"), time.Time{}); err != nil {
 		return fmt.Errorf("writing the user's revocation mark: %w", hidePath(err))
 	}
 	return nil
@@ -102,6 +113,12 @@ func (s *Store) undoRevoked(user, key string, since time.Time) error {
 		return err
 	}
 	return session.ErrRevoked
+}
+
+// RevokeBefore implements blob.UserIndexBackend (the store above sets the
+// zero time).
+func (b *DjangoBackend) RevokeBefore(_ context.Context, user string, before time.Time) error {
+	return raiseMark(b.dir, b.stripes, user, before)
 }
 
 var _ session.Revoker = (*Indexed)(nil)

@@ -282,6 +282,12 @@ func (b *DjangoBackend) CanIndexUsers() error { return nil }
 
 // applyIndex changes the index as op says, around the write of the
 // session file (before: true, before it). The caller holds the key's lock.
+// A new entry is created at the taken session's time (ix.Taken) or now,
+// but not before the user's revocation mark; the create of a taken
+// session reads the mark again once the file is written and undoes both
+// when the mark is past the session (revoke.go: either that read sees a
+// revocation's mark, or the revocation's listing, after its mark, sees
+// the session).
 func (b *DjangoBackend) applyIndex(key string, op blob.Op, before bool) error {
 	ix, users := op.Index, userIndexIn(b.dir)
 	if ix == nil {
@@ -289,11 +295,39 @@ func (b *DjangoBackend) applyIndex(key string, op blob.Op, before bool) error {
 	}
 	if before {
 		if op.Kind == blob.Put && ix.User != "" {
-			return users.put(ix.User, key, ix.Prev == ix.User, ix.Now, ix.Now, op.Value.ExpiresAt)
+			created := ix.Now
+			if !ix.Taken.IsZero() {
+				created = ix.Taken
+			} else if ix.Prev != ix.User {
+				if mark, err := readMark(b.dir, ix.User); err == nil && created.Before(mark) {
+					created = mark
+				}
+			}
+			return users.put(ix.User, key, ix.Prev == ix.User, created, ix.Now, op.Value.ExpiresAt)
 		}
 		return nil
 	}
+	if op.Kind == blob.Put && ix.User != "" && !ix.Taken.IsZero() {
+		mark, err := readMark(b.dir, ix.User)
+		if err != nil || ix.Taken.Before(mark) {
+			if rerr := removeIfExists(b.path(key)); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("removing session file: %w", hidePath(rerr)))
+			}
+			if rerr := users.remove(ix.User, key); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			if err == nil {
+				err = session.ErrRevoked
+			}
+			return err
+		}
+	}
 	if ix.Prev != "" && (op.Kind == blob.Remove || ix.Prev != ix.User) {
+		if op.Kind == blob.Remove && ix.WantCreated {
+			if e, ok := users.read(users.userDir(ix.Prev), key); ok {
+				ix.Created = time.UnixMilli(e.Created)
+			}
+		}
 		return users.remove(ix.Prev, key)
 	}
 	return nil

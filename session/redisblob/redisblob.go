@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/session/blob"
 )
 
@@ -121,7 +122,7 @@ type Backend struct {
 	key    func(sessionKey string) string
 	now    func() time.Time
 	// head and indexPrefix are set by WithIndex (users.go).
-	head, indexPrefix string
+	head, indexPrefix, markPrefix string
 }
 
 var _ blob.Backend = (*Backend)(nil)
@@ -225,19 +226,30 @@ func (b *Backend) Modify(ctx context.Context, key string, fn blob.ModifyFunc) er
 		default:
 			return fmt.Errorf("writing session value: unknown operation %d", op.Kind)
 		}
-		script := casScript
+		var ok bool
 		if op.Index != nil && b.indexPrefix != "" {
-			script = indexedCasScript
 			for len(args) < 6 {
 				args = append(args, "")
 			}
 			args = append(args, b.indexArgs(key, op)...)
+			res, err := indexedCasScript.Run(ctx, b.client, []string{rkey}, args...).Result()
+			if err == nil {
+				ok, err = indexedReply(res, op) // users.go
+			}
+			if errors.Is(err, session.ErrRevoked) {
+				return err
+			}
+			if err != nil {
+				return fmt.Errorf("writing session value: %w", err)
+			}
+		} else {
+			n, err := casScript.Run(ctx, b.client, []string{rkey}, args...).Int()
+			if err != nil {
+				return fmt.Errorf("writing session value: %w", err)
+			}
+			ok = n == 1
 		}
-		ok, err := script.Run(ctx, b.client, []string{rkey}, args...).Int()
-		if err != nil {
-			return fmt.Errorf("writing session value: %w", err)
-		}
-		if ok == 1 {
+		if ok {
 			return nil
 		}
 		if attempt == MaxAttempts {

@@ -21,34 +21,64 @@ import (
 // whose session is gone or expired when listed. As there, the scripts touch
 // keys they were not given, which a Redis Cluster refuses.
 
+// The revocation marks (session.Revoker) are redisstore's too: one string
+// per user, "<mark prefix><user>", unix ms, raised by
+// redisstore.RaiseMark. indexedCasScript reads the user's mark in the
+// step that writes the session: a create of a taken session older than the
+// mark writes nothing (revoked), a new entry is stamped no earlier than
+// the mark.
+
+// casRevoked is indexedCasScript's answer for a create it refused.
+const casRevoked = -6
+
 // indexedCasScript is casScript that also keeps the index.
 //
 // ARGV 1-6 as casScript's (ARGV[5] and ARGV[6] empty for "del"), then the
 // index key prefix, the session key, the previous user, the user ("" for
-// none), the time of the write and the session's expiry (unix ms).
+// none), the time of the write and the session's expiry (unix ms), the
+// taken session's creation time ("" when none) and the mark key prefix.
+// It answers 0 on a conflict, casRevoked, or {1, the creation time of the
+// entry a "del" removed ("" when none)}.
 var indexedCasScript = redis.NewScript(casCheckLua + `
 local ixprefix, skey, prev, user, now, exp = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local taken, rvprefix = ARGV[13], ARGV[14]
+local removed = ''
 if ARGV[4] == 'put' then
+	local ik = ixprefix .. user
+	local created = now
+	if user ~= '' then
+		local cur = false
+		if prev == user then cur = redis.call('HGET', ik, skey) end
+		if cur then
+			created = cur:match('^(%d+)') or now
+		else
+			local mark = tonumber(redis.call('GET', rvprefix .. user) or '0') or 0
+			if taken ~= '' then
+				if tonumber(taken) < mark then return -6 end
+				created = taken
+			elseif tonumber(now) < mark then
+				created = tostring(mark)
+			end
+		end
+	end
 	redis.call('SET', key, ARGV[5], 'PXAT', ARGV[6])
 	if user ~= '' then
-		local ik = ixprefix .. user
-		local created = now
-		if prev == user then
-			local cur = redis.call('HGET', ik, skey)
-			if cur then created = cur:match('^(%d+)') or now end
-		end
 		redis.call('HSET', ik, skey, created .. ' ' .. now .. ' ' .. exp)
 		local ttl = redis.call('PTTL', ik)
 		if ttl < 0 or ttl < tonumber(exp) - tonumber(now) then redis.call('PEXPIREAT', ik, exp) end
 	end
 else
 	redis.call('DEL', key)
+	if prev ~= '' then
+		local cur = redis.call('HGET', ixprefix .. prev, skey)
+		if cur then removed = cur:match('^(%d+)') or '' end
+	end
 	user = ''
 end
 if prev ~= '' and prev ~= user then
 	redis.call('HDEL', ixprefix .. prev, skey)
 end
-return 1
+return {1, removed}
 `)
 
 // indexListScript returns the live entries of the index hash KEYS[1] as
@@ -74,17 +104,18 @@ return out
 `)
 
 // WithIndex makes the backend able to keep a user index (for a blob.Store
-// with a UserKey): session values live under head + session key, and the
-// index hashes under indexPrefix + user. It returns b.
-func (b *Backend) WithIndex(head, indexPrefix string) *Backend {
+// with a UserKey): session values live under head + session key, the
+// index hashes under indexPrefix + user, and the revocation marks under
+// markPrefix + user. It returns b.
+func (b *Backend) WithIndex(head, indexPrefix, markPrefix string) *Backend {
 	b.key = func(sessionKey string) string { return head + sessionKey }
-	b.head, b.indexPrefix = head, indexPrefix
+	b.head, b.indexPrefix, b.markPrefix = head, indexPrefix, markPrefix
 	return b
 }
 
 // CanIndexUsers implements blob.UserIndexBackend.
 func (b *Backend) CanIndexUsers() error {
-	if b.indexPrefix == "" {
+	if b.indexPrefix == "" || b.markPrefix == "" {
 		return errors.New("this Redis layout was set up without a user index")
 	}
 	if _, cluster := b.client.(*redis.ClusterClient); cluster {
@@ -97,7 +128,38 @@ func (b *Backend) CanIndexUsers() error {
 func (b *Backend) indexArgs(key string, op blob.Op) []any {
 	ix := op.Index
 	exp := op.Value.ExpiresAt.UnixMilli()
-	return []any{b.indexPrefix, key, ix.Prev, ix.User, strconv.FormatInt(ix.Now.UnixMilli(), 10), strconv.FormatInt(exp, 10)}
+	taken := ""
+	if !ix.Taken.IsZero() {
+		taken = strconv.FormatInt(ix.Taken.UnixMilli(), 10)
+	}
+	return []any{b.indexPrefix, key, ix.Prev, ix.User, strconv.FormatInt(ix.Now.UnixMilli(), 10), strconv.FormatInt(exp, 10), taken, b.markPrefix}
+}
+
+// RevokeBefore implements blob.UserIndexBackend.
+func (b *Backend) RevokeBefore(ctx context.Context, user string, before time.Time) error {
+	return redisstore.RaiseMark(ctx, b.client, b.markPrefix+user, before)
+}
+
+// indexedReply reads indexedCasScript's answer: whether it wrote, and the
+// removed entry's creation time into op's IndexChange.
+func indexedReply(res any, op blob.Op) (bool, error) {
+	switch r := res.(type) {
+	case int64:
+		if r == casRevoked {
+			return false, session.ErrRevoked
+		}
+		return r == 1, nil
+	case []any:
+		if len(r) == 2 {
+			if s, ok := r[1].(string); ok && s != "" && op.Index.WantCreated {
+				if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+					op.Index.Created = time.UnixMilli(ms)
+				}
+			}
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("unexpected reply %T", res)
 }
 
 // UserSessions implements blob.UserIndexBackend.

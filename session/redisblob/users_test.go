@@ -14,15 +14,15 @@ import (
 func TestUserIndex(t *testing.T) {
 	srv := testredis.Start(t)
 	for _, l := range []struct {
-		name, head, index string
-		codec             session.Codec
+		name, head, index, marks string
+		codec                    session.Codec
 	}{
-		{"Cache", redisblob.CacheHead("djc", 1, redisblob.CacheEngine), "djc:1:caddy-session.user:", redisblob.CacheJSONCodec{}},
-		{"Sessions", redisblob.SessionsHead(""), "user:", &djcodec.Codec{Key: []byte("django-insecure-user-index-test"), Salt: djcodec.SessionSalt}},
-		{"SessionsWithPrefix", redisblob.SessionsHead("session"), "session:user:", session.JSONCodec{}},
+		{"Cache", redisblob.CacheHead("djc", 1, redisblob.CacheEngine), "djc:1:caddy-session.user:", "djc:1:caddy-session.revoked:", redisblob.CacheJSONCodec{}},
+		{"Sessions", redisblob.SessionsHead(""), "user:", "revoked:", &djcodec.Codec{Key: []byte("django-insecure-user-index-test"), Salt: djcodec.SessionSalt}},
+		{"SessionsWithPrefix", redisblob.SessionsHead("session"), "session:user:", "session:revoked:", session.JSONCodec{}},
 	} {
 		t.Run(l.name, func(t *testing.T) {
-			b := redisblob.New(client(t, srv), nil).WithIndex(l.head, l.index)
+			b := redisblob.New(client(t, srv), nil).WithIndex(l.head, l.index, l.marks)
 			s := &blob.Store{Backend: b, Codec: l.codec}
 			open := func(t *testing.T) session.UserIndexer {
 				ix, err := s.WithUserIndex(storetest.UserField)

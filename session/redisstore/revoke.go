@@ -47,11 +47,18 @@ func (x *Indexed) markPrefix() string {
 
 // RevokeBefore implements session.Revoker.
 func (x *Indexed) RevokeBefore(ctx context.Context, user string, before time.Time) error {
+	return RaiseMark(ctx, x.client, x.markPrefix()+user, before)
+}
+
+// RaiseMark raises the revocation mark under key to before (unix ms; the
+// zero time is Redis's now plus a millisecond), never lowering it, and
+// keeps it a day. redisblob's layouts keep their marks with it too.
+func RaiseMark(ctx context.Context, client redis.Scripter, key string, before time.Time) error {
 	at := ""
 	if !before.IsZero() {
 		at = strconv.FormatInt(before.UnixMilli(), 10)
 	}
-	if err := markScript.Run(ctx, x.client, []string{x.markPrefix() + user}, at, markTTL).Err(); err != nil {
+	if err := markScript.Run(ctx, client, []string{key}, at, markTTL).Err(); err != nil {
 		return fmt.Errorf("writing the user's revocation mark: %w", err)
 	}
 	return nil
