@@ -17,12 +17,23 @@ import (
 	"time"
 )
 
-// revokeStores are the stores that keep a revocation mark.
-var revokeStores = usersStores[:3] // memory, file, redis
+// revokeStores are the stores that keep a revocation mark: every store
+// that keeps a user index (memory, file, redis, db on PostgreSQL and
+// SQLite, cache, cached_db, and the Django layouts of redis and file).
+var revokeStores = usersStores
 
 // revokeTrials is how many races each test runs per store: before the
-// mark, about one in fifteen let a session survive.
-const revokeTrials = 40
+// mark, about one in fifteen let a session survive on memory, file and
+// redis. On the other stores, before their marks, every store lost a race
+// within its first 8 trials, in both tests: they run fewer, to keep the
+// suite short.
+func revokeTrials(store string) int {
+	switch store {
+	case "memory", "file", "redis":
+		return 40
+	}
+	return 15
+}
 
 // revokeOthers is how many other sessions the user has in each trial.
 const revokeOthers = 10
@@ -73,7 +84,7 @@ func TestRevokeRacesCycleKey(t *testing.T) {
 	for _, st := range revokeStores {
 		t.Run(st.name, func(t *testing.T) {
 			e := startCtEnv(t, st.setup(t), "user_key _auth_user_id")
-			for trial := range revokeTrials {
+			for trial := range revokeTrials(st.name) {
 				user := fmt.Sprintf("u%d", trial)
 				// Other browsers of the user first: the revocation, oldest
 				// first, ends them before it reaches c's session, which
@@ -117,7 +128,7 @@ func TestEvictionRacesCycleKey(t *testing.T) {
 	for _, st := range revokeStores {
 		t.Run(st.name, func(t *testing.T) {
 			e := startCtEnv(t, st.setup(t), "user_key _auth_user_id", "max_sessions_per_user 1")
-			for trial := range revokeTrials {
+			for trial := range revokeTrials(st.name) {
 				user := fmt.Sprintf("u%d", trial)
 				login := ctLines("X-Session-Set", `{"_auth_user_id":"`+user+`"}`)
 				a, b := newClient(t), newClient(t)
