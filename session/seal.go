@@ -51,16 +51,24 @@ type sealKey struct {
 // digits (openssl rand -hex 32) or in base64 (openssl rand -base64 32).
 const SealKeySize = chacha20poly1305.KeySize
 
-// sealPrefix starts every sealed value, after its opening quote.
-const sealPrefix = "cse1."
+// SealPrefix starts every sealed value, after its opening quote.
+const SealPrefix = "cse1."
 
 const (
 	keyIDLen = 6 // base64url of 4 bytes
-	// sealFixed is a sealed value's length beside the base64 of nonce,
-	// ciphertext and tag: the quotes, the prefix, the key id and its dot.
-	sealFixed = 2 + len(sealPrefix) + keyIDLen + 1
-	// sealBinary is what the AEAD adds to the plaintext: nonce and tag.
-	sealBinary = chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+	// SealedFixedLen is a sealed value's length beside the base64 of
+	// nonce, ciphertext and tag: the quotes, the prefix, the key id and
+	// its dot.
+	SealedFixedLen = 2 + len(SealPrefix) + keyIDLen + 1
+	// SealedBinaryLen is what the AEAD adds to the plaintext: nonce and
+	// tag.
+	SealedBinaryLen = chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+)
+
+const (
+	sealPrefix = SealPrefix
+	sealFixed  = SealedFixedLen
+	sealBinary = SealedBinaryLen
 )
 
 // ErrSealed wraps every error of Sealer.Open: the stored value is not one
