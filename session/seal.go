@@ -89,14 +89,11 @@ func ParseSealKey(s string) ([]byte, error) {
 		}
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			if len(b) != SealKeySize {
-				return nil, fmt.Errorf("the key is %d bytes in base64; want %d (openssl rand -base64 32)", len(b), SealKeySize)
-			}
+		if b, err := enc.DecodeString(s); err == nil && len(b) == SealKeySize {
 			return b, nil
 		}
 	}
-	return nil, fmt.Errorf("the key (%d characters) is neither 64 hex digits nor the base64 of %d bytes; generate one with openssl rand -base64 32", len(s), SealKeySize)
+	return nil, fmt.Errorf("want %d bytes as 64 hex digits or in base64 (openssl rand -base64 32), got %d characters", SealKeySize, len(s))
 }
 
 // NewSealer returns a Sealer that seals with current and opens with it
