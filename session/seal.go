@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
@@ -259,4 +260,26 @@ func (s *Sealer) OpenData(key string, stored []byte) (d Data, current bool, err 
 		return nil, false, fmt.Errorf("%w: %v", ErrBadValue, err)
 	}
 	return d, current, nil
+}
+
+// Rekeyer is a store that can seal every stored session again under its
+// sealer's current key (`caddy sessions rekey`), online: each session is
+// rewritten in the store's atomic step (a lock, or a compare-and-set that
+// is retried), so a concurrent write is neither lost nor undone. It is
+// resumable by running it again: a session already under the current key
+// is only read.
+type Rekeyer interface {
+	Rekey(ctx context.Context) (RekeyReport, error)
+}
+
+// RekeyReport is what a Rekey did.
+type RekeyReport struct {
+	// Sessions is how many live sessions it read.
+	Sessions int
+	// Changed is how many it sealed again (a previous key, or plaintext
+	// under accept_plaintext).
+	Changed int
+	// Refused is how many no key opens; they are left as they are, and
+	// read as no session.
+	Refused int
 }

@@ -1,6 +1,10 @@
 package memstore
 
 import (
+	"context"
+	"errors"
+	"time"
+
 	"github.com/caddy-session/caddy-session/session"
 )
 
@@ -52,4 +56,47 @@ func (s *Store) seal(key string, e entry) (entry, error) {
 	users := s.owners(e, true)
 	e.data, e.sealed, e.users = nil, b, users
 	return e, nil
+}
+
+// Rekey implements session.Rekeyer: every session sealed again under the
+// view's current key, under the store's mutex.
+func (s *Store) Rekey(ctx context.Context) (session.RekeyReport, error) {
+	var r session.RekeyReport
+	if s.sealer == nil {
+		return r, errors.New("rekeying: encryption is off")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for key, e := range s.entries {
+		if !e.expiresAt.After(now) {
+			continue
+		}
+		r.Sessions++
+		stored := e.sealed
+		if stored == nil {
+			b, err := session.MarshalData(e.data)
+			if err != nil {
+				r.Refused++
+				continue
+			}
+			stored = b
+		}
+		data, current, err := s.sealer.OpenData(key, stored)
+		if err != nil {
+			r.Refused++
+			continue
+		}
+		if current {
+			continue
+		}
+		e.data, e.sealed, e.users = data, nil, nil
+		kept, err := s.seal(key, e)
+		if err != nil {
+			return r, err
+		}
+		s.entries[key] = kept
+		r.Changed++
+	}
+	return r, ctx.Err()
 }

@@ -3,7 +3,9 @@ package storetest
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -150,4 +152,71 @@ func RunSealed(t *testing.T, st SealedStore) {
 		// Once the old key is dropped, the session still opens.
 		assertData(t, mustLoad(t, st.Open(t, sealer(t, cur, nil, false)), k).Data, session.Data{"f": raw(`"y"`), "n": raw(`2`)})
 	})
+
+	t.Run("RekeyUnderWrites", func(t *testing.T) {
+		runRekey(t, st)
+	})
+}
+
+// runRekey rotates the key of sessions that concurrent requests keep
+// incrementing, and rekeys them meanwhile: afterwards every session opens
+// under the new key alone, and holds every increment.
+func runRekey(t *testing.T, st SealedStore) {
+	old, cur := NewSealKey(), NewSealKey()
+	before := st.Open(t, sealer(t, old, nil, false))
+	keys := make([]string, 16)
+	for i := range keys {
+		keys[i] = session.NewKey()
+		create(t, before, keys[i], session.Data{"n": raw(`0`), "f": raw(`"x"`)})
+	}
+	// A plaintext session under the migration setting is rekeyed too.
+	plain := session.NewKey()
+	create(t, st.Open(t, nil), plain, session.Data{"f": raw(`"plain"`)})
+	rotated := st.Open(t, sealer(t, cur, nil, true, old))
+	rk, ok := rotated.(session.Rekeyer)
+	if !ok {
+		t.Fatalf("%T does not implement session.Rekeyer", rotated)
+	}
+	const writers, incs = 2, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, len(keys)*writers+1)
+	for _, k := range keys {
+		for range writers {
+			wg.Go(func() {
+				for range incs {
+					if _, err := rotated.Save(t.Context(), k, session.Change{Mode: session.ModeUpdate, Incr: map[string]int64{"n": 1}}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+	}
+	var first session.RekeyReport
+	wg.Go(func() {
+		var err error
+		if first, err = rk.Rekey(t.Context()); err != nil {
+			errs <- err
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if first.Sessions < len(keys)+1 {
+		t.Errorf("Rekey read %d sessions; want at least %d", first.Sessions, len(keys)+1)
+	}
+	again, err := rk.Rekey(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Changed != 0 {
+		t.Errorf("a second Rekey = %+v; want nothing changed: everything is under the current key", again)
+	}
+	after := st.Open(t, sealer(t, cur, nil, false))
+	for _, k := range keys {
+		assertData(t, mustLoad(t, after, k).Data, session.Data{"n": raw(fmt.Sprint(writers * incs)), "f": raw(`"x"`)})
+	}
+	assertData(t, mustLoad(t, after, plain).Data, session.Data{"f": raw(`"plain"`)})
 }
