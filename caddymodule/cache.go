@@ -176,3 +176,11 @@ var (
 	_ caddy.Validator       = (*CacheStore)(nil)
 	_ caddyfile.Unmarshaler = (*CacheStore)(nil)
 )
+
+// CanEncrypt implements EncryptingStore: never, Django's cache engine
+// reads this layout.
+func (c *CacheStore) CanEncrypt(StoreOptions) error {
+	return errDjangoReads("store cache (Django's cache engine)")
+}
+
+var _ EncryptingStore = (*CacheStore)(nil)

@@ -138,3 +138,11 @@ var (
 	_ caddy.CleanerUpper    = (*CachedDBStore)(nil)
 	_ caddyfile.Unmarshaler = (*CachedDBStore)(nil)
 )
+
+// CanEncrypt implements EncryptingStore: never, Django's cached_db engine
+// reads this layout.
+func (c *CachedDBStore) CanEncrypt(StoreOptions) error {
+	return errDjangoReads("store cached_db (Django's cached_db engine)")
+}
+
+var _ EncryptingStore = (*CachedDBStore)(nil)

@@ -80,6 +80,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		idle_timeout      <duration>
 //		absolute_timeout  <duration>
 //		codec             json | django
+//		encrypt           <key> {
+//			previous_keys <old key>...
+//			accept_plaintext
+//		}
 //		django_secret_key <Django's SECRET_KEY>
 //		django_secret_key_fallbacks <old key>...
 //		user_key          <session field naming the user>
@@ -199,6 +203,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Audience, err = oneArg(d)
 		case "codec":
 			h.Codec, err = oneOf(d, "json", "django")
+		case "encrypt":
+			err = h.unmarshalEncrypt(d)
 		case "django_secret_key":
 			if h.DjangoSecretKey, err = oneArg(d); err == nil {
 				err = checkPlaceholders(d, sub, true, h.DjangoSecretKey)

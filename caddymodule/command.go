@@ -29,6 +29,13 @@ as Django's "manage.py clearsessions" does. The stores that need it (file,
 db, and Django's file layout) also do it in the background every minute;
 Redis and Django's cache expire sessions themselves.
 
+rekey seals every session stored by the handlers of a config that have
+encrypt again under the current key: after a rotation (the old key in
+previous_keys), or to finish enabling encrypt (accept_plaintext). It runs
+beside the live Caddy, one atomic step per session, and reports how many
+sessions it changed; run it again after an interruption, it only reads
+what is already done.
+
 The other commands talk to the running Caddy's admin endpoint (as "caddy
 reload" does: --address, or the admin address of --config, or
 localhost:2019) and need a session handler with user_key:
@@ -48,6 +55,15 @@ localhost:2019) and need a session handler with user_key:
 			clearCmd.Flags().StringP("config", "c", "", "Configuration file")
 			clearCmd.Flags().StringP("adapter", "a", "", "Name of config adapter to apply")
 			cmd.AddCommand(clearCmd)
+			rekeyCmd := &cobra.Command{
+				Use:     "rekey --config <path> [--adapter <name>]",
+				Short:   "Seals every stored session again under the current encrypt key (after a rotation, or to finish enabling encrypt)",
+				Example: "caddy sessions rekey --config /etc/caddy/Caddyfile",
+				RunE:    caddycmd.WrapCommandFuncForCobra(cmdRekey),
+			}
+			rekeyCmd.Flags().StringP("config", "c", "", "Configuration file")
+			rekeyCmd.Flags().StringP("adapter", "a", "", "Name of config adapter to apply")
+			cmd.AddCommand(rekeyCmd)
 			for _, sub := range []struct {
 				use, short, example string
 				user, sid           bool

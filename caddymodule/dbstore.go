@@ -146,6 +146,17 @@ func (s *DBStore) OpenStore(o StoreOptions) (session.Store, error) {
 	return purgingBlob{Store: o.blobStore(s.backend, codec), purge: s.PurgeExpired}, nil
 }
 
+// CanEncrypt implements EncryptingStore: under codec json, each row's
+// value is sealed; Django's signed format (the default) is for Django.
+func (s *DBStore) CanEncrypt(o StoreOptions) error {
+	if o.Codec != "json" {
+		return errors.New("encrypt: store db keeps Django's signed format unless codec json, so that Django reads the table, which it could not once encrypted; set codec json to encrypt")
+	}
+	return nil
+}
+
+var _ EncryptingStore = (*DBStore)(nil)
+
 // PurgeExpired deletes the rows that expired before now, as Django's
 // clearsessions does.
 func (s *DBStore) PurgeExpired(ctx context.Context, now time.Time) (int, error) {

@@ -86,7 +86,19 @@ func (f *FileStore) OpenStore(o StoreOptions) (session.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store file: %w", err)
 	}
+	if o.Sealer != nil {
+		f.Store = f.Store.(*filestore.Store).WithSealer(o.Sealer)
+	}
 	return f, nil
+}
+
+// CanEncrypt implements EncryptingStore: this store's own layout seals
+// each session's data in its file; Django's file engine layout cannot.
+func (f *FileStore) CanEncrypt(o StoreOptions) error {
+	if o.Codec == "django" || f.Layout == "django" {
+		return errDjangoReads("store file with layout django (Django's file engine)")
+	}
+	return nil
 }
 
 // UnmarshalCaddyfile: `store file [<dir>]`.
@@ -177,4 +189,5 @@ var (
 	_ caddy.Provisioner     = (*FileStore)(nil)
 	_ caddy.CleanerUpper    = (*FileStore)(nil)
 	_ caddyfile.Unmarshaler = (*FileStore)(nil)
+	_ EncryptingStore       = (*FileStore)(nil)
 )

@@ -184,6 +184,10 @@ type Handler struct {
 	// engine always keeps plain JSON (django-redis's JSON serializer).
 	Codec string `json:"codec,omitempty"`
 
+	// Encrypt the values the store keeps (encryption at rest); see
+	// Encrypt. Default: off.
+	Encrypt *Encrypt `json:"encrypt,omitempty"`
+
 	// The key the Django codec signs and verifies with: the Django site's
 	// SECRET_KEY. Placeholders are expanded strictly. Default: `secret`.
 	DjangoSecretKey string `json:"django_secret_key,omitempty"`

@@ -43,8 +43,15 @@ func (m *MemoryStore) OpenStore(o StoreOptions) (session.Store, error) {
 	if o.Codec == "django" {
 		return nil, errNoDjangoLayout
 	}
+	if o.Sealer != nil {
+		m.Store = m.Store.(*memstore.Store).WithSealer(o.Sealer)
+	}
 	return m, nil
 }
+
+// CanEncrypt implements EncryptingStore: the memory store seals each
+// session as one value.
+func (m *MemoryStore) CanEncrypt(StoreOptions) error { return nil }
 
 // UnmarshalCaddyfile: `store memory`.
 func (m *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -66,4 +73,5 @@ var (
 	_ caddy.Provisioner     = (*MemoryStore)(nil)
 	_ caddy.CleanerUpper    = (*MemoryStore)(nil)
 	_ caddyfile.Unmarshaler = (*MemoryStore)(nil)
+	_ EncryptingStore       = (*MemoryStore)(nil)
 )

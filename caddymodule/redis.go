@@ -300,6 +300,10 @@ type redisShared struct {
 // value Django's codec encodes, its TTL the session's expiry.
 func (rs *RedisStore) OpenStore(o StoreOptions) (session.Store, error) {
 	if o.Codec != "django" {
+		if o.Sealer != nil {
+			shared := rs.Store.(redisShared)
+			rs.Store = redisShared{shared.Store.WithSealer(o.Sealer), shared.client}
+		}
 		return rs, nil
 	}
 	if rs.client == nil {
@@ -324,8 +328,18 @@ func (rs *RedisStore) OpenStore(o StoreOptions) (session.Store, error) {
 	return o.blobStore(redisblob.New(rs.client, nil).WithIndex(redisblob.SessionsHead(rs.prefix), index, marks), codec), nil
 }
 
+// CanEncrypt implements EncryptingStore: the hash layout seals each field;
+// django-redis-sessions' layout (codec django) cannot.
+func (rs *RedisStore) CanEncrypt(o StoreOptions) error {
+	if o.Codec == "django" {
+		return errEncryptDjangoCodec
+	}
+	return nil
+}
+
 // Interface guards
 var (
+	_ EncryptingStore       = (*RedisStore)(nil)
 	_ session.Store         = (*RedisStore)(nil)
 	_ caddy.Provisioner     = (*RedisStore)(nil)
 	_ caddy.CleanerUpper    = (*RedisStore)(nil)

@@ -68,3 +68,11 @@ func (*SignedCookiesStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ caddyfile.Unmarshaler = (*SignedCookiesStore)(nil)
 )
+
+// CanEncrypt implements EncryptingStore: never, the session is in the
+// cookie, in Django's signed format.
+func (SignedCookiesStore) CanEncrypt(StoreOptions) error {
+	return errors.New("encrypt: signed_cookies keeps the session in the cookie, in Django's signed format (signed, not encrypted), and stores nothing to encrypt; use a server-side store")
+}
+
+var _ EncryptingStore = SignedCookiesStore{}

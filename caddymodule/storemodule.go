@@ -50,6 +50,10 @@ type StoreOptions struct {
 	// Django returns the handler's Django codec: Django's signed format
 	// keyed with django_secret_key and its fallbacks.
 	Django func() (session.Codec, error)
+	// Sealer, when set (the handler's `encrypt`), is what the store seals
+	// its values with; only a module that implements EncryptingStore is
+	// given one.
+	Sealer *session.Sealer
 }
 
 // Encoding is the codec of a layout that keeps each session as one value:
@@ -77,7 +81,7 @@ func (o StoreOptions) logger() *zap.Logger {
 // blobStore is a blob.Store over backend with the options' age and bad
 // value policy.
 func (o StoreOptions) blobStore(backend blob.Backend, codec session.Codec) *blob.Store {
-	return &blob.Store{Backend: backend, Codec: codec, Age: o.Age, OnBadValue: o.OnBadValue}
+	return &blob.Store{Backend: backend, Codec: codec, Age: o.Age, OnBadValue: o.OnBadValue, Sealer: o.Sealer}
 }
 
 // Purger is a store that removes its expired sessions on demand, as
@@ -121,6 +125,10 @@ var errNoDjangoLayout = errors.New("codec django: this store keeps no Django lay
 // provisionStore loads the store module and opens the handler's store
 // through it.
 func (h *Handler) provisionStore(ctx caddy.Context, age time.Duration, secret string, fallbacks []string) (session.Store, error) {
+	sealer, err := h.sealer(secret)
+	if err != nil {
+		return nil, err
+	}
 	switch h.Codec {
 	case "", "json", "django":
 	default:
@@ -138,20 +146,33 @@ func (h *Handler) provisionStore(ctx caddy.Context, age time.Duration, secret st
 	if !ok {
 		return nil, fmt.Errorf("store: module %T is not a session store (caddymodule.StoreModule)", mod)
 	}
-	store, err := sm.OpenStore(StoreOptions{
+	onBadValue := func(err error) {
+		// Django logs this as django.security.SuspiciousSession; the
+		// error names the reason, never the key or the value.
+		if ce := h.logger.Named("security").Check(zap.WarnLevel, "session data corrupted: stored value rejected, treated as no session"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
+	}
+	opts := StoreOptions{
 		Codec:      h.Codec,
 		CookieName: h.cookieName(),
 		Age:        age,
 		Logger:     h.logger,
-		OnBadValue: func(err error) {
-			// Django logs this as django.security.SuspiciousSession; the
-			// error names the reason, never the key or the value.
-			if ce := h.logger.Named("security").Check(zap.WarnLevel, "session data corrupted: stored value rejected, treated as no session"); ce != nil {
-				ce.Write(zap.Error(err))
-			}
-		},
-		Django: func() (session.Codec, error) { return h.djangoCodec(secret, fallbacks) },
-	})
+		OnBadValue: onBadValue,
+		Django:     func() (session.Codec, error) { return h.djangoCodec(secret, fallbacks) },
+	}
+	if sealer != nil {
+		es, ok := sm.(EncryptingStore)
+		if !ok {
+			return nil, fmt.Errorf("encrypt: store %s cannot encrypt its values", storeName(json.RawMessage(h.storeKey)))
+		}
+		if err := es.CanEncrypt(opts); err != nil {
+			return nil, err
+		}
+		sealer.OnBadValue = onBadValue
+		opts.Sealer = sealer
+	}
+	store, err := sm.OpenStore(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ var (
 		"max_update_keys", "hide", "deny_write", "allow_flush", "on_store_error", "store_timeout",
 		"idle_timeout", "absolute_timeout", "token_alg", "signing_key", "previous_keys", "jwks_path",
 		"audience", "codec", "django_secret_key", "django_secret_key_fallbacks", "user_key",
-		"max_sessions_per_user",
+		"max_sessions_per_user", "encrypt",
 	}
 	redisConnSubdirectives = []string{"address", "master_name", "username", "password", "db", "tls", "dial_timeout", "timeout", "pool_size"}
 	storeSubdirectives     = map[string][]string{

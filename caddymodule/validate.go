@@ -31,6 +31,9 @@ func (h *Handler) Validate() error {
 	default:
 		return fmt.Errorf("on_store_error: must be fail or pass, got %q", h.OnStoreError)
 	}
+	if err := h.validateEncrypt(); err != nil {
+		return err
+	}
 	if h.CookieAge != 0 && time.Duration(h.CookieAge) < time.Second {
 		return fmt.Errorf("cookie_age: must be at least 1s, got %s", time.Duration(h.CookieAge))
 	}

@@ -105,6 +105,11 @@ type Store struct {
 	// UserKey, when set, makes every write keep the backend's user index
 	// by this field (WithUserIndex).
 	UserKey string
+	// Sealer, when set, seals each encoded value under the session's key
+	// (session.WholeSession), and opens what it reads: a value it cannot
+	// open is no session, reported through the Sealer (encryption at
+	// rest, for this project's JSON codec).
+	Sealer *session.Sealer
 }
 
 var _ session.Store = (*Store)(nil)
@@ -120,10 +125,11 @@ func (s *Store) now() time.Time {
 
 // decode returns the live session in v, or false when v is expired, empty
 // or rejected by the codec (reported through OnBadValue).
-func (s *Store) decode(v Value, now time.Time) (session.Record, bool) {
-	data, err := s.Codec.Decode(v.Data)
+func (s *Store) decode(key string, v Value, now time.Time) (session.Record, bool) {
+	data, err := s.open(key, v.Data)
 	if err != nil {
-		if s.OnBadValue != nil {
+		// The Sealer reports its own refusals.
+		if s.OnBadValue != nil && (s.Sealer == nil || !errors.Is(err, session.ErrSealed)) {
 			s.OnBadValue(err)
 		}
 		return session.Record{}, false
@@ -139,6 +145,19 @@ func (s *Store) decode(v Value, now time.Time) (session.Record, bool) {
 		return session.Record{}, false
 	}
 	return session.Record{Data: data, ExpiresAt: exp}, true
+}
+
+// open decodes b, the value under key, after opening it when sealed.
+// A value the sealer refuses is an error it has reported.
+func (s *Store) open(key string, b []byte) (session.Data, error) {
+	if s.Sealer != nil || session.IsSealed(b) {
+		plain, _, err := s.Sealer.Open(key, session.WholeSession, b)
+		if err != nil {
+			return nil, err
+		}
+		b = plain
+	}
+	return s.Codec.Decode(b)
 }
 
 // Expired reports whether v is past its expiry at now, for purging (Django's
@@ -175,7 +194,7 @@ func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, err
 	if err != nil || !ok {
 		return session.Record{}, false, err
 	}
-	rec, ok := s.decode(v, s.now())
+	rec, ok := s.decode(key, v, s.now())
 	if ok {
 		if _, swaps := s.Backend.(Swapper); swaps {
 			rec.Version = version(v)
@@ -211,7 +230,7 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		left = false
 		rec, live := session.Record{}, false
 		if exists {
-			rec, live = s.decode(cur, now)
+			rec, live = s.decode(key, cur, now)
 		}
 		var index *IndexChange
 		if s.UserKey != "" {
@@ -220,7 +239,7 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 			if live {
 				index.Prev, _ = session.UserOf(rec.Data, s.UserKey)
 			} else {
-				index.Prev = s.userOf(cur, exists) // an expired value's entry goes too
+				index.Prev = s.userOf(key, cur, exists) // an expired value's entry goes too
 			}
 		}
 		data, expiresAt, keep, err := c.Apply(rec, live, now)
@@ -244,6 +263,7 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		if err != nil {
 			return Op{}, err
 		}
+		b = s.Sealer.Seal(key, session.WholeSession, b)
 		left = true
 		// For backends dated by modification time: the time from which
 		// Django's rules give exactly expiresAt.
@@ -287,10 +307,10 @@ func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, err
 			return Op{Kind: Keep}, nil
 		}
 		now := s.now()
-		rec, found = s.decode(cur, now)
+		rec, found = s.decode(key, cur, now)
 		op := Op{Kind: Remove}
 		if s.UserKey != "" {
-			index = &IndexChange{Prev: s.userOf(cur, exists), Now: now}
+			index = &IndexChange{Prev: s.userOf(key, cur, exists), Now: now}
 			index.WantCreated = index.Prev != "" && session.TracksTakes(ctx)
 			op.Index = index
 		}

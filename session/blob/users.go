@@ -48,11 +48,11 @@ type UserIndexBackend interface {
 // userOf is the user of a stored value whatever its expiry, so that the
 // index entry of an expired value is replaced too; a value the codec
 // rejects has none.
-func (s *Store) userOf(v Value, exists bool) string {
+func (s *Store) userOf(key string, v Value, exists bool) string {
 	if !exists {
 		return ""
 	}
-	data, err := s.Codec.Decode(v.Data)
+	data, err := s.open(key, v.Data)
 	if err != nil {
 		return ""
 	}

@@ -75,7 +75,7 @@ type Backend struct {
 
 	// The statements, built once from the checked, quoted table name.
 	selectSQL, lockSQL, insertSQL, updateSQL, deleteSQL, purgeSQL, probeSQL string
-	swapSQL, swapDeleteSQL                                                  string
+	swapSQL, swapDeleteSQL, keysSQL                                         string
 	createSQL                                                               []string
 
 	initSem chan struct{} // one Init at a time, waiting with its context
@@ -303,6 +303,7 @@ func (b *Backend) prepare(table string) {
 	b.swapSQL = b.updateSQL + fmt.Sprintf(` AND session_data = %s AND expire_date = %s`, p(4), p(5))
 	b.swapDeleteSQL = b.deleteSQL + fmt.Sprintf(` AND session_data = %s AND expire_date = %s`, p(2), p(3))
 	b.purgeSQL = fmt.Sprintf(`DELETE FROM %s WHERE expire_date < %s`, t, p(1))
+	b.keysSQL = fmt.Sprintf(`SELECT session_key FROM %s WHERE session_key > %s ORDER BY session_key LIMIT %d`, t, p(1), keysBatch)
 	b.probeSQL = fmt.Sprintf(`SELECT session_key, session_data, expire_date FROM %s WHERE 1 = 0`, t)
 	idx := d.quote(d.indexName(table))
 	b.createSQL = []string{fmt.Sprintf(d.createTable, t, idx)}

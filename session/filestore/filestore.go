@@ -43,6 +43,21 @@ var errInvalidKey = errors.New("invalid session key")
 type Store struct {
 	dir     string
 	stripes *stripes
+	// sealer, when set, seals each session's data as one value
+	// (WithSealer).
+	sealer *session.Sealer
+}
+
+// WithSealer returns a view of the store that keeps the sessions it writes
+// sealed by sealer (encryption at rest): the file's "data" is then one
+// sealed JSON string instead of an object, bound to the session key; the
+// expiry stays in the clear, so that the purge needs no key. A session it
+// cannot open (another key, tampered, plaintext it does not accept) is no
+// session, reported through the sealer.
+func (s *Store) WithSealer(sealer *session.Sealer) *Store {
+	c := *s
+	c.sealer = sealer
+	return &c
 }
 
 var _ session.Store = (*Store)(nil)
@@ -142,7 +157,7 @@ func (s *Store) save(ctx context.Context, key string, c session.Change, field st
 	if field != "" {
 		user, _ = session.UserOf(data, field)
 	}
-	b, err := encode(expiresAt, data)
+	b, err := s.encode(key, expiresAt, data)
 	if err != nil {
 		return false, fmt.Errorf("encoding session: %w", err)
 	}
@@ -270,7 +285,7 @@ func sweep(dir string, now time.Time, purge func(name string) (bool, error)) (in
 // the second, under the lock, keeps it from removing a session that a
 // concurrent Save has just renewed.
 func (s *Store) purge(key string, now time.Time) (bool, error) {
-	if _, live, err := s.read(key, now); live || err != nil {
+	if live, err := s.unexpired(key, now); live || err != nil {
 		return false, err
 	}
 	unlock, err := s.lock(context.Background(), key)
@@ -278,7 +293,7 @@ func (s *Store) purge(key string, now time.Time) (bool, error) {
 		return false, err
 	}
 	defer unlock()
-	if _, live, err := s.read(key, now); live || err != nil {
+	if live, err := s.unexpired(key, now); live || err != nil {
 		return false, err
 	}
 	err = os.Remove(s.path(key))
@@ -297,18 +312,51 @@ func (s *Store) path(key string) string { return filepath.Join(s.dir, key) }
 // read returns the session under key if its file exists, decodes and has
 // not expired at now. Only a failure to read an existing file is an error.
 func (s *Store) read(key string, now time.Time) (session.Record, bool, error) {
+	exp, data, ok, err := s.readFile(key, now)
+	if !ok || err != nil {
+		return session.Record{}, false, err
+	}
+	d, ok := s.open(key, data)
+	if !ok {
+		return session.Record{}, false, nil
+	}
+	return session.Record{Data: d, ExpiresAt: exp}, true, nil
+}
+
+// readFile returns the expiry and the stored data (a JSON object, or a
+// sealed string) of key's file if it exists, is a session file and has
+// not expired at now. Only a failure to read an existing file is an error.
+func (s *Store) readFile(key string, now time.Time) (expiresAt time.Time, data []byte, ok bool, err error) {
 	b, err := os.ReadFile(s.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return session.Record{}, false, nil
+		return time.Time{}, nil, false, nil
 	}
 	if err != nil {
-		return session.Record{}, false, fmt.Errorf("reading session file: %w", hidePath(err))
+		return time.Time{}, nil, false, fmt.Errorf("reading session file: %w", hidePath(err))
 	}
-	rec, ok := decode(b)
-	if !ok || !rec.ExpiresAt.After(now) {
-		return session.Record{}, false, nil
+	exp, data, ok := decodeFile(b)
+	if !ok || !exp.After(now) {
+		return time.Time{}, nil, false, nil
 	}
-	return rec, true, nil
+	return exp, data, true, nil
+}
+
+// unexpired reports whether key's file is a session file, sealed or not,
+// that has not expired at now: what the purge keeps, whatever its key.
+func (s *Store) unexpired(key string, now time.Time) (bool, error) {
+	_, _, ok, err := s.readFile(key, now)
+	return ok, err
+}
+
+// open returns the session in data: a JSON object, or a value sealed by
+// this view's sealer.
+func (s *Store) open(key string, data []byte) (session.Data, bool) {
+	if s.sealer == nil && !session.IsSealed(data) {
+		d, err := session.UnmarshalData(data)
+		return d, err == nil && len(d) > 0
+	}
+	d, _, err := s.sealer.OpenData(key, data)
+	return d, err == nil && len(d) > 0
 }
 
 // write replaces the file of key with b atomically. The file is synced
@@ -357,8 +405,21 @@ func removeIfExists(path string) error {
 
 // fileRecord is the decoded form of a session file.
 type fileRecord struct {
-	ExpiresAt *int64       `json:"expires_at"`
-	Data      session.Data `json:"data"`
+	ExpiresAt *int64          `json:"expires_at"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// encode is the file of the session key holding data until expiresAt,
+// its data sealed when the view has a sealer.
+func (s *Store) encode(key string, expiresAt time.Time, data session.Data) ([]byte, error) {
+	if s.sealer == nil {
+		return encode(expiresAt, data)
+	}
+	sealed, err := s.sealer.SealData(key, data)
+	if err != nil {
+		return nil, err
+	}
+	return encodeRaw(expiresAt, sealed), nil
 }
 
 // encode writes the file format by hand rather than with json.Marshal,
@@ -369,22 +430,47 @@ func encode(expiresAt time.Time, data session.Data) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return encodeRaw(expiresAt, obj), nil
+}
+
+// encodeRaw is the file holding obj, the data's stored form.
+func encodeRaw(expiresAt time.Time, obj []byte) []byte {
 	b := make([]byte, 0, len(obj)+40)
 	b = append(b, `{"expires_at":`...)
 	b = strconv.AppendInt(b, expiresAt.UnixMilli(), 10)
 	b = append(b, `,"data":`...)
 	b = append(b, obj...)
-	return append(b, "}\n"...), nil
+	return append(b, "}\n"...)
 }
 
-// decode reads a session file; ok is false for anything that is not one,
-// including a session without data.
-func decode(b []byte) (rec session.Record, ok bool) {
+// decodeFile reads a session file's expiry and its data's stored form: a
+// JSON object with a field at least, or a sealed value. ok is false for
+// anything else.
+func decodeFile(b []byte) (expiresAt time.Time, data []byte, ok bool) {
 	var f fileRecord
-	if err := json.Unmarshal(b, &f); err != nil || f.ExpiresAt == nil || len(f.Data) == 0 {
+	if err := json.Unmarshal(b, &f); err != nil || f.ExpiresAt == nil {
+		return time.Time{}, nil, false
+	}
+	if !session.IsSealed(f.Data) {
+		if d, err := session.UnmarshalData(f.Data); err != nil || len(d) == 0 {
+			return time.Time{}, nil, false
+		}
+	}
+	return time.UnixMilli(*f.ExpiresAt), f.Data, true
+}
+
+// decode reads an unsealed session file; ok is false for anything that is
+// not one, including a session without data.
+func decode(b []byte) (rec session.Record, ok bool) {
+	exp, data, ok := decodeFile(b)
+	if !ok {
 		return session.Record{}, false
 	}
-	return session.Record{Data: f.Data, ExpiresAt: time.UnixMilli(*f.ExpiresAt)}, true
+	d, err := session.UnmarshalData(data)
+	if err != nil || len(d) == 0 {
+		return session.Record{}, false
+	}
+	return session.Record{Data: d, ExpiresAt: exp}, true
 }
 
 // hidePath removes file names from err: they hold the session key, a

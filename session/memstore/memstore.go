@@ -19,7 +19,17 @@ import (
 )
 
 // Store keeps sessions in memory. The zero value is not usable; call New.
+// WithSealer returns a view of the same sessions that keeps them
+// encrypted (seal.go).
 type Store struct {
+	*state
+	// sealer, when set, seals every session this view writes as one value
+	// (session.WholeSession) and opens what it reads.
+	sealer *session.Sealer
+}
+
+// state is what every view of a Store shares.
+type state struct {
 	mu      sync.Mutex
 	entries map[string]entry
 	// indexes maps each indexed field to its users' session keys; every
@@ -35,13 +45,18 @@ type entry struct {
 	expiresAt time.Time
 	// created and modified date the session for its user's index.
 	created, modified time.Time
+	// sealed, when not nil, is data sealed by a view with a Sealer, and
+	// data is nil; users then holds the session's user under each indexed
+	// field at the time of the write (seal.go).
+	sealed []byte
+	users  map[string]string
 }
 
 var _ session.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{entries: make(map[string]entry)}
+	return &Store{state: &state{entries: make(map[string]entry)}}
 }
 
 // Load returns a copy of the session under key, unless it has expired.
@@ -131,7 +146,11 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		s.reindex(key, was, entry{}, false)
 		return false, nil
 	}
-	s.entries[key] = e
+	kept, err := s.seal(key, e)
+	if err != nil {
+		return false, err
+	}
+	s.entries[key] = kept
 	s.reindex(key, was, e, true)
 	return true, nil
 }
@@ -189,14 +208,15 @@ func (s *Store) Live(now time.Time) int {
 	return n
 }
 
-// live returns the entry under key if it has not expired at now.
-// The caller holds s.mu.
+// live returns the entry under key if it has not expired at now, opened
+// (seal.go): an entry this view cannot open is not live. The caller holds
+// s.mu.
 func (s *Store) live(key string, now time.Time) (entry, bool) {
 	e, ok := s.entries[key]
 	if !ok || !e.expiresAt.After(now) {
 		return entry{}, false
 	}
-	return e, true
+	return s.open(key, e)
 }
 
 func clone(d session.Data) session.Data {

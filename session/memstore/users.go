@@ -24,6 +24,11 @@ func (s *Store) WithUserIndex(field string) (session.UserIndexer, error) {
 		ix := make(map[string]map[string]struct{})
 		s.indexes[field] = ix
 		for key, e := range s.entries {
+			if e.sealed != nil {
+				if e, ok = s.open(key, e); !ok {
+					continue
+				}
+			}
 			if user, ok := session.UserOf(e.data, field); ok {
 				add(ix, user, key)
 			}
@@ -59,6 +64,9 @@ func (x *Indexed) UserSessions(_ context.Context, user string) ([]session.UserSe
 func (s *Store) owners(e entry, stored bool) map[string]string {
 	if !stored || len(s.indexes) == 0 {
 		return nil
+	}
+	if e.sealed != nil {
+		return e.users
 	}
 	out := make(map[string]string, len(s.indexes))
 	for field := range s.indexes {

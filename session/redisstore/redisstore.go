@@ -41,23 +41,43 @@ import (
 var saveScript = redis.NewScript(saveLua)
 
 // saveLua is saveScript's source; the user index wraps it (users.go).
-const saveLua = `
+var saveLua = `
 local key, mode, expires_at = KEYS[1], ARGV[1], ARGV[2]
 local expf = '` + ExpiryField + `'
+local userf = '` + UserField + `'
 local exists = redis.call('EXISTS', key) == 1
 if mode == 'create' then
 	if exists then return -1 end
 elseif not exists then
 	return -2
 end
-local maxsize = tonumber(ARGV[3])
+local maxsize, sealed = string.match(ARGV[3], '^(%d+)(s?)$')
+maxsize, sealed = tonumber(maxsize), sealed == 's'
 local ndel = tonumber(ARGV[4])
 local ninc = tonumber(ARGV[5 + ndel])
 local inc1, set1 = 6 + ndel, 6 + ndel + 2 * ninc
+-- Sealed values (seal.go): the client has added the counters and sends
+-- their new values among the sets, each counter here with the value it
+-- read; a counter changed since fails the change whole, and the client
+-- reads it again (saveRetry).
+if sealed then
+	for i = inc1, set1 - 1, 2 do
+		if (redis.call('HGET', key, ARGV[i]) or '') ~= ARGV[i + 1] then return -7 end
+	end
+end
+-- The length of a stored value as the session's size counts it: a sealed
+-- value's plaintext (session.PlainLen).
+local function vlen_of(v)
+	if sealed and string.sub(v, 1, ` + strconv.Itoa(len(session.SealPrefix)+1) + `) == '"` + session.SealPrefix + `' then
+		return math.floor((#v - ` + strconv.Itoa(session.SealedFixedLen) + `) * 3 / 4) - ` + strconv.Itoa(session.SealedBinaryLen) + `
+	end
+	return #v
+end
 -- Counters first, before any write: one that fails fails the change whole.
 -- Lua's numbers are doubles: exact for every counter (at most 2^53-1).
 local lim = 9007199254740991
 for i = inc1, set1 - 1, 2 do
+	if sealed then break end
 	local cur = redis.call('HGET', key, ARGV[i])
 	local n = 0
 	if cur then
@@ -83,12 +103,15 @@ if maxsize > 0 and (ninc > 0 or set1 <= #ARGV) then
 	if mode == 'update' then
 		local cur = redis.call('HGETALL', key)
 		for i = 1, #cur, 2 do
-			if cur[i] ~= expf then vlen[cur[i]] = #cur[i + 1] end
+			if string.byte(cur[i], 1) ~= 255 then vlen[cur[i]] = vlen_of(cur[i + 1]) end
 		end
 		for i = 5, 4 + ndel do vlen[ARGV[i]] = nil end
 	end
-	for i = set1, #ARGV, 2 do vlen[ARGV[i]] = #ARGV[i + 1] end
+	for i = set1, #ARGV, 2 do
+		if string.byte(ARGV[i], 1) ~= 255 then vlen[ARGV[i]] = vlen_of(ARGV[i + 1]) end
+	end
 	for i = inc1, set1 - 1, 2 do
+		if sealed then break end
 		local cur = tonumber(redis.call('HGET', key, ARGV[i]) or '0')
 		vlen[ARGV[i]] = #string.format('%.0f', cur + tonumber(ARGV[i + 1]))
 	end
@@ -110,9 +133,10 @@ for i = set1, #ARGV, 2 do
 	redis.call('HSET', key, ARGV[i], ARGV[i + 1])
 end
 for i = inc1, set1 - 1, 2 do
+	if sealed then break end
 	redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1])
 end
-if redis.call('HLEN', key) - redis.call('HEXISTS', key, expf) == 0 then
+if redis.call('HLEN', key) - redis.call('HEXISTS', key, expf) - redis.call('HEXISTS', key, userf) == 0 then
 	redis.call('DEL', key)
 	return 0
 end
@@ -132,6 +156,12 @@ return redis.call('EXISTS', key)
 // with it. Readers leave it out of the session's data.
 const ExpiryField = "\xffexpires_at"
 
+// UserField is the hash field that repeats, in the clear, the value of the
+// user index's field when values are sealed (seal.go), so that the index's
+// scripts can read whose session it is; like ExpiryField, readers leave it
+// out. Field names that start with \xff are the store's own.
+const UserField = "\xffuser"
+
 // Codes returned by saveScript.
 const (
 	saveExists = -1 // ModeCreate on a key that is taken
@@ -142,6 +172,7 @@ const (
 	saveNotInteger = -3 // a counter holds something else
 	saveOverflow   = -4 // a counter's sum would pass session.MaxCounter
 	saveTooLarge   = -5 // the session would pass Change.MaxSize
+	saveRetry      = -7 // a sealed counter changed since the client read it
 )
 
 // loadScript returns {PTTL, HGETALL} of KEYS[1], or an empty array when the
@@ -177,6 +208,11 @@ type Store struct {
 	// go-redis gives this client's keys in it (ClientCache).
 	cache   redis.Cache
 	cacheNS string
+
+	// sealer seals the values this view writes (seal.go); indexField is
+	// the user index's field, repeated in UserField when values are sealed.
+	sealer     *session.Sealer
+	indexField string
 }
 
 var _ session.Store = (*Store)(nil)
@@ -262,9 +298,12 @@ func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, err
 	}
 	data := make(session.Data, len(fields)-1)
 	for k, v := range fields {
-		if k != ExpiryField {
+		if !ownField(k) {
 			data[k] = []byte(v)
 		}
+	}
+	if data, ok = s.open(key, data); !ok {
+		return session.Record{}, false, nil
 	}
 	return session.Record{Data: data, ExpiresAt: expiresAt}, true, nil
 }
@@ -289,6 +328,7 @@ func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, err
 	if err != nil {
 		return session.Record{}, false, fmt.Errorf("taking session hash: %w", err)
 	}
+	rec, ok = s.opened(key, rec, ok)
 	return rec, ok, nil
 }
 
@@ -301,6 +341,7 @@ func (s *Store) read(ctx context.Context, script *redis.Script, key string) (ses
 	if err != nil {
 		return session.Record{}, false, fmt.Errorf("reading session hash: %w", err)
 	}
+	rec, ok = s.opened(key, rec, ok)
 	return rec, ok, nil
 }
 
@@ -330,7 +371,7 @@ func decodeReply(res []any, now time.Time) (session.Record, bool, error) {
 		if !ok1 || !ok2 {
 			return session.Record{}, false, fmt.Errorf("unexpected field types %T, %T", fields[i], fields[i+1])
 		}
-		if k != ExpiryField {
+		if !ownField(k) {
 			data[k] = []byte(v)
 		}
 	}
@@ -379,24 +420,48 @@ func (s *Store) saveWith(ctx context.Context, key string, c session.Change, scri
 		del = slices.DeleteFunc(del, func(x string) bool { return x == k })
 	}
 
-	args := make([]any, 0, 5+len(del)+2*len(incr)+2*len(set))
+	defer s.evict(s.key(key))
+	if s.sealer == nil {
+		return s.runSave(ctx, key, c, script, pre, mode, expiresAt, del, incr, nil, set)
+	}
+	return s.saveSealed(ctx, key, c, script, pre, mode, expiresAt, del, incr, set)
+}
+
+// runSave runs the save script once: with expect nil, it adds incr to the
+// stored counters; otherwise (sealed values) the sets hold the counters'
+// new values and expect the stored values they were added to.
+func (s *Store) runSave(ctx context.Context, key string, c session.Change, script *redis.Script, pre []any, mode, expiresAt string, del []string, incr map[string]int64, expect map[string]string, set session.Data) (bool, error) {
+	args := make([]any, 0, 5+len(pre)+len(del)+2*len(incr)+2*len(set))
 	args = append(args, pre...)
-	args = append(args, mode, expiresAt, c.MaxSize, len(del))
+	maxSize := strconv.Itoa(c.MaxSize)
+	if s.sealer != nil {
+		maxSize += "s" // stored lengths are sealed values'
+	}
+	args = append(args, mode, expiresAt, maxSize, len(del))
 	for _, k := range del {
 		args = append(args, k)
 	}
-	args = append(args, len(incr))
-	for k, d := range incr {
-		args = append(args, k, d)
+	if expect == nil {
+		args = append(args, len(incr))
+		for k, d := range incr {
+			args = append(args, k, d)
+		}
+	} else {
+		args = append(args, len(expect))
+		for k, v := range expect {
+			args = append(args, k, v)
+		}
 	}
 	for k, v := range set {
 		// []byte, not json.RawMessage: go-redis only writes the former raw.
+		if s.sealer != nil && !ownField(k) {
+			v = s.sealer.Seal(key, k, v)
+		}
 		args = append(args, k, []byte(v))
 	}
 
 	var reply any
 	var err error
-	defer s.evict(s.key(key))
 	if s.waitReplicas > 0 {
 		var cmd *redis.Cmd
 		if cmd, err = s.runAndWait(ctx, script, []string{s.key(key)}, args); err == nil {
@@ -425,6 +490,8 @@ func (s *Store) saveWith(ctx context.Context, key string, c session.Change, scri
 		return false, fmt.Errorf("writing session hash: unexpected reply %v", reply)
 	}
 	switch code {
+	case saveRetry:
+		return false, errRetry
 	case saveExists:
 		return false, session.ErrKeyExists
 	case saveGone:

@@ -29,7 +29,7 @@ import (
 
 // userLua normalises a user field as session.UserValue does: a JSON string
 // is its text, a JSON number its digits; anything else is no user (false).
-const userLua = `
+var userLua = `
 local function user_of(v)
 	if not v then return false end
 	v = v:match('^%s*(.-)%s*$')
@@ -50,6 +50,15 @@ local function user_of(v)
 	if e then i = i + #e end
 	if i ~= #v + 1 or #v > 255 then return false end
 	return v
+end
+-- session_user is the user of the session hash key by field: UserField
+-- when values are sealed (seal.go), else the field unless it is sealed.
+local function session_user(key, field)
+	local v = redis.call('HGET', key, '` + UserField + `')
+	if v then return user_of(v) end
+	v = redis.call('HGET', key, field)
+	if v and string.sub(v, 1, ` + strconv.Itoa(len(session.SealPrefix)+1) + `) == '"` + session.SealPrefix + `' then return false end
+	return user_of(v)
 end
 local function now_ms()
 	local t = redis.call('TIME')
@@ -77,7 +86,7 @@ local field, ixprefix, skey = ARGV[1], ARGV[2], ARGV[3]
 local taken_user, taken_since, rvprefix = ARGV[4], ARGV[5], ARGV[6]
 local before = false
 if redis.call('EXISTS', KEYS[1]) == 1 then
-	before = user_of(redis.call('HGET', KEYS[1], field))
+	before = session_user(KEYS[1], field)
 end
 local save_argv = {}
 for i = 7, #ARGV do save_argv[i - 6] = ARGV[i] end
@@ -91,7 +100,7 @@ if res == 0 then
 	unindex(ixprefix, before, skey)
 	return 0
 end
-local after = user_of(redis.call('HGET', key, field))
+local after = session_user(key, field)
 if before and before ~= after then unindex(ixprefix, before, skey) end
 if after then
 	local now = now_ms()
@@ -126,7 +135,7 @@ var indexedTakeScript = redis.NewScript(userLua + `
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return {} end
 local pttl = redis.call('PTTL', KEYS[1])
-local user = user_of(redis.call('HGET', KEYS[1], ARGV[1]))
+local user = session_user(KEYS[1], ARGV[1])
 local created = ''
 if user then
 	local cur = redis.call('HGET', ARGV[2] .. user, ARGV[3])
@@ -149,7 +158,7 @@ local out = {}
 for i = 1, #entries, 2 do
 	local skey, val = entries[i], entries[i + 1]
 	local exp = tonumber(val:match('(%d+)$')) or 0
-	local live = exp > now and user_of(redis.call('HGET', sprefix .. skey, field)) == user
+	local live = exp > now and session_user(sprefix .. skey, field) == user
 	if live then
 		out[#out + 1] = skey
 		out[#out + 1] = val
@@ -175,7 +184,9 @@ func (s *Store) WithUserIndex(field string) (session.UserIndexer, error) {
 	if _, cluster := s.client.(*redis.ClusterClient); cluster {
 		return nil, errors.New("a Redis Cluster cannot keep the index of users' sessions atomically with the sessions (they hash to different slots); use a single node or sentinels")
 	}
-	return &Indexed{Store: s, field: field}, nil
+	c := *s
+	c.indexField = field
+	return &Indexed{Store: &c, field: field}, nil
 }
 
 func (x *Indexed) indexPrefix() string {
@@ -225,6 +236,7 @@ func (x *Indexed) Take(ctx context.Context, key string) (session.Record, bool, e
 	if err != nil {
 		return session.Record{}, false, fmt.Errorf("taking session hash: %w", err)
 	}
+	rec, ok = x.opened(key, rec, ok)
 	if ms, perr := strconv.ParseInt(created, 10, 64); ok && perr == nil {
 		if user, indexed := session.UserOf(rec.Data, x.field); indexed {
 			session.NoteTaken(ctx, user, time.UnixMilli(ms))
