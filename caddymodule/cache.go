@@ -33,7 +33,7 @@ func init() {
 type CacheStore struct {
 	// How to reach Redis: every connection option of `store redis`
 	// (addresses, master_name, username, password, db, tls, dial_timeout,
-	// timeout, pool_size). db is LOCATION's redis://host:port/<db>.
+	// timeout, pool_size, pipeline). db is LOCATION's redis://host:port/<db>.
 	RedisConn
 	// Django's CACHES KEY_PREFIX. Default: "".
 	KeyPrefix string `json:"key_prefix,omitempty"`
@@ -72,7 +72,7 @@ func (c *CacheStore) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("store cache: %w", err)
 	}
 	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		client := redis.NewUniversalClient(opts)
+		client := c.newClient(opts)
 		stop := warnIfUnreachable(ctx.Logger(), "cache", client, opts.Addrs, startCheckTimeout(opts))
 		return pooledClient{client, stop}, nil
 	})

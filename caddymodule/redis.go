@@ -27,7 +27,7 @@ func init() {
 // config reloads.
 type RedisStore struct {
 	// How to reach Redis: addresses, master_name, username, password, db,
-	// tls, dial_timeout, timeout, pool_size.
+	// tls, dial_timeout, timeout, pool_size, pipeline.
 	RedisConn
 	// Prefix of every key: `<prefix>:<session key>`, or the bare session
 	// key when empty. Default: `session`.
@@ -106,7 +106,7 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 			opts.Protocol, opts.ClientSideCache = 3, cache
 			sopts = append(sopts, redisstore.ClientCache(cache, opts.DB, opts.Username))
 		}
-		client := redis.NewUniversalClient(opts)
+		client := rs.newClient(opts)
 		if rs.WaitReplicas > 0 {
 			sopts = append(sopts, redisstore.WaitReplicas(rs.WaitReplicas, rs.waitTimeout()))
 		}
@@ -152,6 +152,7 @@ func (rs *RedisStore) waitTimeout() time.Duration {
 //		dial_timeout <duration>
 //		timeout      <duration>
 //		pool_size    <n>
+//		pipeline     on|off
 //		wait_replicas <n> [<timeout>]
 //		client_cache [<max_staleness>] {
 //			max_entries <n>
@@ -203,6 +204,8 @@ func (rs *RedisStore) Validate() error {
 		err = errors.New("wait_replicas: not on a Redis Cluster (several addresses without master_name): WAIT has no key to route by; give one address or master_name")
 	case rs.ClientCache != nil && (len(rs.Addresses) > 1 || rs.MasterName != ""):
 		err = errors.New("client_cache: single node only (one address, no master_name): go-redis caches for a single node's client")
+	case rs.ClientCache != nil && rs.Pipeline != nil && *rs.Pipeline:
+		err = errors.New("pipeline on: not with client_cache, whose cached reads a pipeline would bypass; remove one")
 	case rs.ClientCache != nil && rs.literalDB() != 0:
 		err = fmt.Errorf("client_cache: database 0 only, got db %d: go-redis caches database 0 only", rs.literalDB())
 	case rs.ClientCache != nil && (rs.ClientCache.MaxStaleness < 0 || rs.ClientCache.MaxEntries < 0):

@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-session/caddy-session/session/redispipe"
 )
 
 // RedisConn is how a store reaches Redis: the connection block that `store
@@ -49,6 +51,13 @@ type RedisConn struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// Connections per node. Default: go-redis's, 10 per CPU.
 	PoolSize int `json:"pool_size,omitempty"`
+	// Automatic pipelining: while a round trip to a Redis node is in
+	// flight, the loads and saves that concurrent requests send to it wait
+	// and then leave together, as one pipeline, as soon as it returns
+	// (session/redispipe). An idle node sees each command at once, as
+	// without it. `store redis` with client_cache does not pipeline.
+	// Default: on.
+	Pipeline *bool `json:"pipeline,omitempty"`
 }
 
 // cluster reports whether the addresses are a Redis Cluster's nodes.
@@ -90,6 +99,11 @@ func (c *RedisConn) unmarshalSub(d *caddyfile.Dispenser, sub string) (bool, erro
 		err = intArg(d, &c.DB)
 	case "pool_size":
 		err = intArg(d, &c.PoolSize)
+	case "pipeline":
+		var v string
+		if v, err = oneOf(d, "on", "off"); err == nil {
+			c.Pipeline = new(v == "on")
+		}
 	case "dial_timeout":
 		err = durationArg(d, &c.DialTimeout)
 	case "timeout":
@@ -216,6 +230,21 @@ func (c *RedisConn) clientOptions() (*redis.UniversalOptions, error) {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	return opts, nil
+}
+
+// pipelined reports whether the block pipelines: the `pipeline`
+// subdirective, on by default.
+func (c *RedisConn) pipelined() bool { return c.Pipeline == nil || *c.Pipeline }
+
+// newClient is the client of opts (from clientOptions), with automatic
+// pipelining unless the block turns it off or opts has a client-side
+// cache, which a pipeline would bypass.
+func (c *RedisConn) newClient(opts *redis.UniversalOptions) redis.UniversalClient {
+	client := redis.NewUniversalClient(opts)
+	if c.pipelined() && opts.ClientSideCache == nil {
+		redispipe.Enable(client, 0)
+	}
+	return client
 }
 
 // clientKey names the client of opts (from clientOptions) and of the

@@ -1,13 +1,19 @@
 package caddymodule
 
 import (
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-session/caddy-session/internal/testredis"
 )
 
 // TestRedisConnEveryStore gives every connection subdirective to each store
@@ -26,6 +32,7 @@ func TestRedisConnEveryStore(t *testing.T) {
 		"dial_timeout": "dial_timeout 3s",
 		"timeout":      "timeout 4s",
 		"pool_size":    "pool_size 7",
+		"pipeline":     "pipeline off",
 	}
 	want := RedisConn{
 		Addresses:   []string{"10.0.0.1:26379", "10.0.0.2:26379"},
@@ -37,6 +44,7 @@ func TestRedisConnEveryStore(t *testing.T) {
 		DialTimeout: caddy.Duration(3 * time.Second),
 		Timeout:     caddy.Duration(4 * time.Second),
 		PoolSize:    7,
+		Pipeline:    new(false),
 	}
 	typ := reflect.TypeFor[RedisConn]()
 	for i := range typ.NumField() {
@@ -112,4 +120,92 @@ func TestRedisConnChecksEveryStore(t *testing.T) {
 			t.Errorf("%q: error %v, want %q", tc.input, err, tc.wantErr)
 		}
 	}
+}
+
+// TestRedisConnPipeline: the client a Redis block builds sends the
+// commands of concurrent requests to a node in fewer round trips than
+// commands, by default; with `pipeline off`, one round trip each. With
+// client_cache, `pipeline on` is refused.
+func TestRedisConnPipeline(t *testing.T) {
+	srv := testredis.Start(t)
+	for _, tc := range []struct {
+		block     string
+		pipelined bool
+	}{
+		{"", true},
+		{"pipeline on", true},
+		{"pipeline off", false},
+	} {
+		t.Run(tc.block, func(t *testing.T) {
+			rs := new(RedisStore)
+			input := "redis {\naddress " + srv.Addr() + "\n" + tc.block + "\n}"
+			if err := rs.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+				t.Fatal(err)
+			}
+			opts, err := rs.clientOptions()
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := rs.newClient(opts)
+			t.Cleanup(func() { _ = client.Close() })
+			ctx := t.Context()
+			const callers, each = 32, 30
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() {
+					for range each {
+						if err := client.HGetAll(ctx, fmt.Sprintf("h%d", i)).Err(); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			// Pools warm, connections said HELLO: count from here.
+			wg.Wait()
+			before := totalReads(t, srv)
+			for i := range callers {
+				wg.Go(func() {
+					for range each {
+						_ = client.HGetAll(ctx, fmt.Sprintf("h%d", i)).Err()
+					}
+				})
+			}
+			wg.Wait()
+			trips := totalReads(t, srv) - before - 1
+			if tc.pipelined && trips >= callers*each {
+				t.Errorf("%d concurrent HGETALLs took %d round trips; want fewer (pipelined)", callers*each, trips)
+			}
+			if !tc.pipelined && trips < callers*each {
+				t.Errorf("%d concurrent HGETALLs took %d round trips; want one each at least (pipeline off)", callers*each, trips)
+			}
+		})
+	}
+	err := new(RedisStore).UnmarshalCaddyfile(caddyfile.NewTestDispenser("redis {\npipeline on\nclient_cache\n}"))
+	if err == nil || !strings.Contains(err.Error(), "pipeline on: not with client_cache") {
+		t.Errorf("pipeline on with client_cache: error %v; want it refused", err)
+	}
+}
+
+// totalReads is the requests and pipelines Redis has read from clients
+// (INFO stats total_reads_processed).
+func totalReads(t *testing.T, srv *testredis.Server) int {
+	t.Helper()
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 1})
+	defer raw.Close()
+	info, err := raw.Info(t.Context(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_reads_processed:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("INFO stats has no total_reads_processed")
+	return 0
 }

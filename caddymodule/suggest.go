@@ -19,7 +19,7 @@ var (
 		"audience", "codec", "django_secret_key", "django_secret_key_fallbacks", "user_key",
 		"max_sessions_per_user", "encrypt",
 	}
-	redisConnSubdirectives = []string{"address", "master_name", "username", "password", "db", "tls", "dial_timeout", "timeout", "pool_size"}
+	redisConnSubdirectives = []string{"address", "master_name", "username", "password", "db", "tls", "dial_timeout", "timeout", "pool_size", "pipeline"}
 	storeSubdirectives     = map[string][]string{
 		"redis":     append([]string{"key_prefix", "wait_replicas", "client_cache"}, redisConnSubdirectives...),
 		"cache":     append([]string{"key_prefix", "version"}, redisConnSubdirectives...),

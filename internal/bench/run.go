@@ -121,6 +121,7 @@ func run(o options) error {
 		{"file", sess("file "+filepath.Join(dir, "sessions"), "") + proxy},
 		{"redis", sess(redisStore(redisAddr), "") + proxy},
 		{"redis-cc", sess("redis {\n\t\t\taddress "+redisAddr+"\n\t\t\tclient_cache\n\t\t}", "") + proxy},
+		{"redis-nopipe", sess("redis {\n\t\t\taddress "+redisAddr+"\n\t\t\tpipeline off\n\t\t}", "") + proxy},
 		{"db-postgres", sess(dbStore(pgDSN), "") + proxy},
 		{"db-sqlite", sess(dbStore(filepath.Join(dir, "sqlite", "sessions.db")), "") + proxy},
 		{"cache", sess("cache {\n\t\t\taddress "+redisAddr+"\n\t\t\tkey_prefix djc\n\t\t}", "") + proxy},
@@ -162,12 +163,14 @@ func run(o options) error {
 	add("file", "file", "read", small, 0.90)
 	add("redis", "redis ("+big+")", "read", small, 0.85)
 	add("redis-cc", "redis ("+big+"), client_cache", "read", small, 0.85)
+	add("redis-nopipe", "redis ("+big+"), pipeline off", "read", small, 0)
 	add("db-postgres", "db PostgreSQL ("+big+")", "read", small, 0.70)
 	add("db-sqlite", "db SQLite", "read", small, 0.70)
 	add("cache", "cache", "read", small, 0)
 	add("cached_db", "cached_db", "read", small, 0)
 	add("signed_cookies", "signed_cookies", "read", small, 0)
 	add("redis", "redis ("+big+")", "write", small, 0.75)
+	add("redis-nopipe", "redis ("+big+"), pipeline off", "write", small, 0)
 	add("memory", "memory", "write", small, 0)
 	add("file", "file", "write", small, 0)
 	add("db-postgres", "db PostgreSQL ("+big+")", "write", small, 0)

@@ -16,14 +16,17 @@ import (
 
 	"github.com/caddy-session/caddy-session/internal/testredis"
 	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/session/redispipe"
 	"github.com/caddy-session/caddy-session/session/redisstore"
 	"github.com/caddy-session/caddy-session/session/storetest"
 )
 
-// universal builds the client the way caddymodule.RedisStore does.
+// universal builds the client the way caddymodule.RedisStore does, with
+// automatic pipelining (its default).
 func universal(t *testing.T, opts *redis.UniversalOptions) redis.UniversalClient {
 	t.Helper()
 	c := redis.NewUniversalClient(opts)
+	redispipe.Enable(c, 0)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
