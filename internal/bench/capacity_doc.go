@@ -196,7 +196,7 @@ func writeCapDoc(path, figuresPath string, f *capFigures) error {
 	p("| | |\n|---|---|\n")
 	p("| date | %s |\n", f.Date)
 	p("| machine | %s |\n", f.Machine)
-	p("| load average | %s at the start, %s at the end |\n", f.LoadAt, f.LoadEnd)
+	p("| load average | %s at the start, %s at the end (the machine is shared: this counts other work running beside the run) |\n", f.LoadAt, f.LoadEnd)
 	p("| machine busy during the measured rounds | %.0f%% of all CPUs (the run's own wrk, Caddy, upstream and stores included) |\n", 100*f.Busy)
 	p("| mode | %d rounds of %s per line, medians; the lines alternate within a round, plain `reverse_proxy` first |\n", f.Rounds, f.Duration)
 	p("| load | wrk, 2 threads, 32 connections, keep-alive; one Go upstream in the driver (200, a 3-byte body; `/write` answers `X-Session-Set: {\"n\":<counter>}`) |\n")
@@ -352,7 +352,38 @@ func writeCapDoc(path, figuresPath string, f *capFigures) error {
 			p("| %s %s: server CPU µs/request | %s | %s | %.2f |\n", s.label, path, fmtNum(a.ServerUS), fmtNum(b.ServerUS), b.ServerUS/a.ServerUS)
 		}
 	}
-	p("\nA ratio near 1 means the small store's cost holds at scale. The benchmark report's `redis (1 M)` and `db PostgreSQL (1 M)` lines measure the same configurations' throughput against plain `reverse_proxy`. The model's worked examples take the %s lines' CPU for 1 M and 10 M users, and the pre-load's bytes per session.\n\n", big)
+	p("\nA ratio near 1 means the small store's cost holds at scale. The model's worked examples take the %s lines' CPU for 1 M and 10 M users, and the pre-load's bytes per session.\n\n", big)
+	if bf, err := readFigures(filepath.Join(filepath.Dir(path), "benchmarks.json")); err == nil {
+		rps := func(store string) float64 {
+			for _, l := range bf.Lines {
+				if l.Store == store && l.Path == "read" && l.Size == "~100 B" {
+					return l.RPS
+				}
+			}
+			return 0
+		}
+		var rows []string
+		for _, s := range []struct{ label, small, big string }{{"redis", "redis (1 k)", "redis (1 M)"}, {"db PostgreSQL", "db PostgreSQL (1 k)", "db PostgreSQL (1 M)"}} {
+			small, big := map[string]string{"redis": "redis", "db PostgreSQL": "postgres"}[s.label], map[string]string{"redis": "redis-big", "db PostgreSQL": "postgres-big"}[s.label]
+			inverse := "–"
+			if x, ok1 := f.line(small, "read"); ok1 {
+				if y, ok2 := f.line(big, "read"); ok2 && y.CaddyUS > 0 {
+					inverse = fmt.Sprintf("%.2f", x.CaddyUS/y.CaddyUS)
+				}
+			}
+			if a, b := rps(s.small), rps(s.big); a > 0 && b > 0 {
+				rows = append(rows, fmt.Sprintf("| %s read | %.0f | %.0f | %.2f | %s |\n", s.label, a, b, b/a, inverse))
+			}
+		}
+		if len(rows) > 0 {
+			p("The benchmark suite measures the same two stores with 1 k and 1 M sessions (throughput, reads of one session; [benchmarks.md](benchmarks.md), %s, %s). Where Caddy's CPU is what bounds a line, throughput at 1 M over throughput at 1 k is the inverse of the Caddy cost ratio above, which the last column gives for this run (its reads spread over %d sessions, the suite's read one):\n\n", bf.Date, bf.Machine, capSessions)
+			p("| line | suite: req/s at 1 k | suite: req/s at 1 M | suite: ratio | this run: 1 ÷ Caddy cost ratio |\n|---|---:|---:|---:|---:|\n")
+			for _, r := range rows {
+				p("%s", r)
+			}
+			p("\n")
+		}
+	}
 
 	p("## Where one Redis or PostgreSQL stops being enough\n\n")
 	if c, ok := f.cost("redis", "redis-big"); ok {
@@ -364,18 +395,18 @@ func writeCapDoc(path, figuresPath string, f *capFigures) error {
 	}
 	p("What the module supports, and what each costs:\n\n")
 	p("- **Redis Cluster** (`store redis { address a:6379 b:6379 c:6379 }`, several addresses without `master_name`: go-redis' cluster client). Every operation touches one key, so sessions spread over all primaries by hash slot and CPU and memory scale with the primaries. Costs: each Caddy keeps a connection pool to every primary (`pool_size` per node, go-redis' default 10 per CPU), so connections grow as Caddy instances × primaries × pool; reads go to primaries only (the module does not read from replicas), so a replica per primary adds failover, not capacity, and doubles the memory; `client_cache` and `wait_replicas` are refused on a cluster; a `cycle_key` takes the old key and creates the new one, which may sit on another primary (two nodes, still three round trips). Only database 0.\n")
-	p("A Redis Cluster of three primaries, each with its replica (the module finds the replicas and the slots from the nodes it is given):\n\n")
-	p("```caddyfile\nstore redis {\n\taddress 10.0.0.1:6379 10.0.0.2:6379 10.0.0.3:6379\n\tpool_size 20 # per primary, in each Caddy\n}\n```\n\n")
 	p("- **Sentinel** (`master_name`): one primary and its replicas, with failover. The same capacity as one node; what it adds is availability. `wait_replicas <n>` makes each write wait until n replicas have it (one more command, `WAIT`, in the same round trip's pipeline, and the replica's acknowledgement in the write's latency), so an acknowledged login survives a failover.\n")
 	p("- **`client_cache`** (single node only): repeated reads of a session are answered from Caddy's memory with no round trip and no Redis CPU, kept fresh by Redis' invalidations (a window of milliseconds in which another instance's logout is not yet seen; `max_staleness` bounds it, 1 s by default). It costs each Caddy `max_entries` (default 10000) sessions of memory and Redis one invalidation message per change per caching Caddy; it lifts a single node's read ceiling, not its write ceiling or its memory.\n\n")
+	p("A Redis Cluster of three primaries, each with its replica (the module finds the replicas and the slots from the nodes it is given):\n\n")
+	p("```caddyfile\nstore redis {\n\taddress 10.0.0.1:6379 10.0.0.2:6379 10.0.0.3:6379\n\tpool_size 20 # per primary, in each Caddy\n}\n```\n\n")
 	if c, ok := f.cost("postgres", "postgres-big"); ok {
 		us := mixUS(c.ServerRead, c.ServerWrite, a.WriteShare)
 		rate := a.PGUtil * a.PGMaxCores * 1e6 / us
 		p("**PostgreSQL.** At %s µs of PostgreSQL CPU per request (the %s lines' mix, the WAL writer and checkpointer included), a server of %g cores at %.0f%% serves about %s requests/s: %s active users. Every write is a commit, so the disk's fsync rate bounds writes too (this run kept `fsync` and `synchronous_commit` on).\n\n",
 			fmtNum(us), c.Store, a.PGMaxCores, 100*a.PGUtil, fmtCount(rate), fmtCount(rate/a.ReqPerUser))
 	}
-	p("What the module supports: `store db` takes one dsn, so reads and writes go to one primary; there is no sharding and no reading from replicas. pgx's failover over several hosts in the dsn (`postgres://a,b/db?target_session_attrs=read-write`) and PgBouncer in transaction mode (add `default_query_exec_mode=exec`, docs/stores.md) work at the driver's level, for availability and connection counts, not for CPU. Past one server:\n\n")
-	p("- **`store cached_db`** keeps Django's table and puts Redis in front for reads (read-through; writes go to both): the reads (%.0f%% of requests in the examples) leave PostgreSQL, which then carries the writes and the misses. It costs a Redis beside the database and a write to both on every change.\n", 100*(1-a.WriteShare))
+	p("What the module supports: `store db` takes one dsn, so reads and writes go to one primary; there is no sharding and no reading from replicas. pgx reads several hosts in a dsn (`postgres://a,b/db?target_session_attrs=read-write`) and connects to the one that takes writes, which follows a failover (pgx's own feature; this suite does not test it), and PgBouncer in transaction mode (add `default_query_exec_mode=exec`, [stores.md](stores.md)) bounds the connections many Caddy instances open (16 each at most); neither adds capacity. Past one server:\n\n")
+	p("- **`store cached_db`** keeps Django's table as the truth and serves reads from Redis: a read fills Redis from the table when no copy is there (kept up to 5 minutes), and each write goes to the table and removes the copy. The reads (%.0f%% of requests in the examples) then reach PostgreSQL only after a write or when a copy expires; PostgreSQL carries the writes. It costs a Redis beside the database, a Redis round trip on every request, and one more on every write. It is not measured here; the benchmark report's `cached_db` line gives its read path.\n", 100*(1-a.WriteShare))
 	p("- **`store redis`** on a Redis Cluster, when Django does not need to read the sessions from its own table (`store redis` under `codec django` keeps django-redis-sessions' layout, for a Django that reads Redis).\n")
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
