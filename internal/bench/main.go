@@ -76,6 +76,9 @@ func main() {
 		}
 		return
 	}
+	if *capacityDoc != "" {
+		os.Exit(capacityMain(o)) // capacity.go: the cost model's measurement
+	}
 	if o.rounds == 0 {
 		o.rounds = 5
 		if o.quick {

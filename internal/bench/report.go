@@ -191,6 +191,7 @@ func writeReport(path string, res *results, altThroughput, altLatency string) er
 	}
 	p("\n")
 	p("Every figure here was measured on one machine with wrk, Caddy, the upstream, Redis and PostgreSQL sharing its cores, so the absolute numbers are that machine's; the ratios are the comparable part.\n")
+	p("\nWhat each request and each session costs in CPU, round trips and memory, and how many Caddy cores, Redis nodes or PostgreSQL cores a number of users needs: [capacity.md](capacity.md) (`./scripts/capacity.sh`).\n")
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
