@@ -5,7 +5,7 @@ package main
 // many bytes a session takes in each store, measured through the real
 // ./caddy with wrk, for the cost model of docs/capacity.md.
 //
-//	./scripts/capacity.sh                     # about 8 minutes on 2 cores
+//	./scripts/capacity.sh                     # about 8 minutes on 2 cores: 5 rounds of 5 s
 //	CAPACITY_QUICK=1 ./scripts/capacity.sh    # seconds per line, to check the driver
 //	go run ./internal/bench -capacity docs/capacity.md -capacity-render  # the doc again from docs/capacity.json
 
@@ -48,7 +48,7 @@ func capacityMain(o options) int {
 		return 0
 	}
 	if o.rounds == 0 {
-		o.rounds = 3
+		o.rounds = 5
 		if o.quick {
 			o.rounds = 1
 		}
@@ -418,6 +418,7 @@ func runCapacity(o options) (*capFigures, error) {
 			l.Bad += r.w.Bad
 		}
 		l.CaddyUS, l.AddedUS, l.ReqPerSec = median(caddyUS), median(addedUS), median(rps)
+		l.CaddyMin, l.CaddyMax = minMax(caddyUS)
 		if t.server != "" {
 			l.ServerUS = median(serverUS)
 		}
@@ -536,6 +537,14 @@ const capSessions = 512
 var capacityCommand = flag.String("capacity-command", "./scripts/capacity.sh", "with -capacity: the command named in the doc")
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
+
+func minMax(xs []float64) (float64, float64) {
+	lo, hi := xs[0], xs[0]
+	for _, x := range xs {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo, hi
+}
 
 func countLabel(n int) string {
 	switch {

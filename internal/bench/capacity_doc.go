@@ -46,6 +46,8 @@ type capLine struct {
 	Bad       int     `json:"bad"`
 	ReqPerSec float64 `json:"req_per_sec"`
 	CaddyUS   float64 `json:"caddy_us"` // Caddy's CPU µs per request
+	CaddyMin  float64 `json:"caddy_us_min"`
+	CaddyMax  float64 `json:"caddy_us_max"`
 	AddedUS   float64 `json:"added_us"` // less plain reverse_proxy's, same round
 	Server    string  `json:"server,omitempty"`
 	ServerUS  float64 `json:"server_us"` // the store server's CPU µs per request
@@ -203,12 +205,13 @@ func writeCapDoc(path, figuresPath string, f *capFigures) error {
 	p("| pre-loaded | %s |\n", strings.Join(f.Preloads, "; "))
 	p("| took | %s (after building ./caddy) |\n\n", f.Took)
 
+	p("The figures are one shared machine's, measured while other work ran on it (the load average above): CPU per request on a dedicated server is lower, and the model is linear, so an operator can put figures measured on their own hardware in its place. Run the command again after a change to the handler or a store's client (`CAPACITY_QUICK=1` first, to check the driver): this page is written from its figures.\n\n")
 	p("## What one request costs\n\n")
-	p("Caddy's CPU is the user and system time of the Caddy process (`/proc/<pid>/stat`) over a wrk run, divided by the requests wrk counted; the upstream runs in the driver, outside Caddy, so Caddy's figure is the proxy and the session handler alone. CPU time per request is what a busy machine disturbs least: throughput (req/s, for reference) swings with whatever else runs, a request's CPU much less. *Added* is the line's Caddy CPU less plain `reverse_proxy`'s in the same round, the handler's own cost. The store server's CPU is `redis-server`'s, or the sum over all processes of the run's own PostgreSQL cluster (backends, WAL writer, checkpointer, ...), divided by the same requests; the file, memory and SQLite stores run inside Caddy, so their cost is in Caddy's figure.\n\n")
+	p("Caddy's CPU is the user and system time of the Caddy process (`/proc/<pid>/stat`) over a wrk run, divided by the requests wrk counted; the upstream runs in the driver, outside Caddy, so Caddy's figure is the proxy and the session handler alone. CPU time per request is what a busy machine disturbs least: throughput (req/s, for reference) swings with whatever else runs, a request's CPU much less. *Rounds' range* is the lowest and the highest round, what the machine's other work moved it by. *Added* is the line's Caddy CPU less plain `reverse_proxy`'s in the same round, the handler's own cost. The store server's CPU is `redis-server`'s, or the sum over all processes of the run's own PostgreSQL cluster (backends, WAL writer, checkpointer, ...), divided by the same requests; the file, memory and SQLite stores run inside Caddy, so their cost is in Caddy's figure.\n\n")
 	p("- **read**: the cookie of a stored ~100-byte session, no update: one load. The requests take %d sessions in turn, each of wrk's two threads its own half (on the Redis and PostgreSQL lines, pre-loaded sessions spread over the whole key space).\n", capSessions)
 	p("- **write**: the same sessions; every response sets a key, so a load and a save.\n\n")
-	p("| store | path | sessions stored | Caddy CPU µs/request | added to plain | store server CPU µs/request | req/s | non-2xx + errors |\n")
-	p("|---|---|---:|---:|---:|---:|---:|---:|\n")
+	p("| store | path | sessions stored | Caddy CPU µs/request | rounds' range | added to plain | store server CPU µs/request | req/s | non-2xx + errors |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range f.Lines {
 		stored, server, added := "–", "in Caddy", fmtNum(l.AddedUS)
 		if l.Sessions > 0 {
@@ -220,7 +223,11 @@ func writeCapDoc(path, figuresPath string, f *capFigures) error {
 		if l.Store == "plain" {
 			server, added = "–", "–"
 		}
-		p("| %s | %s | %s | %s | %s | %s | %.0f | %d |\n", l.Label, l.Path, stored, fmtNum(l.CaddyUS), added, server, l.ReqPerSec, l.Bad)
+		rng := "–"
+		if l.CaddyMax > 0 {
+			rng = fmtNum(l.CaddyMin) + "–" + fmtNum(l.CaddyMax)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %.0f | %d |\n", l.Label, l.Path, stored, fmtNum(l.CaddyUS), rng, added, server, l.ReqPerSec, l.Bad)
 	}
 	p("\n")
 
