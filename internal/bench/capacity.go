@@ -240,6 +240,7 @@ func runCapacity(o options) (*capFigures, error) {
 		{name: "sqlite", label: "db SQLite"},
 		{name: "redis", label: "redis (1 k)", server: "redis-server", sessions: nSmall},
 		{name: "redis-big", label: "redis (" + bigLabel + ")", server: "redis-server", sessions: nBig},
+		{name: "redis-cc", label: "redis (1 k), client_cache", server: "redis-server", sessions: nSmall},
 		{name: "postgres", label: "db PostgreSQL (1 k)", server: "postgres", sessions: nSmall},
 		{name: "postgres-big", label: "db PostgreSQL (" + bigLabel + ")", server: "postgres", sessions: nBig},
 	}
@@ -250,13 +251,14 @@ func runCapacity(o options) (*capFigures, error) {
 		"sqlite":       sess(dbStore(sqlitePath)),
 		"redis":        sess(redisStore(redisSmall)),
 		"redis-big":    sess(redisStore(redisBig)),
+		"redis-cc":     sess("redis {\n\t\t\taddress " + redisSmall + "\n\t\t\tclient_cache\n\t\t}"),
 		"postgres":     sess(dbStore(pgSmall)),
 		"postgres-big": sess(dbStore(pgBig)),
 		"redis-rt":     sess(redisStore(relayRedis.addr)),
 		"postgres-rt":  sess(dbStore(relayPGDSN)),
 	}
 	caddies := map[string]*caddy{}
-	for _, name := range []string{"plain", "memory", "file", "sqlite", "redis", "redis-big", "postgres", "postgres-big", "redis-rt", "postgres-rt"} {
+	for _, name := range []string{"plain", "memory", "file", "sqlite", "redis", "redis-big", "redis-cc", "postgres", "postgres-big", "redis-rt", "postgres-rt"} {
 		c, err := startCaddy(o.caddy, dir, name, sites[name])
 		if err != nil {
 			return nil, err
@@ -269,7 +271,7 @@ func runCapacity(o options) (*capFigures, error) {
 			return nil, err
 		}
 		switch t.name {
-		case "redis":
+		case "redis", "redis-cc":
 			t.serverCPU, err = redisPID(redisSmall)
 		case "redis-big":
 			t.serverCPU, err = redisPID(redisBig)
@@ -304,7 +306,7 @@ func runCapacity(o options) (*capFigures, error) {
 		switch t.name {
 		case "plain":
 			continue
-		case "redis":
+		case "redis", "redis-cc":
 			t.reads = pick(smallRedisKeys, capSessions)
 		case "redis-big":
 			t.reads = pick(bigRedisKeys, capSessions)
