@@ -5,7 +5,7 @@ package main
 // many bytes a session takes in each store, measured through the real
 // ./caddy with wrk, for the cost model of docs/capacity.md.
 //
-//	./scripts/capacity.sh                     # about 8 minutes on 2 cores: 5 rounds of 5 s
+//	./scripts/capacity.sh                     # 8 to 9 minutes on 2 cores: 5 rounds of 5 s
 //	CAPACITY_QUICK=1 ./scripts/capacity.sh    # seconds per line, to check the driver
 //	go run ./internal/bench -capacity docs/capacity.md -capacity-render  # the doc again from docs/capacity.json
 
