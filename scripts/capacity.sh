@@ -4,9 +4,9 @@
 # with 1 million pre-loaded sessions), the store server's own CPU, round
 # trips per request and bytes per session, measured through the real
 # ./caddy with wrk; then the cost model in docs/capacity.md, written from
-# the figures it keeps in docs/capacity.json. About 8 minutes on 2 cores;
-# CAPACITY_QUICK=1 runs one round of 2 s per line and 20 k pre-loaded
-# sessions (about a minute) to check the driver.
+# the figures it keeps in docs/capacity.json. About 8 to 9 minutes on 2
+# cores (5 rounds of 5 s per line); CAPACITY_QUICK=1 runs one round of 2 s per
+# line and 20 k pre-loaded sessions (under two minutes) to check the driver.
 #
 #   ./scripts/capacity.sh
 #   CAPACITY_QUICK=1 ./scripts/capacity.sh

@@ -46,6 +46,8 @@ type capLine struct {
 	Bad       int     `json:"bad"`
 	ReqPerSec float64 `json:"req_per_sec"`
 	CaddyUS   float64 `json:"caddy_us"` // Caddy's CPU µs per request
+	CaddyMin  float64 `json:"caddy_us_min"`
+	CaddyMax  float64 `json:"caddy_us_max"`
 	AddedUS   float64 `json:"added_us"` // less plain reverse_proxy's, same round
 	Server    string  `json:"server,omitempty"`
 	ServerUS  float64 `json:"server_us"` // the store server's CPU µs per request
@@ -203,12 +205,13 @@ func writeCapDoc(path, figuresPath string, f *capFigures) error {
 	p("| pre-loaded | %s |\n", strings.Join(f.Preloads, "; "))
 	p("| took | %s (after building ./caddy) |\n\n", f.Took)
 
+	p("The figures are one shared machine's, measured while other work ran on it (the load average above): CPU per request on a dedicated server is lower, and the model is linear, so an operator can put figures measured on their own hardware in its place. Run the command again after a change to the handler or a store's client (`CAPACITY_QUICK=1` first, to check the driver): this page is written from its figures.\n\n")
 	p("## What one request costs\n\n")
-	p("Caddy's CPU is the user and system time of the Caddy process (`/proc/<pid>/stat`) over a wrk run, divided by the requests wrk counted; the upstream runs in the driver, outside Caddy, so Caddy's figure is the proxy and the session handler alone. CPU time per request is what a busy machine disturbs least: throughput (req/s, for reference) swings with whatever else runs, a request's CPU much less. *Added* is the line's Caddy CPU less plain `reverse_proxy`'s in the same round, the handler's own cost. The store server's CPU is `redis-server`'s, or the sum over all processes of the run's own PostgreSQL cluster (backends, WAL writer, checkpointer, ...), divided by the same requests; the file, memory and SQLite stores run inside Caddy, so their cost is in Caddy's figure.\n\n")
+	p("Caddy's CPU is the user and system time of the Caddy process (`/proc/<pid>/stat`) over a wrk run, divided by the requests wrk counted; the upstream runs in the driver, outside Caddy, so Caddy's figure is the proxy and the session handler alone. CPU time per request is what a busy machine disturbs least: throughput (req/s, for reference) swings with whatever else runs, a request's CPU much less. *Rounds' range* is the lowest and the highest round, what the machine's other work moved it by. *Added* is the line's Caddy CPU less plain `reverse_proxy`'s in the same round, the handler's own cost. The store server's CPU is `redis-server`'s, or the sum over all processes of the run's own PostgreSQL cluster (backends, WAL writer, checkpointer, ...), divided by the same requests; the file, memory and SQLite stores run inside Caddy, so their cost is in Caddy's figure.\n\n")
 	p("- **read**: the cookie of a stored ~100-byte session, no update: one load. The requests take %d sessions in turn, each of wrk's two threads its own half (on the Redis and PostgreSQL lines, pre-loaded sessions spread over the whole key space).\n", capSessions)
 	p("- **write**: the same sessions; every response sets a key, so a load and a save.\n\n")
-	p("| store | path | sessions stored | Caddy CPU µs/request | added to plain | store server CPU µs/request | req/s | non-2xx + errors |\n")
-	p("|---|---|---:|---:|---:|---:|---:|---:|\n")
+	p("| store | path | sessions stored | Caddy CPU µs/request | rounds' range | added to plain | store server CPU µs/request | req/s | non-2xx + errors |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range f.Lines {
 		stored, server, added := "–", "in Caddy", fmtNum(l.AddedUS)
 		if l.Sessions > 0 {
@@ -220,7 +223,11 @@ func writeCapDoc(path, figuresPath string, f *capFigures) error {
 		if l.Store == "plain" {
 			server, added = "–", "–"
 		}
-		p("| %s | %s | %s | %s | %s | %s | %.0f | %d |\n", l.Label, l.Path, stored, fmtNum(l.CaddyUS), added, server, l.ReqPerSec, l.Bad)
+		rng := "–"
+		if l.CaddyMax > 0 {
+			rng = fmtNum(l.CaddyMin) + "–" + fmtNum(l.CaddyMax)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %.0f | %d |\n", l.Label, l.Path, stored, fmtNum(l.CaddyUS), rng, added, server, l.ReqPerSec, l.Bad)
 	}
 	p("\n")
 
@@ -396,7 +403,20 @@ func writeCapDoc(path, figuresPath string, f *capFigures) error {
 	p("What the module supports, and what each costs:\n\n")
 	p("- **Redis Cluster** (`store redis { address a:6379 b:6379 c:6379 }`, several addresses without `master_name`: go-redis' cluster client). Every operation touches one key, so sessions spread over all primaries by hash slot and CPU and memory scale with the primaries. Costs: each Caddy keeps a connection pool to every primary (`pool_size` per node, go-redis' default 10 per CPU), so connections grow as Caddy instances × primaries × pool; reads go to primaries only (the module does not read from replicas), so a replica per primary adds failover, not capacity, and doubles the memory; `client_cache` and `wait_replicas` are refused on a cluster; a `cycle_key` takes the old key and creates the new one, which may sit on another primary (two nodes, still three round trips). Only database 0.\n")
 	p("- **Sentinel** (`master_name`): one primary and its replicas, with failover. The same capacity as one node; what it adds is availability. `wait_replicas <n>` makes each write wait until n replicas have it (one more command, `WAIT`, in the same round trip's pipeline, and the replica's acknowledgement in the write's latency), so an acknowledged login survives a failover.\n")
-	p("- **`client_cache`** (single node only): repeated reads of a session are answered from Caddy's memory with no round trip and no Redis CPU, kept fresh by Redis' invalidations (a window of milliseconds in which another instance's logout is not yet seen; `max_staleness` bounds it, 1 s by default). It costs each Caddy `max_entries` (default 10000) sessions of memory and Redis one invalidation message per change per caching Caddy; it lifts a single node's read ceiling, not its write ceiling or its memory.\n\n")
+	p("- **`client_cache`** (single node only): repeated reads of a session are answered from Caddy's memory with no round trip and no Redis CPU, kept fresh by Redis' invalidations (a window of milliseconds in which another instance's logout is not yet seen; `max_staleness` bounds it, 1 s by default). It costs each Caddy `max_entries` (default 10000) sessions of memory and Redis one invalidation message per change per caching Caddy; it lifts a single node's read ceiling, not its write ceiling or its memory. A copy lives at most `max_staleness`, so it saves a round trip only for a session read again within that time (the burst of requests one page makes, a polling client); at the examples' one request per user every %g s it saves almost nothing.\n", 1/a.ReqPerUser)
+	if cc, ok := f.line("redis-cc", "read"); ok {
+		if r, ok := f.line("redis", "read"); ok {
+			p("  Measured here on the same Redis, per request: a read costs %s µs of Caddy CPU and %s µs of Redis CPU with `client_cache`, against %s and %s without (its %d sessions each read several times a second, so a copy is fetched again once a second)",
+				fmtNum(cc.CaddyUS), fmtNum(cc.ServerUS), fmtNum(r.CaddyUS), fmtNum(r.ServerUS), capSessions)
+			if ccw, ok := f.line("redis-cc", "write"); ok {
+				if w, ok := f.line("redis", "write"); ok {
+					p("; a write %s and %s, against %s and %s (a write's read is cached too; its save invalidates the copy)", fmtNum(ccw.CaddyUS), fmtNum(ccw.ServerUS), fmtNum(w.CaddyUS), fmtNum(w.ServerUS))
+				}
+			}
+			p(".\n")
+		}
+	}
+	p("\n")
 	p("A Redis Cluster of three primaries, each with its replica (the module finds the replicas and the slots from the nodes it is given):\n\n")
 	p("```caddyfile\nstore redis {\n\taddress 10.0.0.1:6379 10.0.0.2:6379 10.0.0.3:6379\n\tpool_size 20 # per primary, in each Caddy\n}\n```\n\n")
 	if c, ok := f.cost("postgres", "postgres-big"); ok {
