@@ -62,6 +62,21 @@ func (h *Handler) validateEncrypt() error {
 	if h.Codec == "django" {
 		return errEncryptDjangoCodec
 	}
+	// The stores of this project whose refusal needs no module loaded, so
+	// that `caddy adapt` reports it; OpenStore's CanEncrypt holds for all.
+	o := StoreOptions{Codec: h.Codec}
+	switch storeName(h.StoreRaw) {
+	case "cache":
+		return (&CacheStore{}).CanEncrypt(o)
+	case "cached_db":
+		return (&CachedDBStore{}).CanEncrypt(o)
+	case "signed_cookies":
+		return SignedCookiesStore{}.CanEncrypt(o)
+	case "db":
+		if err := (&DBStore{}).CanEncrypt(o); err != nil {
+			return err
+		}
+	}
 	for i, k := range append([]string{h.Encrypt.Key}, h.Encrypt.PreviousKeys...) {
 		lit, err := caddy.NewEmptyReplacer().ReplaceOrErr(k, false, true)
 		if err != nil {
@@ -83,7 +98,7 @@ func encryptKeyName(i int) string {
 
 // sealer expands and reads the keys: a key that is not 32 bytes, or that
 // equals the secret, is refused. The errors never hold a key.
-func (h *Handler) sealer(secret string) (*session.Sealer, error) {
+func (h *Handler) sealer(secret string, fallbacks []string) (*session.Sealer, error) {
 	if h.Encrypt == nil {
 		return nil, nil
 	}
@@ -94,15 +109,18 @@ func (h *Handler) sealer(secret string) (*session.Sealer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if v == secret {
-			return nil, fmt.Errorf("%s: is the signing secret; use a key of its own (openssl rand -base64 32)", name)
-		}
 		b, err := session.ParseSealKey(v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", name, err)
 		}
-		if string(b) == secret {
-			return nil, fmt.Errorf("%s: is the signing secret; use a key of its own (openssl rand -base64 32)", name)
+		for j, sec := range append([]string{secret}, fallbacks...) {
+			if v == sec || string(b) == sec {
+				what := "the signing secret"
+				if j > 0 {
+					what = fmt.Sprintf("secret_fallbacks[%d]", j-1)
+				}
+				return nil, fmt.Errorf("%s: is %s; use a key of its own (openssl rand -base64 32)", name, what)
+			}
 		}
 		keys = append(keys, b)
 	}

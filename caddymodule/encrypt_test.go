@@ -26,6 +26,20 @@ func TestEncryptCaddyfile(t *testing.T) {
 	if got, _ := json.Marshal(h.Encrypt); string(got) != string(must(json.Marshal(want))) {
 		t.Fatalf("encrypt = %s; want %+v", got, want)
 	}
+	// Refusals that need no store opened: `caddy adapt` reports them.
+	for store, wantMsg := range map[string]string{
+		"store cache":                     "store cache (Django's cache engine) is Django's own layout",
+		"store db { dsn /tmp/x.sqlite3 }": "store db keeps Django's signed format unless codec json",
+		"store signed_cookies":            "signed_cookies keeps the session in the cookie",
+	} {
+		h, msg := parseSession(t, store+"; encrypt {env.K}")
+		if msg != "" {
+			t.Fatalf("%s: %s", store, msg)
+		}
+		if err := h.Validate(); err == nil || !strings.Contains(err.Error(), wantMsg) {
+			t.Errorf("%s with encrypt: Validate = %v; want %q", store, err, wantMsg)
+		}
+	}
 	for body, wantMsg := range map[string]string{
 		"encrypt":                                "encrypt: a key is required",
 		"encrypt {envK}":                         "encrypt: unrecognized placeholder",
@@ -89,6 +103,12 @@ func TestEncryptProvision(t *testing.T) {
 			name:      "the signing secret",
 			handler:   Handler{StoreRaw: memory, Secret: "{env.CADDY_SESSION_TEST_ENC}", Encrypt: enc("{env.CADDY_SESSION_TEST_ENC}")},
 			wantErr:   "encrypt: key: is the signing secret",
+			hideInErr: base64.StdEncoding.EncodeToString(key),
+		},
+		{
+			name:      "a former secret",
+			handler:   Handler{StoreRaw: memory, SecretFallbacks: []string{"{env.CADDY_SESSION_TEST_ENC}"}, Encrypt: enc("{env.CADDY_SESSION_TEST_ENC}")},
+			wantErr:   "encrypt: key: is secret_fallbacks[0]",
 			hideInErr: base64.StdEncoding.EncodeToString(key),
 		},
 		{

@@ -125,7 +125,7 @@ var errNoDjangoLayout = errors.New("codec django: this store keeps no Django lay
 // provisionStore loads the store module and opens the handler's store
 // through it.
 func (h *Handler) provisionStore(ctx caddy.Context, age time.Duration, secret string, fallbacks []string) (session.Store, error) {
-	sealer, err := h.sealer(secret)
+	sealer, err := h.sealer(secret, fallbacks)
 	if err != nil {
 		return nil, err
 	}

@@ -85,3 +85,17 @@ func TestPurgeKeepsSealed(t *testing.T) {
 		t.Fatalf("the live sealed session is gone after a purge: %v, %v", ok, err)
 	}
 }
+
+// TestSealedUserIndex: the index, eviction and revocation keep working on
+// sealed session files.
+func TestSealedUserIndex(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	sealer := storetest.NewSealer(t, nil)
+	storetest.RunUserIndex(t, func(t *testing.T) session.UserIndexer {
+		ix, err := open(t, dir).WithSealer(sealer).WithUserIndex(storetest.UserField)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ix
+	})
+}

@@ -281,8 +281,12 @@ func (s *Store) purgeIndex(now time.Time) error {
 		return nil
 	}
 	field := f.(string)
+	// Without the sealer: a sealed session's entry stays until the session
+	// expires, whichever key sealed it (liveUser).
+	keyless := *s
+	keyless.sealer = nil
 	return s.users().purge(s.dir, s.stripes, now, func(userDir, key string, _ indexEntry) (time.Time, bool) {
-		return s.liveUser(field, userDir, key, now)
+		return keyless.liveUser(field, userDir, key, now)
 	})
 }
 

@@ -67,7 +67,11 @@ func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error
 	if !ok {
 		return session.Record{}, false, nil
 	}
-	return session.Record{Data: clone(e.data), ExpiresAt: e.expiresAt}, true, nil
+	data := e.data
+	if s.sealer == nil {
+		data = clone(data) // opened data is a fresh copy already
+	}
+	return session.Record{Data: data, ExpiresAt: e.expiresAt}, true, nil
 }
 
 // Save applies c to the session under key.

@@ -43,3 +43,16 @@ func TestSealed(t *testing.T) {
 		},
 	})
 }
+
+// TestSealedUserIndex: the index, eviction and revocation keep working on
+// sealed sessions.
+func TestSealedUserIndex(t *testing.T) {
+	sealer := storetest.NewSealer(t, nil)
+	storetest.RunUserIndex(t, func(t *testing.T) session.UserIndexer {
+		ix, err := New().WithSealer(sealer).WithUserIndex(storetest.UserField)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ix
+	})
+}

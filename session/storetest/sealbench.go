@@ -28,7 +28,8 @@ func BenchSessions() map[string]session.Data {
 }
 
 // BenchmarkSealed measures a store's Load (a request that reads its
-// session) and Save (one that sets one field) with and without
+// session), Incr (one that increments a counter) and Save (one that sets
+// one field) with and without
 // encryption, on the sessions of BenchSessions, in the same run. open
 // returns a view of one store sealing with sealer (nil: none).
 func BenchmarkSealed(b *testing.B, open func(b *testing.B, sealer *session.Sealer) session.Store) {
@@ -52,6 +53,15 @@ func BenchmarkSealed(b *testing.B, open func(b *testing.B, sealer *session.Seale
 				for b.Loop() {
 					if _, ok, err := s.Load(b.Context(), key); !ok || err != nil {
 						b.Fatalf("Load = %v, %v", ok, err)
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("Incr/%s/%s", size, enc.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					c := session.Change{Mode: session.ModeUpdate, Incr: map[string]int64{"n": 1}}
+					if _, err := s.Save(b.Context(), key, c); err != nil {
+						b.Fatal(err)
 					}
 				}
 			})
