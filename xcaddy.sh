@@ -78,7 +78,9 @@ WITH=(--with "$MODULE@v0.0.0-00010101000000-000000000000=./")
 XCADDY_SKIP_CLEANUP=0 "$XCADDY" build "$CADDY_VERSION" --output "$OUTPUT.new" "${WITH[@]}"
 mv -f "$OUTPUT.new" "$OUTPUT"
 echo "$want" >"$OUTPUT.stamp"
-"$OUTPUT" list-modules | grep -qx 'http.handlers.session' || {
+# Not a pipe into grep -q: grep stops at the first match, and under
+# pipefail list-modules' SIGPIPE would fail the check.
+grep -qx 'http.handlers.session' <<<"$("$OUTPUT" list-modules)" || {
 	echo "xcaddy.sh: $OUTPUT was built but does not list http.handlers.session" >&2
 	exit 1
 }
