@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Builds ./caddy: Caddy v2.11.9 with this module from the local tree.
+# Builds ./caddy: Caddy v2.11.9 with this module from the local tree, with
+# the SQL stores (package sqlstores: PostgreSQL, SQLite, MySQL drivers).
 # Installs xcaddy (pinned) into $(go env GOPATH)/bin when it is missing.
 #
-#   ./xcaddy.sh           # ./caddy
+#   ./xcaddy.sh           # ./caddy: every store
+#   ./xcaddy.sh --lean    # ./caddy-lean: the default build a user gets
+#                         # from --with github.com/caddy-session/caddy-session
+#                         # alone, without the SQL drivers (no store db or
+#                         # cached_db)
 #   ./xcaddy.sh -race     # ./caddy-race, with the race detector: what the
 #                         # end-to-end tests run (test.sh); slower, for tests
 #   ./xcaddy.sh --if-changed [-race]
@@ -13,19 +18,22 @@ cd "$(dirname "$0")"
 
 OUTPUT=./caddy
 IF_CHANGED=0
+LEAN=0
 for arg in "$@"; do
 	case "$arg" in
 	-race)
 		OUTPUT=./caddy-race
 		export XCADDY_RACE_DETECTOR=1 # xcaddy adds -race and enables cgo
 		;;
+	--lean) LEAN=1 ;;
 	--if-changed) IF_CHANGED=1 ;;
 	*)
-		echo "usage: $0 [--if-changed] [-race]" >&2
+		echo "usage: $0 [--if-changed] [--lean] [-race]" >&2
 		exit 2
 		;;
 	esac
 done
+[ "$LEAN" = 1 ] && OUTPUT="$OUTPUT-lean"
 
 CADDY_VERSION=v2.11.9
 XCADDY_VERSION=v0.4.5
@@ -51,7 +59,7 @@ stamp() {
 			LC_ALL=C sort -z | xargs -0 sha256sum
 		sha256sum go.mod go.sum "$0"
 		go version
-		echo "race=${XCADDY_RACE_DETECTOR:-0}"
+		echo "race=${XCADDY_RACE_DETECTOR:-0} lean=$LEAN"
 	} | sha256sum | cut -d' ' -f1
 }
 want=$(stamp)
@@ -61,13 +69,23 @@ if [ "$IF_CHANGED" = 1 ] && [ -x "$OUTPUT" ] && [ "$(cat "$OUTPUT.stamp" 2>/dev/
 fi
 
 # Build into a temporary name, then rename: a running binary is not disturbed.
-XCADDY_SKIP_CLEANUP=0 "$XCADDY" build "$CADDY_VERSION" --output "$OUTPUT.new" --with "$MODULE@v0.0.0-00010101000000-000000000000=./"
+# The SQL stores are a package of this module (sqlstores). xcaddy skips
+# fetching a --with package that lies under a module it replaces without a
+# version, so the module is replaced twice: pinned (for the require line)
+# and unversioned (so that sqlstores comes from this tree as well).
+WITH=(--with "$MODULE@v0.0.0-00010101000000-000000000000=./")
+[ "$LEAN" = 1 ] || WITH+=(--replace "$MODULE=./" --with "$MODULE/sqlstores")
+XCADDY_SKIP_CLEANUP=0 "$XCADDY" build "$CADDY_VERSION" --output "$OUTPUT.new" "${WITH[@]}"
 mv -f "$OUTPUT.new" "$OUTPUT"
 echo "$want" >"$OUTPUT.stamp"
-"$OUTPUT" list-modules | grep -qx 'http.handlers.session' || {
+# Not a pipe into grep -q: grep stops at the first match, and under
+# pipefail list-modules' SIGPIPE would fail the check.
+grep -qx 'http.handlers.session' <<<"$("$OUTPUT" list-modules)" || {
 	echo "xcaddy.sh: $OUTPUT was built but does not list http.handlers.session" >&2
 	exit 1
 }
 race=""
 [ "${XCADDY_RACE_DETECTOR:-}" = 1 ] && race=", race detector on"
-echo "xcaddy.sh: built $OUTPUT ($("$OUTPUT" version | cut -d' ' -f1)) with $MODULE$race" >&2
+what="$MODULE and $MODULE/sqlstores"
+[ "$LEAN" = 1 ] && what="$MODULE alone (lean: no SQL stores)"
+echo "xcaddy.sh: built $OUTPUT ($("$OUTPUT" version | cut -d' ' -f1), $(stat -c %s "$OUTPUT") bytes) with $what$race" >&2

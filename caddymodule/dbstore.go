@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/session"
-	"github.com/caddy-session/caddy-session/session/dbstore"
 )
 
 func init() {
@@ -31,6 +30,8 @@ const dbTimeout = 30 * time.Second
 // signed format, `codec json` for plain JSON.
 //
 // The database is PostgreSQL, SQLite or MySQL/MariaDB, chosen by the dsn.
+// Their drivers come with package sqlstores (sqldrivers.go): a Caddy built
+// without it refuses this store, naming the `--with` that adds it.
 // A missing table is created as Django's migration creates it. Each save
 // locks the session's row while it reads, changes and writes it back, so
 // concurrent requests changing different fields of one session all
@@ -59,7 +60,7 @@ type DBStore struct {
 	// `schema.table` (PostgreSQL, MySQL). Default: `django_session`.
 	Table string `json:"table,omitempty"`
 
-	backend *dbstore.Backend
+	backend SQLBackend
 	poolKey string
 }
 
@@ -82,14 +83,14 @@ func (s *DBStore) Provision(ctx caddy.Context) error {
 	}
 	table := s.Table
 	if table == "" {
-		table = dbstore.DefaultTable
+		table = defaultTable
 	}
 	logger := ctx.Logger()
 	// The dsn may hold a password: the key keeps only its hash.
 	sum := sha256.Sum256([]byte(dsn + "\x00" + table))
 	key := "db:" + hex.EncodeToString(sum[:])
 	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		b, err := dbstore.Open(dsn, table)
+		b, err := sqlDrivers.Open(dsn, table)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +130,7 @@ func (s *DBStore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("store db: %w", err)
 	}
-	s.poolKey, s.backend = key, val.(pooledBackend).backend.(*dbstore.Backend)
+	s.poolKey, s.backend = key, val.(pooledBackend).backend.(SQLBackend)
 	return nil
 }
 
@@ -173,13 +174,17 @@ func (s *DBStore) Cleanup() error {
 }
 
 // Validate refuses a store without a dsn, or with a table name that no
-// database accepts.
+// database accepts, and any store db in a Caddy built without the SQL
+// drivers.
 func (s *DBStore) Validate() error {
+	if sqlDrivers.Open == nil {
+		return errNoSQLDrivers
+	}
 	if s.DSN == "" {
 		return errors.New("store db: dsn: required (postgres://..., mysql://..., or a SQLite file path)")
 	}
 	if s.Table != "" {
-		if err := dbstore.CheckTable(s.Table); err != nil {
+		if err := sqlDrivers.CheckTable(s.Table); err != nil {
 			return fmt.Errorf("store db: %w", err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/session/dbstore"
 	"github.com/caddy-session/caddy-session/session/django"
 )
 
@@ -229,5 +230,47 @@ func TestDBStoreDown(t *testing.T) {
 	}
 	if up.got != nil {
 		t.Fatal("the upstream was called with a made-up session")
+	}
+}
+
+// A Caddy built without package sqlstores refuses store db and cached_db
+// when the Caddyfile is adapted, and in JSON when the config loads, with
+// the --with that adds the drivers, not Caddy's "unknown module".
+func TestDBStoreWithoutSQLDrivers(t *testing.T) {
+	saved := sqlDrivers
+	sqlDrivers = SQLDrivers{}
+	t.Cleanup(func() { sqlDrivers = saved })
+	const want = "built without the SQL drivers (PostgreSQL, SQLite, MySQL); build it with one more --with: " +
+		"xcaddy build --with github.com/caddy-session/caddy-session --with github.com/caddy-session/caddy-session/sqlstores"
+
+	for name, input := range map[string]string{
+		"db":        `store db { dsn /var/lib/caddy/sessions.sqlite3 }`,
+		"db no dsn": `store db`,
+		"cached_db": "store cached_db {\ncache {\naddress 127.0.0.1:6379\n}\ndb {\ndsn postgres://app@db/app\n}\n}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := unmarshalSession(input)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("error = %v; want one containing %q", err, want)
+			}
+		})
+	}
+	t.Run("json", func(t *testing.T) {
+		s := DBStore{DSN: filepath.Join(t.TempDir(), "a.sqlite3")}
+		err := s.Provision(provisionCtx(t))
+		if err == nil {
+			_ = s.Cleanup()
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Provision: error = %v; want one containing %q", err, want)
+		}
+	})
+}
+
+// defaultTable, which this package keeps so as not to import dbstore, is
+// dbstore's.
+func TestDefaultTable(t *testing.T) {
+	if defaultTable != dbstore.DefaultTable {
+		t.Fatalf("defaultTable = %q; dbstore.DefaultTable = %q", defaultTable, dbstore.DefaultTable)
 	}
 }

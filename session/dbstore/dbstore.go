@@ -35,6 +35,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -72,6 +74,16 @@ type Backend struct {
 	db     *sql.DB // writes; reads too except on SQLite
 	reader *sql.DB // reads
 	file   string  // SQLite: the database file, created private when missing
+
+	// The read path (Read), one round trip on a statement each connection
+	// prepared once. PostgreSQL: pgx's own interface on the pool that db
+	// draws from too (database/sql's layer doubled a read's allocations);
+	// pgx prepares and caches the statement on each connection. SQLite and
+	// MySQL: the read prepared on reader at Init, which database/sql
+	// prepares once on each connection (SQLite no longer parses the SQL on
+	// every read; MySQL no longer prepares and closes it around each).
+	pg       *pgxpool.Pool
+	readStmt *sql.Stmt
 
 	// The statements, built once from the checked, quoted table name.
 	selectSQL, lockSQL, insertSQL, updateSQL, deleteSQL, purgeSQL, probeSQL string
@@ -156,17 +168,29 @@ func dialectOf(dsn string) (*dialect, error) {
 }
 
 func (b *Backend) openPostgres(dsn string) error {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's parse errors quote the dsn, password included: say only
 		// that it is malformed.
 		return errors.New("dsn: not a valid PostgreSQL URL")
 	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = connectTimeout
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
-	b.db = stdlib.OpenDB(*cfg)
-	setNetworkPool(b.db)
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = networkConns
+	}
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.MaxConnLifetime = time.Hour
+	// It does not connect (no MinConns): a database that is down is not
+	// an error here.
+	b.pg, err = pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return errors.New("dsn: not a valid PostgreSQL URL")
+	}
+	// Writes go through database/sql, on connections drawn from the same
+	// pool and returned to it after each use.
+	b.db = stdlib.OpenDBFromPool(b.pg)
 	b.reader = b.db
 	return nil
 }
@@ -314,9 +338,16 @@ func (b *Backend) prepare(table string) {
 
 // Close closes the connection pools.
 func (b *Backend) Close() error {
-	err := b.db.Close()
+	var err error
+	if b.readStmt != nil {
+		err = b.readStmt.Close()
+	}
+	err = errors.Join(err, b.db.Close())
 	if b.reader != b.db {
 		err = errors.Join(err, b.reader.Close())
+	}
+	if b.pg != nil {
+		b.pg.Close() // after db, whose connections it lends
 	}
 	return err
 }
@@ -355,6 +386,13 @@ func (b *Backend) Init(ctx context.Context) error {
 			return fmt.Errorf("checking session table: %w", err)
 		}
 	}
+	if b.pg == nil {
+		stmt, err := b.reader.PrepareContext(ctx, b.selectSQL)
+		if err != nil {
+			return fmt.Errorf("checking session table: %w", err)
+		}
+		b.readStmt = stmt // published by inited, which Read checks first
+	}
 	b.inited.Store(true)
 	return nil
 }
@@ -374,16 +412,68 @@ func createPrivate(path string) error {
 	return fmt.Errorf("creating SQLite database: %w", err)
 }
 
-// Read implements blob.Backend.
+// Read implements blob.Backend: one statement, outside any transaction.
 func (b *Backend) Read(ctx context.Context, key string) (blob.Value, bool, error) {
 	if err := b.Init(ctx); err != nil {
 		return blob.Value{}, false, err
 	}
-	v, ok, err := scanRow(b.reader.QueryRowContext(ctx, b.selectSQL, key))
+	var v blob.Value
+	var ok bool
+	var err error
+	if b.pg != nil {
+		v, ok, err = b.readPostgres(ctx, key)
+	} else {
+		v, ok, err = scanRow(b.readStmt.QueryRowContext(ctx, key))
+	}
 	if err != nil {
 		return blob.Value{}, false, fmt.Errorf("reading session: %w", err)
 	}
 	return v, ok, nil
+}
+
+// readPostgres reads through pgx: expire_date (timestamp with or without
+// time zone) scans into a time, session_data into the value's bytes.
+//
+// A connection the server dropped (a restart, a proxy's idle cut) fails
+// the read that finds it, and the pool discards it: the read runs again
+// on another connection, a few times (a read changes nothing). A failure
+// to connect, or an error in the statement, is not retried.
+func (b *Backend) readPostgres(ctx context.Context, key string) (v blob.Value, ok bool, err error) {
+	for range maxReadAttempts {
+		v, ok, err = b.readPostgresOnce(ctx, key)
+		if err == nil || ctx.Err() != nil || !droppedConn(err) {
+			break
+		}
+	}
+	return v, ok, err
+}
+
+// droppedConn reports an error that ended the connection, not the
+// statement: the server's FATAL (it is terminating this connection: a
+// shutdown, pg_terminate_backend) or a network error on a connection that
+// was open. A failure to connect is none.
+func droppedConn(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Severity == "FATAL" || pe.Severity == "PANIC"
+	}
+	var ce *pgconn.ConnectError
+	return !errors.As(err, &ce)
+}
+
+// maxReadAttempts bounds readPostgres's attempts on dropped connections.
+const maxReadAttempts = 3
+
+func (b *Backend) readPostgresOnce(ctx context.Context, key string) (blob.Value, bool, error) {
+	var v blob.Value
+	if err := b.pg.QueryRow(ctx, b.selectSQL, key).Scan(&v.Data, &v.ExpiresAt); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return blob.Value{}, false, nil
+		}
+		return blob.Value{}, false, err
+	}
+	v.ExpiresAt = v.ExpiresAt.UTC()
+	return v, true, nil
 }
 
 func scanRow(row *sql.Row) (blob.Value, bool, error) {

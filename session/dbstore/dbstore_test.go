@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -382,5 +383,43 @@ func TestSwap(t *testing.T) {
 				t.Error("the deleted session was written back")
 			}
 		})
+	}
+}
+
+// TestReadAfterDroppedConnections: when PostgreSQL drops the pool's
+// connections (a restart, pg_terminate_backend, a proxy's idle cut), the
+// next read still answers, on a fresh connection, rather than failing the
+// request with 503 because it drew a dead connection from the pool.
+func TestReadAfterDroppedConnections(t *testing.T) {
+	name, dsn := postgresDB(t)
+	b := open(t, dsn, "")
+	key := session.NewKey()
+	put(t, b, key, `{"user":"alice"}`, time.Now().Add(time.Hour))
+	if _, ok, err := b.Read(t.Context(), key); err != nil || !ok {
+		t.Fatalf("Read = %v, %v", ok, err)
+	}
+
+	admin := rawDB(t, dsn)
+	if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name); err != nil {
+		t.Fatal(err)
+	}
+	// pg_terminate_backend only signals: wait until the connections are gone.
+	for {
+		var n int
+		if err := admin.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if t.Context().Err() != nil {
+			t.Fatal("the connections were not dropped")
+		}
+		runtime.Gosched()
+	}
+
+	v, ok, err := b.Read(t.Context(), key)
+	if err != nil || !ok || string(v.Data) != `{"user":"alice"}` {
+		t.Fatalf("Read after the connections dropped = %q, %v, %v; want the session", v.Data, ok, err)
 	}
 }
