@@ -226,9 +226,10 @@ func TestBackupRestore(t *testing.T) {
 				return &ctStoreFixture{line: "store db {\n\tdsn " + dsn + "\n}", db: dsn}
 			},
 			// pg_dump's one snapshot holds the session table and its
-			// index table consistent.
+			// index table consistent, and the revocation marks as they
+			// were then.
 			backup: func(t *testing.T, e *ctEnv, bak string) {
-				run(t, "pg_dump", "-Fc", "-t", "django_session", "-t", "django_session_users", "-f", bak, e.store.db)
+				run(t, "pg_dump", "-Fc", "-t", "django_session", "-t", "django_session_users", "-t", "django_session_revoked", "-f", bak, e.store.db)
 			},
 			restore: func(t *testing.T, e *ctEnv, bak string) {
 				e.caddy.Stop()
@@ -255,6 +256,12 @@ func TestBackupRestore(t *testing.T) {
 			}
 			if code, body := admin(t, e.caddy, "GET", "/sessions/users/42/count"); code != 200 || !strings.Contains(body, `"count":1`) {
 				t.Fatalf("the index after the restore: %d %s", code, body)
+			}
+			// The revocation's mark went with the restore: the restored
+			// session cycles its key as before.
+			e.write(t, c, "/", "X-Session-Cycle-Key", "1")
+			if cl := e.read(t, c, "/"); cl.New || cl.data()["cart"] != "[1,2]" {
+				t.Fatalf("after a cycle_key of the restored session: new %v, cart %s", cl.New, cl.data()["cart"])
 			}
 		})
 	}

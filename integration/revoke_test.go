@@ -193,3 +193,60 @@ func waitPastStamp(t *testing.T, stamp string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Two Caddy instances on one store: the revocation goes through one
+// instance's admin API while the other commits the user's cycle_key, or
+// a flush that logs the same user in again under a new key (Django's
+// login after a flush). Once the revocation answers, neither instance
+// opens any of the user's sessions. One store of each kind that several
+// instances share: the hash layout (redis), the one-value layouts on a
+// database (db on PostgreSQL), on Redis (redis-django) and on both
+// (cached_db). Before the marks of the last three, each lost a race
+// within its first two trials.
+func TestRevokeRacesAcrossInstances(t *testing.T) {
+	for _, st := range usersStores {
+		switch st.name {
+		case "redis", "db-postgres", "cached_db", "redis-django":
+		default:
+			continue
+		}
+		t.Run(st.name, func(t *testing.T) {
+			fx := st.setup(t)
+			one := startCtEnv(t, fx, "user_key _auth_user_id")
+			two := startCtEnv(t, fx, "user_key _auth_user_id")
+			for trial := range 4 {
+				user := fmt.Sprintf("x%d", trial)
+				login := `{"_auth_user_id":"` + user + `"}`
+				for range 3 {
+					one.write(t, ctRawClient(), "/", "X-Session-Set", login)
+				}
+				c := newClient(t)
+				one.write(t, c, "/", "X-Session-Set", login)
+				old := revokeCookie(one, c)
+				answer := ctLines("X-Session-Cycle-Key", "1")
+				if trial%2 == 1 {
+					answer = ctLines("X-Session-Flush", "1", "X-Session-Set", login)
+				}
+				var wg sync.WaitGroup
+				var code int
+				var body string
+				var err error
+				moved := one.do(t, c, ctCall{
+					answer: answer,
+					before: func() {
+						wg.Go(func() { code, body, err = adminDo(two.caddy, "DELETE", "/sessions/users/"+user) })
+					},
+				})
+				wg.Wait()
+				if err != nil || code != 200 {
+					t.Fatalf("trial %d: DELETE /sessions/users/%s through the other instance: %d %s %v", trial, user, code, body, err)
+				}
+				if s := moved.resp.StatusCode; s != 200 && s != 400 {
+					t.Fatalf("trial %d: the cycle_key or flush answered %d; want 200 (before the revocation) or 400", trial, s)
+				}
+				assertLoggedOut(t, one, user, old, revokeCookie(one, c))
+				assertLoggedOut(t, two, user, old, revokeCookie(one, c))
+			}
+		})
+	}
+}

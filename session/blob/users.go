@@ -89,12 +89,16 @@ func (x *indexed) UserSessions(ctx context.Context, user string) ([]session.User
 }
 
 // markMargin is how far past now a revocation of every session of a user
-// sets the mark: the index's stamps come from the clock of the Caddy
-// instance that wrote them, and the mark must be past every session
-// already the user's, also one stamped by an instance whose clock is
-// ahead. A login within the margin after the revocation is stamped at
-// the mark, not before it, so it is not revoked.
-const markMargin = time.Second
+// sets the mark, past every stamp already written (the resolution of the
+// Redis layouts' stamps is a millisecond). The index's stamps come from
+// the clock of the Caddy instance that wrote them: the mark is raised
+// past every session the index lists too, so that one stamped by an
+// instance whose clock is ahead is still before it. (A session in flight
+// that such an instance stamped less than the clocks' difference before
+// the revocation is not; the instances' clocks must agree, as NTP keeps
+// them.) A login after the revocation is stamped no earlier than the
+// mark, so it is not revoked.
+const markMargin = time.Millisecond
 
 // RevokeBefore implements session.Revoker: the zero time is now plus
 // markMargin, and past every session the index lists for the user.

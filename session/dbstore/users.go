@@ -156,10 +156,16 @@ func (b *Backend) RevokeBefore(ctx context.Context, user string, before time.Tim
 	if err := b.initUsers(ctx); err != nil {
 		return err
 	}
-	if _, err := b.db.ExecContext(ctx, b.users.markRaise, user, before.UnixMicro()); err != nil {
-		return fmt.Errorf("writing the user's revocation mark: %w", err)
+	for attempt := 1; ; attempt++ {
+		_, err := b.db.ExecContext(ctx, b.users.markRaise, user, before.UnixMicro())
+		if err == nil {
+			return nil
+		}
+		// MySQL may break a deadlock of upserts on one new row.
+		if !b.d.retryable(err) || attempt == maxAttempts {
+			return fmt.Errorf("writing the user's revocation mark: %w", err)
+		}
 	}
-	return nil
 }
 
 // lockMark reads user's mark in tx, holding its row's lock until tx ends
@@ -265,8 +271,8 @@ func (b *Backend) UserSessions(ctx context.Context, user string, now time.Time) 
 // longer in the session table (ended by Django itself).
 func (b *Backend) purgeUsers(ctx context.Context, now time.Time) error {
 	if !b.usersInited.Load() {
-		if _, err := b.db.ExecContext(ctx, b.users.probe); err != nil {
-			return nil // no index kept here
+		if b.probeUsers(ctx) != nil {
+			return nil // no index kept here (or kept before the marks: the next indexing write adds their table)
 		}
 		b.usersInited.Store(true)
 	}

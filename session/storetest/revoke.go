@@ -57,6 +57,28 @@ func runRevocation(t *testing.T, open func(t *testing.T) session.UserIndexer) {
 			assertMissing(t, s, old)
 		})
 
+		t.Run("DuringFlush", func(t *testing.T) {
+			// flush as Manager.Commit runs it when the same response logs
+			// the user in again (Django's login after a flush): Delete the
+			// old key, then create a new session of the user.
+			s, user := open(t).(session.Revoker), newUser()
+			old, key := session.NewKey(), session.NewKey()
+			create(t, s, old, owned(user))
+			ctx := session.TrackTakes(t.Context())
+			if ok, err := s.Delete(ctx, old); err != nil || !ok {
+				t.Fatalf("Delete = %v, %v", ok, err)
+			}
+			if n, err := session.RevokeUser(t.Context(), s, user); err != nil || n != 0 {
+				t.Fatalf("RevokeUser = %d, %v; want 0 (the session is in flight)", n, err)
+			}
+			_, err := s.Save(ctx, key, session.Change{Mode: session.ModeCreate, Set: owned(user), ExpiresAt: later()})
+			if !errors.Is(err, session.ErrRevoked) {
+				t.Fatalf("storing the flushed user's new session after the revocation: %v; want ErrRevoked", err)
+			}
+			assertListed(t, s, user)
+			assertMissing(t, s, key)
+		})
+
 		t.Run("LoginAfterRevocation", func(t *testing.T) {
 			// A login after the revocation is a new session: it is stored,
 			// listed, and cycles its key as any other.
