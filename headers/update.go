@@ -142,32 +142,37 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 	slices.SortFunc(lines, func(a, b line) int { return strings.Compare(a.key, b.key) })
 
 	u := &session.Update{}
-	setBy := map[string]int{} // field -> index of the line that set it
+	var setBy map[string]int // field -> index of the line that set it, once two lines set
 	var expiry *session.Expiry
 	for i, l := range lines {
-		name := n.token + "-" + suffixes[l.kind]
+		name := func() string { return n.token + "-" + suffixes[l.kind] } // for errors only
 		for _, v := range l.vals {
 			v = textproto.TrimString(v)
 			switch l.kind {
 			case kindSet:
 				obj, reason := parseObject(v)
 				if reason != "" {
-					return nil, &HeaderError{Header: name, Reason: reason}
+					return nil, &HeaderError{Header: name(), Reason: reason}
 				}
 				if u.Set == nil {
 					u.Set = make(session.Data, len(obj))
 				}
+				if setBy == nil && len(lines) > 1 {
+					setBy = map[string]int{}
+				}
 				for f, val := range obj {
 					if j, seen := setBy[f]; seen && j != i && !bytes.Equal(u.Set[f], val) {
-						return nil, &HeaderError{Header: name, Reason: "one field set to different values under differently spelled header names"}
+						return nil, &HeaderError{Header: name(), Reason: "one field set to different values under differently spelled header names"}
 					}
 					u.Set[f] = val
-					setBy[f] = i
+					if setBy != nil {
+						setBy[f] = i
+					}
 				}
 			case kindIncr:
 				obj, reason := parseObject(v)
 				if reason != "" {
-					return nil, &HeaderError{Header: name, Reason: reason}
+					return nil, &HeaderError{Header: name(), Reason: reason}
 				}
 				if u.Incr == nil {
 					u.Incr = make(map[string]int64, len(obj))
@@ -175,23 +180,23 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 				for f, val := range obj {
 					d, ok := session.ParseCounter(val)
 					if !ok {
-						return nil, &HeaderError{Header: name, Reason: "a delta must be an integer of at most 2^53-1 in magnitude"}
+						return nil, &HeaderError{Header: name(), Reason: "a delta must be an integer of at most 2^53-1 in magnitude"}
 					}
 					sum := u.Incr[f] + d
 					if sum > session.MaxCounter || sum < -session.MaxCounter {
-						return nil, &HeaderError{Header: name, Reason: "the deltas of one field add up past 2^53-1"}
+						return nil, &HeaderError{Header: name(), Reason: "the deltas of one field add up past 2^53-1"}
 					}
 					u.Incr[f] = sum
 				}
 			case kindDelete:
 				keys, reason := parseStrings(v)
 				if reason != "" {
-					return nil, &HeaderError{Header: name, Reason: reason}
+					return nil, &HeaderError{Header: name(), Reason: reason}
 				}
 				u.Delete = append(u.Delete, keys...)
 			case kindClear, kindFlush, kindCycleKey, kindLogoutOthers, kindLogoutAll:
 				if v != "1" {
-					return nil, &HeaderError{Header: name, Reason: `must be "1"`}
+					return nil, &HeaderError{Header: name(), Reason: `must be "1"`}
 				}
 				switch l.kind {
 				case kindClear:
@@ -208,10 +213,10 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 			case kindExpiry:
 				e, reason := parseExpiry(v)
 				if reason != "" {
-					return nil, &HeaderError{Header: name, Reason: reason}
+					return nil, &HeaderError{Header: name(), Reason: reason}
 				}
 				if expiry != nil && !sameExpiry(expiry, e) {
-					return nil, &HeaderError{Header: name, Reason: "sent more than once with different values"}
+					return nil, &HeaderError{Header: name(), Reason: "sent more than once with different values"}
 				}
 				expiry = e
 			}
