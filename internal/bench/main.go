@@ -66,9 +66,12 @@ func main() {
 	if *redraw != "" {
 		f, err := readFigures(*redraw)
 		if err == nil {
-			var alt1, alt2 string
+			var alt1, alt2, alt3 string
 			alt1, alt2, err = drawCharts(f, o.png)
-			fmt.Printf("alt text:\n%s\n%s\n", alt1, alt2)
+			if err == nil {
+				alt3, err = drawCPUChart(f, o.png)
+			}
+			fmt.Printf("alt text:\n%s\n%s\n%s\n", alt1, alt2, alt3)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
