@@ -242,11 +242,103 @@ func parseObject(v string) (session.Data, string) {
 	if reason != "" {
 		return nil, reason
 	}
+	if obj, ok := splitObject(compact); ok {
+		return obj, ""
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(compact, &obj); err != nil {
 		return nil, "must be a JSON object"
 	}
 	return obj, ""
+}
+
+// splitObject reads the members of b, a compact JSON object as compactJSON
+// returns it (valid, in UTF-8, no white space), into fields whose values
+// are slices of b: what json.Unmarshal into a map of RawMessage gives (a
+// later duplicate wins), without reflection. ok is false for anything it
+// does not expect, and the caller unmarshals instead.
+func splitObject(b []byte) (d session.Data, ok bool) {
+	if len(b) < 2 || b[0] != '{' {
+		return nil, false
+	}
+	d = session.Data{}
+	i := 1
+	if b[i] == '}' {
+		return d, i == len(b)-1
+	}
+	for i < len(b) {
+		if b[i] != '"' {
+			return nil, false
+		}
+		end := endOfString(b, i)
+		if end < 0 || end >= len(b) || b[end] != ':' {
+			return nil, false
+		}
+		var key string
+		if raw := b[i:end]; bytes.IndexByte(raw, '\\') < 0 {
+			key = string(raw[1 : len(raw)-1])
+		} else if json.Unmarshal(raw, &key) != nil {
+			return nil, false
+		}
+		i = end + 1
+		vend := endOfValue(b, i)
+		if vend <= i || vend >= len(b) {
+			return nil, false
+		}
+		d[key] = b[i:vend:vend]
+		i = vend
+		switch b[i] {
+		case '}':
+			return d, i == len(b)-1
+		case ',':
+			i++
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// endOfString is the index just past the JSON string that starts at
+// b[i], or -1 when it does not end.
+func endOfString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// endOfValue is the index of the ',' or closing bracket that ends the
+// compact JSON value starting at b[i], or len(b).
+func endOfValue(b []byte, i int) int {
+	depth := 0
+	for j := i; j < len(b); {
+		switch b[j] {
+		case '"':
+			if j = endOfString(b, j); j < 0 {
+				return len(b)
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return j
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return j
+			}
+		}
+		j++
+	}
+	return len(b)
 }
 
 // parseStrings reads a JSON array of strings.
