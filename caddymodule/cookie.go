@@ -12,6 +12,10 @@ import (
 // no-store, its public and shared-cache directives are dropped and private
 // is added. What the browser's own cache may do (max-age, ...) is kept.
 func keepPrivate(hdr http.Header) {
+	if _, ok := hdr["Cache-Control"]; !ok {
+		hdr["Cache-Control"] = []string{"private"} // the usual case
+		return
+	}
 	var kept []string
 	for _, line := range hdr.Values("Cache-Control") {
 		for _, d := range strings.Split(line, ",") {
