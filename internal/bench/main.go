@@ -30,6 +30,11 @@ import (
 // secret signs the tokens (and, as django_secret_key, Django's values).
 const secret = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 
+// djangoCookieKey signs the signed_cookies line's cookies: a key of its
+// own, since under HS256 the handler refuses a Django key equal to the
+// secret every app holds.
+const djangoCookieKey = "bench-django-cookie-key-0123456789abcdefghijklmnop"
+
 // Sizes of the benchmarked sessions, in bytes of their JSON object.
 const (
 	small   = 100

@@ -151,7 +151,7 @@ func run(o options) error {
 		{"db-sqlite", sess(dbStore(filepath.Join(dir, "sqlite", "sessions.db")), "") + proxy},
 		{"cache", sess("cache {\n\t\t\taddress "+redisAddr+"\n\t\t\tkey_prefix djc\n\t\t}", "") + proxy},
 		{"cached_db", sess("cached_db {\n\t\t\tcache {\n\t\t\t\taddress "+redisAddr+"\n\t\t\t\tkey_prefix djcd\n\t\t\t}\n\t\t\tdb {\n\t\t\t\tdsn "+pgDSN+"\n\t\t\t}\n\t\t}", "") + proxy},
-		{"signed_cookies", sess("signed_cookies", "\t\tcodec django\n") + proxy},
+		{"signed_cookies", sess("signed_cookies", "\t\tcodec django\n\t\tdjango_secret_key "+djangoCookieKey+"\n") + proxy},
 		{"php-native", phpSite},
 		{"php-module", sess(redisStore(redisAddr), "") + phpSite},
 		{"django-native", "\treverse_proxy " + djangoNative},
