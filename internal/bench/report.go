@@ -153,7 +153,7 @@ func writeReport(path string, res *results, altThroughput, altLatency string) er
 		for _, m := range res.micro {
 			p("| `%s` | %s | %d | %d |\n", m.Name, fmtNs(m.NsPerOp), m.Bytes, m.Allocs)
 		}
-		p("\n`BenchmarkServeHTTP` drives the handler in process with the memory store and a `next` that answers at once: the module's whole cost per request, without the network. Its `baseline` runs the same harness (the request, its replacer, the recorder and the upstream) with no handler; less it, the handler's own cost:\n\n")
+		p("\n`BenchmarkServeHTTP` drives the handler in process with the memory store and a `next` that answers at once: the module's whole cost per request, without the network. Its `baseline` runs the same harness (the request, its replacer, a response writer as a server holds it, and the upstream) with no handler; less it (a difference of two medians, which a busy machine can make negative), the handler's own cost:\n\n")
 		if own := ownCosts(res.micro); len(own) > 0 {
 			p("| path | own time/op | own allocs/op | target | |\n|---|---:|---:|---|---|\n")
 			for _, o := range own {
