@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -299,6 +298,12 @@ type Handler struct {
 	index    session.UserIndexer // with user_key (users.go)
 
 	sizeOnce *sync.Once // the default max_session_size, set on the first request (transport.go)
+
+	// checked: the store keeps only valid JSON values
+	// (session.CheckedValues), which the token then embeds unchecked.
+	// instant: its loads never wait (session.Instant), so no timer
+	// bounds them.
+	checked, instant bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -365,6 +370,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	storeLabel := storeName(h.StoreRaw) // before LoadModule drops it
 	if h.store, err = h.provisionStore(ctx, age, secret, fallbacks); err != nil {
 		return err
+	}
+	if c, ok := h.store.(session.CheckedValues); ok {
+		h.checked = c.ValuesChecked()
+	}
+	if i, ok := h.store.(session.Instant); ok {
+		h.instant = i.LoadsInstantly()
 	}
 	h.health = registerHealth(storeLabel, h.storeKey)
 	h.storeLabel = storeLabel
@@ -511,13 +522,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// What handlers before this one set (HSTS, CSP, ...) stays on this
 	// handler's own error responses.
-	before := w.Header().Clone()
+	var before savedHeader
+	before.save(w.Header())
 	w.Header().Add("Vary", "Cookie")
 
-	cookieValue := ""
-	if c, err := r.Cookie(h.cookie.Name); err == nil {
-		cookieValue = c.Value
-	}
+	cookieValue := requestCookie(r, h.cookie.Name)
 	rw := committingWriter(w, h, r)
 	if pre := exposed(r); pre != nil && pre.preloaded && pre.h.configID == h.configID && pre.sess != nil && pre.cookie == cookieValue {
 		rw.state = *pre // a session matcher ahead of this handler loaded it
@@ -552,8 +561,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		// Nothing of the upstream's response has reached the client: drop
 		// its headers, keep the site's.
 		hdr := w.Header()
-		clear(hdr)
-		maps.Copy(hdr, before)
+		before.restore(hdr)
 		hdr.Add("Vary", "Cookie")
 		patchVary(hdr)
 		var he caddyhttp.HandlerError
@@ -579,13 +587,21 @@ func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error)
 		}
 		return sess, err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	ctx, cancel := r.Context(), context.CancelFunc(nil)
+	if !h.instant { // a store that may wait: bounded by store_timeout
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+	}
 	start := time.Now()
 	sess, err := h.manager.Load(ctx, cookie)
 	took := time.Since(start)
-	cancel()
+	if cancel != nil {
+		cancel()
+	}
+	// Whether the store was asked: a cookie that is a key of this realm
+	// (Load asks the store for no other). A session found, or a store
+	// that failed, says so without checking the key again.
 	_, minted := h.manager.Store.(session.Minter)
-	wellFormed := minted || h.manager.ValidKey(cookie) // a key of this realm
+	wellFormed := minted || err != nil || !sess.IsNew() || h.manager.ValidKey(cookie)
 	if wellFormed {
 		h.metrics.loadSeconds.Observe(took.Seconds())
 	}
@@ -599,7 +615,7 @@ func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error)
 	h.health.ok()
 	if !sess.IsNew() {
 		h.metrics.hit.Inc()
-		h.metrics.size.Observe(float64(session.Size(sess.Data())))
+		h.metrics.size.Observe(float64(sess.Size()))
 		if ce := h.logger.Check(zap.DebugLevel, "cookie named a live session: loaded"); ce != nil {
 			ce.Write(zap.String("sid", h.signer.SID(sess.Key())), zap.String("store", h.storeLabel), zap.String("outcome", "hit"), zap.Duration("duration", took))
 		}
@@ -693,7 +709,7 @@ func (h *Handler) stripRequest(r *http.Request) {
 
 func (h *Handler) token(s *reqSession) (string, error) {
 	sess := s.sess
-	c := headers.Claims{Data: h.manager.Visible(sess), New: sess.IsNew()}
+	c := headers.Claims{Data: h.manager.Visible(sess), New: sess.IsNew(), Checked: h.checked}
 	if !sess.IsNew() {
 		c.HasSession = true
 		c.SID = s.SID()

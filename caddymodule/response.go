@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -45,8 +46,12 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	}
 	// The upstream has acted; a client that hangs up now must not undo a
 	// login or logout. store_timeout bounds the save.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(rw.r.Context()), h.timeout)
-	defer cancel()
+	ctx := context.WithoutCancel(rw.r.Context())
+	if !h.instant { // a store that may wait: bounded by store_timeout
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+		defer cancel()
+	}
 	// Only these reach the store; a plain read returns before any call.
 	timed := !upd.Empty() || h.SaveEveryRequest || h.IdleTimeout > 0 || h.AbsoluteTimeout > 0
 	var start time.Time
@@ -101,20 +106,23 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 				c.MaxAge = -1 // an expiry in the past ends the cookie now
 			}
 		}
-		if line := c.String(); len(line) > maxCookieBytes {
+		line := setCookieLine(&c)
+		if len(line) > maxCookieBytes {
 			// Only a session kept in the cookie (signed_cookies) grows so:
 			// a truncated or dropped cookie would lose it silently.
 			h.refused("cookie_size", st.SID(), len(line), maxCookieBytes)
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("session cookie would be %d bytes, over the %d browsers keep: refusing the update", len(line), maxCookieBytes))
 		}
-		http.SetCookie(rw, &c)
-		keepPrivate(rw.Header())
+		hdr := rw.Header()
+		hdr["Set-Cookie"] = append(hdr["Set-Cookie"], line)
+		keepPrivate(hdr)
 	case session.CookieDelete:
 		c := h.cookieFor(rw.r)
 		c.MaxAge = -1
 		c.Expires = time.Unix(0, 0)
-		http.SetCookie(rw, &c)
-		keepPrivate(rw.Header())
+		hdr := rw.Header()
+		hdr["Set-Cookie"] = append(hdr["Set-Cookie"], setCookieLine(&c))
+		keepPrivate(hdr)
 	}
 	h.saved(st, upd, res, took)
 	return nil
@@ -132,7 +140,7 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 //     store failure under on_store_error pass): removes the session family,
 //     applying nothing.
 type responseWriter struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	names headers.Names
 	// onHeader runs once, on the final response header before it is sent
 	// (or on a 101's); an error swallows the response.
@@ -146,12 +154,12 @@ type responseWriter struct {
 
 // committingWriter is the wrapper of a request with a session.
 func committingWriter(w http.ResponseWriter, h *Handler, r *http.Request) *responseWriter {
-	return &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names, onHeader: commitHeader, h: h, r: r}
+	return &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: h.names, onHeader: commitHeader, h: h, r: r}
 }
 
 // strippingWriter is the wrapper of a request that gets no session.
 func strippingWriter(w http.ResponseWriter, names headers.Names) *responseWriter {
-	return &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: names, onHeader: stripHeader}
+	return &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, names: names, onHeader: stripHeader}
 }
 
 func commitHeader(rw *responseWriter, status int) error { return rw.h.commit(rw, status) }
@@ -232,3 +240,49 @@ var (
 	_ http.Hijacker = (*responseWriter)(nil)
 	_ io.ReaderFrom = (*responseWriter)(nil)
 )
+
+// savedHeader keeps a copy of the response header as the handlers before
+// this one left it (HSTS, CSP, ...), for the handler's own error responses,
+// which replace whatever the upstream added. A request's header has a few
+// fields: they are copied into the fixed arrays, on the stack, with no
+// allocation; a larger header is cloned.
+type savedHeader struct {
+	n    int
+	keys [8]string
+	ends [8]int // values of keys[i] are strs[ends[i-1]:ends[i]]
+	strs [16]string
+	all  http.Header // the copy when the header did not fit
+}
+
+func (s *savedHeader) save(h http.Header) {
+	if len(h) > len(s.keys) {
+		s.all = h.Clone()
+		return
+	}
+	j := 0
+	for k, vs := range h {
+		if j+len(vs) > len(s.strs) {
+			s.n, s.all = 0, h.Clone()
+			return
+		}
+		j += copy(s.strs[j:], vs)
+		s.keys[s.n], s.ends[s.n] = k, j
+		s.n++
+	}
+}
+
+// restore makes h what was saved.
+func (s *savedHeader) restore(h http.Header) {
+	clear(h)
+	if s.all != nil {
+		for k, vs := range s.all {
+			h[k] = vs
+		}
+		return
+	}
+	start := 0
+	for i := range s.n {
+		h[s.keys[i]] = slices.Clone(s.strs[start:s.ends[i]])
+		start = s.ends[i]
+	}
+}

@@ -65,6 +65,20 @@ func (p *pooledStore) WithUserIndex(field string) (session.UserIndexer, error) {
 	return nil, session.ErrNoUserIndex
 }
 
+// ValuesChecked forwards session.CheckedValues: the token's signer skips
+// checking values the store checked when they were written.
+func (p *pooledStore) ValuesChecked() bool {
+	c, ok := p.Store.(session.CheckedValues)
+	return ok && c.ValuesChecked()
+}
+
+// LoadsInstantly forwards session.Instant: the handler bounds no load of
+// such a store with a timer.
+func (p *pooledStore) LoadsInstantly() bool {
+	i, ok := p.Store.(session.Instant)
+	return ok && i.LoadsInstantly()
+}
+
 // Cleanup releases the shared store; the last config holding it closes it.
 func (p *pooledStore) Cleanup() error {
 	_, err := pool.Delete(p.poolKey)

@@ -25,6 +25,7 @@ const DefaultBase = "X-Session"
 type Names struct {
 	token string // canonical base, e.g. "X-Session"
 	lower string // folded base, e.g. "x-session"
+	part2 string // PartName(2), which SetToken looks for on every request
 }
 
 // reserved are standard headers that a base name must not capture: a base
@@ -56,6 +57,7 @@ func NewNames(base string) (Names, error) {
 		}
 	}
 	n := Names{token: textproto.CanonicalMIMEHeaderKey(base), lower: strings.ToLower(base)}
+	n.part2 = n.PartName(2)
 	for _, r := range reserved {
 		if n.Match(r) {
 			return Names{}, fmt.Errorf("header base name %q: would remove the standard header %s", base, r)
@@ -131,14 +133,13 @@ func (n Names) filterList(h http.Header, k string) (removed []string) {
 	vs := h[k]
 	hit := false
 	for _, v := range vs {
-		for _, name := range strings.Split(v, ",") {
-			if n.Match(textproto.TrimString(name)) {
-				hit = true
-				break
-			}
+		for rest := v; rest != "" && !hit; {
+			var name string
+			name, rest, _ = strings.Cut(rest, ",")
+			hit = n.Match(textproto.TrimString(name))
 		}
 	}
-	if !hit {
+	if !hit { // the usual case: nothing to remove, nothing allocated
 		return nil
 	}
 	var kept []string

@@ -20,12 +20,14 @@ const TokenPartSize = 8000
 // a part missing or out of place fails verification, never a session.
 // Earlier parts set on h are removed.
 func (n Names) SetToken(h http.Header, token string) {
-	for i := 2; ; i++ {
-		name := n.PartName(i)
-		if _, ok := h[name]; !ok {
-			break
+	if _, ok := h[n.part2]; ok { // parts of a token set before
+		for i := 2; ; i++ {
+			name := n.PartName(i)
+			if _, ok := h[name]; !ok {
+				break
+			}
+			delete(h, name)
 		}
-		delete(h, name)
 	}
 	if len(token) <= TokenPartSize {
 		h.Set(n.token, token)

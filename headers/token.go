@@ -12,8 +12,10 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -47,6 +49,12 @@ type Claims struct {
 	// StoreError marks a request served without its session because the
 	// store could not be reached (on_store_error pass): store_error true.
 	StoreError bool
+	// Checked says that every value of Data is known to be valid JSON in
+	// UTF-8, because the store checked it when it was written
+	// (session.CheckedStore): Sign does not check it again. Without it,
+	// Sign refuses a value that is not, so that nothing a store holds can
+	// add claims to the token.
+	Checked bool
 }
 
 // Signer makes the request header's token: a compact JWT, HS256 keyed
@@ -56,10 +64,10 @@ type Signer struct {
 	key  []byte
 	ttl  int64
 	head []byte // base64url JOSE header and '.'
-	sid  hash.Hash
-	// mac is HMAC-SHA256 keyed with the secret, its key schedule done once;
-	// each signature clones it. Its output is what jwt's HS256 computes.
-	mac hash.Hash
+	// scratch holds *signScratch: HMAC-SHA256s keyed with the secret (the
+	// token's, and the sid's) and the buffers of one signature, reset and
+	// reused across requests instead of made for each.
+	scratch sync.Pool
 	// ed signs instead of mac when set (EdDSA).
 	ed ed25519.PrivateKey
 	// aud is the `,"aud":"..."` member, or empty.
@@ -119,14 +127,13 @@ func NewSignerWith(secret []byte, ttl time.Duration, o SignerOptions) (*Signer, 
 		return nil, err
 	}
 	head := base64.RawURLEncoding.AppendEncode(nil, h)
-	sid := hmac.New(sha256.New, key)
-	sid.Write([]byte(sidContext))
 	s := &Signer{
 		key:  key,
 		ttl:  int64(ttl / time.Second),
 		head: append(head, '.'),
-		sid:  sid,
-		mac:  hmac.New(sha256.New, key),
+	}
+	s.scratch.New = func() any {
+		return &signScratch{mac: hmac.New(sha256.New, key), sid: hmac.New(sha256.New, key)}
 	}
 	if o.SigningKey != nil {
 		s.ed = slices.Clone(o.SigningKey)
@@ -164,19 +171,20 @@ func (s *Signer) JWKS() []byte { return s.jwks }
 // padding, of the first 16 bytes of HMAC-SHA256(secret, sidContext+key). It
 // is stable for a key and reveals nothing of it.
 func (s *Signer) SID(key string) string {
-	var h hash.Hash
-	if c, ok := s.sid.(hash.Cloner); ok {
-		if cl, err := c.Clone(); err == nil {
-			h = cl
-		}
-	}
-	if h == nil {
-		h = hmac.New(sha256.New, s.key)
-		h.Write([]byte(sidContext))
-	}
-	h.Write([]byte(key))
-	var sum [sha256.Size]byte
-	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
+	sc := s.scratch.Get().(*signScratch)
+	defer s.scratch.Put(sc)
+	sc.p = append(append(sc.p[:0], sidContext...), key...)
+	sc.sid.Write(sc.p)
+	sc.sum = sc.sid.Sum(sc.sum[:0])
+	sc.sid.Reset()
+	return base64.RawURLEncoding.EncodeToString(sc.sum[:16])
+}
+
+// signScratch is what one signature or sid needs besides its result.
+type signScratch struct {
+	mac, sid hash.Hash // HMAC-SHA256 keyed with the secret, reset after use
+	p, sum   []byte
+	keys     []string
 }
 
 // Sign returns the token for c issued at now: claims data, iat, exp (iat
@@ -188,15 +196,16 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 	if c.HasSession && (c.SID == "" || c.ExpiresAt.IsZero()) {
 		return "", errors.New("session token: a session needs a SID and an ExpiresAt")
 	}
-	size := 120 + len(c.SID) + len(s.aud)
-	for k, v := range c.Data {
-		size += len(k) + len(v) + 8
-	}
-	p := make([]byte, 0, size)
-	p = append(p, `{"data":{`...)
-	for i, k := range slices.Sorted(maps.Keys(c.Data)) {
+	sc := s.scratch.Get().(*signScratch)
+	defer s.scratch.Put(sc)
+	sc.keys = slices.AppendSeq(sc.keys[:0], maps.Keys(c.Data))
+	slices.Sort(sc.keys)
+	defer clear(sc.keys) // keep no session's keys alive in the pool
+	p := append(sc.p[:0], `{"data":{`...)
+	for i, k := range sc.keys {
 		v := c.Data[k]
-		if !utf8.Valid(v) || !json.Valid(v) {
+		if !c.Checked && (!utf8.Valid(v) || !json.Valid(v)) {
+			sc.p = p
 			return "", errors.New("session token: a session value is not valid JSON")
 		}
 		if i > 0 {
@@ -234,6 +243,7 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 		}
 	}
 	p = append(p, '}')
+	sc.p = p
 
 	enc := base64.RawURLEncoding
 	n := len(s.head) + enc.EncodedLen(len(p))
@@ -241,31 +251,23 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 	if s.ed != nil {
 		sigLen = ed25519.SignatureSize
 	}
+	// The token's one allocation: its bytes, sized exactly, returned as
+	// the string without a copy (nothing else keeps them).
 	tok := make([]byte, 0, n+1+enc.EncodedLen(sigLen))
 	tok = append(tok, s.head...)
 	tok = enc.AppendEncode(tok, p)
 	if s.ed != nil {
 		sig := ed25519.Sign(s.ed, tok)
 		tok = append(tok, '.')
-		return string(enc.AppendEncode(tok, sig)), nil
+		tok = enc.AppendEncode(tok, sig)
+	} else {
+		sc.mac.Write(tok)
+		sc.sum = sc.mac.Sum(sc.sum[:0])
+		sc.mac.Reset()
+		tok = append(tok, '.')
+		tok = enc.AppendEncode(tok, sc.sum)
 	}
-	mac := s.keyedMAC()
-	mac.Write(tok)
-	var sum [sha256.Size]byte
-	tok = append(tok, '.')
-	tok = enc.AppendEncode(tok, mac.Sum(sum[:0]))
-	return string(tok), nil
-}
-
-// keyedMAC returns a fresh HMAC-SHA256 with the secret, cloned from the one
-// keyed at NewSigner (falling back to keying a new one).
-func (s *Signer) keyedMAC() hash.Hash {
-	if c, ok := s.mac.(hash.Cloner); ok {
-		if h, err := c.Clone(); err == nil {
-			return h
-		}
-	}
-	return hmac.New(sha256.New, s.key)
+	return unsafe.String(unsafe.SliceData(tok), len(tok)), nil
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,

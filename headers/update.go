@@ -142,32 +142,37 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 	slices.SortFunc(lines, func(a, b line) int { return strings.Compare(a.key, b.key) })
 
 	u := &session.Update{}
-	setBy := map[string]int{} // field -> index of the line that set it
+	var setBy map[string]int // field -> index of the line that set it, once two lines set
 	var expiry *session.Expiry
 	for i, l := range lines {
-		name := n.token + "-" + suffixes[l.kind]
+		name := func() string { return n.token + "-" + suffixes[l.kind] } // for errors only
 		for _, v := range l.vals {
 			v = textproto.TrimString(v)
 			switch l.kind {
 			case kindSet:
 				obj, reason := parseObject(v)
 				if reason != "" {
-					return nil, &HeaderError{Header: name, Reason: reason}
+					return nil, &HeaderError{Header: name(), Reason: reason}
 				}
 				if u.Set == nil {
 					u.Set = make(session.Data, len(obj))
 				}
+				if setBy == nil && len(lines) > 1 {
+					setBy = map[string]int{}
+				}
 				for f, val := range obj {
 					if j, seen := setBy[f]; seen && j != i && !bytes.Equal(u.Set[f], val) {
-						return nil, &HeaderError{Header: name, Reason: "one field set to different values under differently spelled header names"}
+						return nil, &HeaderError{Header: name(), Reason: "one field set to different values under differently spelled header names"}
 					}
 					u.Set[f] = val
-					setBy[f] = i
+					if setBy != nil {
+						setBy[f] = i
+					}
 				}
 			case kindIncr:
 				obj, reason := parseObject(v)
 				if reason != "" {
-					return nil, &HeaderError{Header: name, Reason: reason}
+					return nil, &HeaderError{Header: name(), Reason: reason}
 				}
 				if u.Incr == nil {
 					u.Incr = make(map[string]int64, len(obj))
@@ -175,23 +180,23 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 				for f, val := range obj {
 					d, ok := session.ParseCounter(val)
 					if !ok {
-						return nil, &HeaderError{Header: name, Reason: "a delta must be an integer of at most 2^53-1 in magnitude"}
+						return nil, &HeaderError{Header: name(), Reason: "a delta must be an integer of at most 2^53-1 in magnitude"}
 					}
 					sum := u.Incr[f] + d
 					if sum > session.MaxCounter || sum < -session.MaxCounter {
-						return nil, &HeaderError{Header: name, Reason: "the deltas of one field add up past 2^53-1"}
+						return nil, &HeaderError{Header: name(), Reason: "the deltas of one field add up past 2^53-1"}
 					}
 					u.Incr[f] = sum
 				}
 			case kindDelete:
 				keys, reason := parseStrings(v)
 				if reason != "" {
-					return nil, &HeaderError{Header: name, Reason: reason}
+					return nil, &HeaderError{Header: name(), Reason: reason}
 				}
 				u.Delete = append(u.Delete, keys...)
 			case kindClear, kindFlush, kindCycleKey, kindLogoutOthers, kindLogoutAll:
 				if v != "1" {
-					return nil, &HeaderError{Header: name, Reason: `must be "1"`}
+					return nil, &HeaderError{Header: name(), Reason: `must be "1"`}
 				}
 				switch l.kind {
 				case kindClear:
@@ -208,10 +213,10 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 			case kindExpiry:
 				e, reason := parseExpiry(v)
 				if reason != "" {
-					return nil, &HeaderError{Header: name, Reason: reason}
+					return nil, &HeaderError{Header: name(), Reason: reason}
 				}
 				if expiry != nil && !sameExpiry(expiry, e) {
-					return nil, &HeaderError{Header: name, Reason: "sent more than once with different values"}
+					return nil, &HeaderError{Header: name(), Reason: "sent more than once with different values"}
 				}
 				expiry = e
 			}
@@ -237,11 +242,103 @@ func parseObject(v string) (session.Data, string) {
 	if reason != "" {
 		return nil, reason
 	}
+	if obj, ok := splitObject(compact); ok {
+		return obj, ""
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(compact, &obj); err != nil {
 		return nil, "must be a JSON object"
 	}
 	return obj, ""
+}
+
+// splitObject reads the members of b, a compact JSON object as compactJSON
+// returns it (valid, in UTF-8, no white space), into fields whose values
+// are slices of b: what json.Unmarshal into a map of RawMessage gives (a
+// later duplicate wins), without reflection. ok is false for anything it
+// does not expect, and the caller unmarshals instead.
+func splitObject(b []byte) (d session.Data, ok bool) {
+	if len(b) < 2 || b[0] != '{' {
+		return nil, false
+	}
+	d = session.Data{}
+	i := 1
+	if b[i] == '}' {
+		return d, i == len(b)-1
+	}
+	for i < len(b) {
+		if b[i] != '"' {
+			return nil, false
+		}
+		end := endOfString(b, i)
+		if end < 0 || end >= len(b) || b[end] != ':' {
+			return nil, false
+		}
+		var key string
+		if raw := b[i:end]; bytes.IndexByte(raw, '\\') < 0 {
+			key = string(raw[1 : len(raw)-1])
+		} else if json.Unmarshal(raw, &key) != nil {
+			return nil, false
+		}
+		i = end + 1
+		vend := endOfValue(b, i)
+		if vend <= i || vend >= len(b) {
+			return nil, false
+		}
+		d[key] = b[i:vend:vend]
+		i = vend
+		switch b[i] {
+		case '}':
+			return d, i == len(b)-1
+		case ',':
+			i++
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// endOfString is the index just past the JSON string that starts at
+// b[i], or -1 when it does not end.
+func endOfString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// endOfValue is the index of the ',' or closing bracket that ends the
+// compact JSON value starting at b[i], or len(b).
+func endOfValue(b []byte, i int) int {
+	depth := 0
+	for j := i; j < len(b); {
+		switch b[j] {
+		case '"':
+			if j = endOfString(b, j); j < 0 {
+				return len(b)
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return j
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return j
+			}
+		}
+		j++
+	}
+	return len(b)
 }
 
 // parseStrings reads a JSON array of strings.

@@ -1,6 +1,7 @@
 package headers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -459,6 +460,37 @@ func BenchmarkParseNoUpdate(b *testing.B) {
 	for b.Loop() {
 		if u, err := n.ParseUpdate(h); err != nil || u != nil {
 			b.Fatal(u, err)
+		}
+	}
+}
+
+// splitObject reads a compacted object as json.Unmarshal into a map of
+// RawMessage does: the same fields, byte for byte, a later duplicate
+// winning, escaped keys decoded.
+func TestSplitObjectIsUnmarshal(t *testing.T) {
+	for _, v := range []string{
+		`{}`, `{"a":1}`, `{"a":1,"b":"x,y}","c":[1,{"d":"]"}],"e":null}`,
+		`{"a":1,"a":2}`, `{"k\"q":"v\\"}`, `{"\u00e9t\u00e9":true,"été":false}`,
+		`{ "a" : { "b" : [ 1 , 2 ] } , "c" : "\u0022" }`, `{"a":-1.5e3,"b":{}}`,
+		`{"":""}`, `{"a":"\\\\"}`,
+	} {
+		compact, reason := compactJSON(v, '{', "object")
+		if reason != "" {
+			t.Fatalf("%s: %s", v, reason)
+		}
+		got, ok := splitObject(compact)
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal(compact, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !ok || len(got) != len(want) {
+			t.Errorf("%s: splitObject = %q, %v; Unmarshal = %q", v, got, ok, want)
+			continue
+		}
+		for k, w := range want {
+			if !bytes.Equal(got[k], w) {
+				t.Errorf("%s: field %q = %s, Unmarshal %s", v, k, got[k], w)
+			}
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"hash"
+	"sync"
 )
 
 // Keys makes and recognises the session keys of a Manager, in place of
@@ -30,6 +32,9 @@ const realmTagLen = 8
 // separates sites there).
 type Realm struct {
 	keys [][]byte // tag keys: the first tags new keys, every one verifies
+	// macs holds, per tag key, HMAC-SHA256s keyed with it, reset after
+	// each use: a request's Valid reuses one instead of keying a new one.
+	macs []sync.Pool
 }
 
 // NewRealm returns the realm of secret; keys tagged under a fallback
@@ -44,13 +49,19 @@ func NewRealm(secret []byte, fallbacks ...[]byte) *Realm {
 		mac.Write([]byte("caddy-session realm key tag"))
 		r.keys = append(r.keys, mac.Sum(nil))
 	}
+	r.macs = make([]sync.Pool, len(r.keys))
+	for i, k := range r.keys {
+		r.macs[i].New = func() any { return &tagMAC{mac: hmac.New(sha256.New, k)} }
+	}
 	return r
 }
 
 // New returns a fresh key of the realm.
 func (r *Realm) New() string {
 	k := NewKey()
-	return k[:KeyLength-realmTagLen] + tag(r.keys[0], k[:KeyLength-realmTagLen])
+	var t [realmTagLen]byte
+	r.tag(0, k[:KeyLength-realmTagLen], &t)
+	return k[:KeyLength-realmTagLen] + string(t[:])
 }
 
 // Valid reports whether key has the form of a session key and a tag of
@@ -60,23 +71,34 @@ func (r *Realm) Valid(key string) bool {
 		return false
 	}
 	body, got := key[:KeyLength-realmTagLen], key[KeyLength-realmTagLen:]
+	var want, have [realmTagLen]byte
+	copy(have[:], got)
 	ok := 0
-	for _, k := range r.keys {
-		ok |= subtle.ConstantTimeCompare([]byte(tag(k, body)), []byte(got))
+	for i := range r.keys {
+		r.tag(i, body, &want)
+		ok |= subtle.ConstantTimeCompare(want[:], have[:])
 	}
 	return ok == 1
 }
 
-// tag is the realm tag of body under k, in key characters.
-func tag(k []byte, body string) string {
-	mac := hmac.New(sha256.New, k)
-	mac.Write([]byte(body))
-	sum := mac.Sum(nil)
-	out := make([]byte, realmTagLen)
-	for i := range out {
-		out[i] = keyChars[sum[i]%36]
+// tag writes the realm tag of body under the i-th tag key to out, in key
+// characters.
+func (r *Realm) tag(i int, body string, out *[realmTagLen]byte) {
+	m := r.macs[i].Get().(*tagMAC)
+	m.buf = append(m.buf[:0], body...)
+	m.mac.Write(m.buf)
+	m.buf = m.mac.Sum(m.buf[:0])
+	m.mac.Reset()
+	for j := range out {
+		out[j] = keyChars[m.buf[j]%36]
 	}
-	return string(out)
+	r.macs[i].Put(m)
+}
+
+// tagMAC is a keyed HMAC and the scratch bytes it reads and writes.
+type tagMAC struct {
+	mac hash.Hash
+	buf []byte
 }
 
 // newKey is a fresh key: the realm's when Config.Keys is set.

@@ -91,6 +91,16 @@ type Session struct {
 	ended              string
 	touch              bool
 	idleAt, absoluteAt time.Time
+	// size is Size(data) once known (Load's MaxSize check, or Size).
+	size int
+}
+
+// Size is Size(s.Data()), computed once.
+func (s *Session) Size() int {
+	if s.size == 0 {
+		s.size = Size(s.data)
+	}
+	return s.size
 }
 
 // Key is the stored session's key, or "" when none was found.
@@ -118,13 +128,13 @@ func (s *Session) Oversize() int { return s.oversize }
 // value, "" when absent. A malformed value, an unknown key and an expired
 // session all give a new, empty session; only a store failure is an error.
 func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
-	s := &Session{CookieKey: cookie, data: Data{}}
+	s := &Session{CookieKey: cookie}
 	if _, minted := m.Store.(Minter); minted {
 		if cookie == "" {
-			return s, nil
+			return s.empty(), nil
 		}
 	} else if !m.ValidKey(cookie) {
-		return s, nil
+		return s.empty(), nil
 	}
 	rec, ok, err := m.Store.Load(ctx, cookie)
 	if err != nil {
@@ -132,24 +142,30 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 	}
 	now := m.now()
 	if !ok || len(rec.Data) == 0 || !rec.ExpiresAt.After(now) {
-		return s, nil
+		return s.empty(), nil
 	}
 	if m.timeouts() {
 		if s.ended = m.checkTimeouts(s, rec.Data, now); s.ended != "" {
-			return s, nil
+			return s.empty(), nil
 		}
 	}
 	if m.Config.MaxSize > 0 {
-		if n := Size(rec.Data); n > m.Config.MaxSize {
+		n := Size(rec.Data)
+		if n > m.Config.MaxSize {
 			s.oversize = n
-			return s, nil
+			return s.empty(), nil
 		}
+		s.size = n
 	}
 	s.key, s.data, s.expiresAt, s.version = cookie, rec.Data, rec.ExpiresAt, rec.Version
-	if s.data == nil {
-		s.data = Data{}
-	}
 	return s, nil
+}
+
+// empty gives s no data: what Load returns when the cookie names no live
+// session.
+func (s *Session) empty() *Session {
+	s.data = Data{}
+	return s
 }
 
 // CookieAction says what the response must do with the session cookie.
@@ -190,6 +206,9 @@ const maxCreateAttempts = 5
 func (m *Manager) IsRead(s *Session, u *Update) bool {
 	if u != nil && !u.Empty() {
 		return false
+	}
+	if s.key == "" && s.CookieKey == "" && len(s.data) == 0 {
+		return true // no session, no cookie, no change: nothing to do
 	}
 	touch := s.touch && s.key != ""
 	return !touch && !m.Config.SaveEveryRequest && len(s.data) > 0

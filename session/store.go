@@ -2,10 +2,12 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"time"
+	"unicode/utf8"
 )
 
 // Store persists sessions. Implementations live in subpackages (memstore,
@@ -202,4 +204,37 @@ type Minter interface {
 	Store
 	// Mint returns the cookie value holding data until expiresAt.
 	Mint(ctx context.Context, data Data, expiresAt time.Time) (string, error)
+}
+
+// CheckedValues is a Store that keeps only values that are valid JSON in
+// UTF-8: its Save refuses any other (an error, nothing persisted), so that
+// every value its Load returns is one and a reader (the token's signer)
+// need not check them again. ValuesChecked reports whether this store,
+// as configured, does so.
+type CheckedValues interface {
+	ValuesChecked() bool
+}
+
+// Instant is a Store whose Load never waits on anything but its own
+// memory (no network, no disk, no lock held across either): a caller need
+// not bound it with a timer. LoadsInstantly reports whether this store,
+// as configured, is one.
+type Instant interface {
+	LoadsInstantly() bool
+}
+
+// validValue reports whether v is valid JSON in UTF-8, as CheckedValues
+// stores require of every value.
+func validValue(v []byte) bool { return utf8.Valid(v) && json.Valid(v) }
+
+// CheckValues returns an error when a value c sets is not valid JSON in
+// UTF-8: what a CheckedValues store runs in Save. The error names the key
+// only, never the value.
+func (c Change) CheckValues() error {
+	for k, v := range c.Set {
+		if !validValue(v) {
+			return fmt.Errorf("validating change: the value of %q is not JSON", k)
+		}
+	}
+	return nil
 }

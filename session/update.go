@@ -83,7 +83,15 @@ func (u *Update) deltaFrom(s *Session) Change {
 // only fields the update leaves as they are stored; apply has checked that
 // such a sum is a counter.
 func (u *Update) delta() Change {
-	c := Change{Mode: ModeUpdate, Set: maps.Clone(u.Set), Delete: slices.Clone(u.Delete)}
+	// The change shares u's Set and Delete (stores do not modify a
+	// Change) until it needs its own.
+	c := Change{Mode: ModeUpdate, Set: u.Set, Delete: u.Delete}
+	copied := false
+	own := func() {
+		if !copied {
+			c.Set, c.Delete, copied = maps.Clone(c.Set), slices.Clone(c.Delete), true
+		}
+	}
 	for k, d := range u.Incr {
 		base, set := u.Set[k]
 		if !set && !slices.Contains(u.Delete, k) {
@@ -97,6 +105,7 @@ func (u *Update) delta() Change {
 		if err != nil {
 			continue // apply refused the update already
 		}
+		own()
 		if c.Set == nil {
 			c.Set = Data{}
 		}
@@ -104,6 +113,7 @@ func (u *Update) delta() Change {
 		c.Delete = slices.DeleteFunc(c.Delete, func(x string) bool { return x == k })
 	}
 	if e := u.Expiry; e != nil {
+		own()
 		if e.Default {
 			delete(c.Set, ExpiryKey)
 			c.Delete = append(c.Delete, ExpiryKey)

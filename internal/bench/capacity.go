@@ -401,7 +401,7 @@ func runCapacity(o options) (*capFigures, error) {
 			runs[k] = append(runs[k], run)
 			n := float64(max(1, run.w.Requests))
 			logf("round %d/%d %-28s %-5s %8.0f req/s  Caddy %6.1f µs/req  server %6.1f µs/req  bad %d", r+1, o.rounds, t.label, k.path,
-				run.w.ReqPerSec, us(run.caddy)/n, us(run.server)/n, run.w.Bad)
+				run.w.ReqPerSec, usExact(run.caddy)/n, usExact(run.server)/n, run.w.Bad)
 		}
 	}
 	f.Busy = busySince(cpu0, readCPUTimes())
@@ -411,11 +411,11 @@ func runCapacity(o options) (*capFigures, error) {
 		var caddyUS, addedUS, serverUS, rps []float64
 		for i, r := range runs[k] {
 			n := float64(max(1, r.w.Requests))
-			caddyUS = append(caddyUS, us(r.caddy)/n)
-			serverUS = append(serverUS, us(r.server)/n)
+			caddyUS = append(caddyUS, usExact(r.caddy)/n)
+			serverUS = append(serverUS, usExact(r.server)/n)
 			rps = append(rps, r.w.ReqPerSec)
 			p := runs[lineKey{"plain", "read"}][i]
-			addedUS = append(addedUS, us(r.caddy)/n-us(p.caddy)/float64(max(1, p.w.Requests)))
+			addedUS = append(addedUS, usExact(r.caddy)/n-usExact(p.caddy)/float64(max(1, p.w.Requests)))
 			l.Requests += r.w.Requests
 			l.Bad += r.w.Bad
 		}
@@ -495,9 +495,9 @@ func runCapacity(o options) (*capFigures, error) {
 			made = n1 - n0
 		}
 		n := float64(max(1, run.w.Requests))
-		cr := capCreate{Store: c.name, Label: t.label, Sessions: int(made), CaddyUS: us(run.caddy) / n}
+		cr := capCreate{Store: c.name, Label: t.label, Sessions: int(made), CaddyUS: usExact(run.caddy) / n}
 		if t.server != "" {
-			cr.ServerUS = us(run.server) / n
+			cr.ServerUS = usExact(run.server) / n
 		}
 		f.Creates = append(f.Creates, cr)
 		f.Sizes = append(f.Sizes, capSize{Store: c.name, Label: t.label + ", sessions made through Caddy", Sessions: made,
@@ -538,7 +538,8 @@ const capSessions = 512
 
 var capacityCommand = flag.String("capacity-command", "./scripts/capacity.sh", "with -capacity: the command named in the doc")
 
-func us(d time.Duration) float64 { return float64(d) / 1e3 }
+// usExact is d in microseconds, unrounded (charts.go's us rounds).
+func usExact(d time.Duration) float64 { return float64(d) / 1e3 }
 
 func minMax(xs []float64) (float64, float64) {
 	lo, hi := xs[0], xs[0]
@@ -565,7 +566,7 @@ func countLabel(n int) string {
 // step would send every write racing the other thread's to the same row).
 func capWrk(dir, url string, cookies []string, d time.Duration, threads, conns int) (wrkResult, error) {
 	if len(cookies) < threads {
-		return runWrk(dir, url, cookies, d)
+		return runWrk(dir, url, cookies, d, 0) // capacity measures CPU itself
 	}
 	luaCounter++
 	script := filepath.Join(dir, fmt.Sprintf("capacity-%d.lua", luaCounter))

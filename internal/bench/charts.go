@@ -30,6 +30,12 @@ type chartLine struct {
 	Target float64 `json:"target,omitempty"` // the least ratio that meets it; 0: none
 	P50Ms  float64 `json:"p50_ms"`
 	P99Ms  float64 `json:"p99_ms"`
+	// Caddy's own CPU time per request (median over the rounds), that less
+	// plain's of the same round, and issue 16's target for the latter (0:
+	// none). Figures of runs before issue 16 have none of them.
+	CPUUs         float64 `json:"cpu_us,omitempty"`
+	AddedCPUUs    float64 `json:"added_cpu_us,omitempty"`
+	AddedCPUMaxUs float64 `json:"added_cpu_target_us,omitempty"`
 }
 
 func (l chartLine) label() string {
@@ -56,12 +62,74 @@ func figuresOf(res *results) chartFigures {
 		if strings.HasPrefix(c.Config, "php") || strings.HasPrefix(c.Config, "django") {
 			size = "a counter"
 		}
-		f.Lines = append(f.Lines, chartLine{
+		l := chartLine{
 			Store: c.Store, Path: c.Path, Size: size, RPS: median(rpsOf(c)), Ratio: median(c.ratios), Target: c.Target,
 			P50Ms: float64(median(p50).Microseconds()) / 1000, P99Ms: float64(median(p99).Microseconds()) / 1000,
-		})
+			CPUUs: us(c.cpuPerRequest()), AddedCPUMaxUs: us(c.CPUTarget),
+		}
+		if len(c.addedCPU) > 0 {
+			l.AddedCPUUs = us(median(c.addedCPU))
+		}
+		f.Lines = append(f.Lines, l)
 	}
 	return f
+}
+
+// us is d in microseconds, to a tenth.
+func us(d time.Duration) float64 { return float64(d/100) / 10 }
+
+// chartPathsCPU are chartPaths and the CPU chart beside them.
+func chartPathsCPU(png string) (throughput, latency, cpu string) {
+	t, l := chartPaths(png)
+	return t, l, strings.TrimSuffix(png, ".png") + "-cpu.png"
+}
+
+// hasCPU reports whether the figures hold Caddy's CPU per request (runs
+// since issue 16).
+func hasCPU(f chartFigures) bool {
+	return len(f.Lines) > 0 && f.Lines[0].CPUUs > 0
+}
+
+// drawCPUChart draws Caddy's CPU time per request of each line (PNG and
+// SVG) when the figures hold it, and returns its alt text ("" when not).
+func drawCPUChart(f chartFigures, png string) (string, error) {
+	if !hasCPU(f) {
+		return "", nil
+	}
+	_, _, cp := chartPathsCPU(png)
+	groups := make([]charts.Group, len(f.Lines))
+	for i, l := range f.Lines {
+		groups[i] = charts.Group{Label: l.label(), Values: []float64{l.CPUUs}}
+	}
+	c, err := charts.Grouped(fmt.Sprintf("Caddy CPU time per request (wrk, 32 connections)\n%s · %s · %s", f.Date, f.Machine, f.Mode),
+		"microseconds of Caddy's user+system CPU per request (lower is better)", " µs",
+		[]string{"Caddy CPU per request"}, groups, f.Lines[0].CPUUs, "plain reverse_proxy")
+	if err != nil {
+		return "", err
+	}
+	if err := c.Save(cp, true); err != nil {
+		return "", err
+	}
+	return cpuAlt(f), nil
+}
+
+// cpuAlt says what the CPU chart shows: plain's CPU per request and the
+// read line that adds most to it; "" when the figures have no CPU.
+func cpuAlt(f chartFigures) string {
+	if !hasCPU(f) {
+		return ""
+	}
+	worst := -1
+	for i, l := range f.Lines[1:] {
+		if l.Path == "read" && (worst < 0 || l.AddedCPUUs > f.Lines[worst].AddedCPUUs) {
+			worst = i + 1
+		}
+	}
+	s := fmt.Sprintf("Caddy's CPU time per request of every line; plain reverse_proxy: %.1f µs", f.Lines[0].CPUUs)
+	if worst > 0 {
+		s += fmt.Sprintf("; most added on a read: %s, +%.1f µs", f.Lines[worst].label(), f.Lines[worst].AddedCPUUs)
+	}
+	return s
 }
 
 // chartPaths are the throughput chart (png) and the latency chart beside it.

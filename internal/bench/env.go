@@ -294,6 +294,7 @@ func createPostgres(name string, n int) (string, error) {
 type caddy struct {
 	name, url string
 	admin     string // the admin endpoint's address, for profiles
+	pid       int    // the Caddy process itself (no shell between), for its CPU time
 }
 
 func startCaddy(bin, dir, name, site string) (*caddy, error) {
@@ -326,7 +327,7 @@ func startCaddy(bin, dir, name, site string) (*caddy, error) {
 	if err := startProcess("caddy "+name, cmd, addr, filepath.Join(d, "caddy.log")); err != nil {
 		return nil, err
 	}
-	return &caddy{name: name, url: "http://" + addr, admin: admin}, nil
+	return &caddy{name: name, url: "http://" + addr, admin: admin, pid: cmd.Process.Pid}, nil
 }
 
 var noRedirect = &http.Client{

@@ -30,6 +30,11 @@ import (
 // secret signs the tokens (and, as django_secret_key, Django's values).
 const secret = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 
+// djangoCookieKey signs the signed_cookies line's cookies: a key of its
+// own, since under HS256 the handler refuses a Django key equal to the
+// secret every app holds.
+const djangoCookieKey = "bench-django-cookie-key-0123456789abcdefghijklmnop"
+
 // Sizes of the benchmarked sessions, in bytes of their JSON object.
 const (
 	small   = 100
@@ -66,9 +71,12 @@ func main() {
 	if *redraw != "" {
 		f, err := readFigures(*redraw)
 		if err == nil {
-			var alt1, alt2 string
+			var alt1, alt2, alt3 string
 			alt1, alt2, err = drawCharts(f, o.png)
-			fmt.Printf("alt text:\n%s\n%s\n", alt1, alt2)
+			if err == nil {
+				alt3, err = drawCPUChart(f, o.png)
+			}
+			fmt.Printf("alt text:\n%s\n%s\n%s\n", alt1, alt2, alt3)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

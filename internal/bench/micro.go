@@ -75,3 +75,56 @@ func micro() ([]microResult, error) {
 	}
 	return res, nil
 }
+
+// ownCost is one path of BenchmarkServeHTTP less its `baseline` (the same
+// request, replacer, recorder and upstream with no handler): the handler's
+// own cost, against issue 16's targets.
+type ownCost struct {
+	Path              string
+	NsPerOp           float64
+	Allocs            int
+	TargetNs          float64
+	TargetAllocs      int
+	Measured, Harness microResult
+}
+
+func (o ownCost) met() bool { return o.NsPerOp <= o.TargetNs && o.Allocs <= o.TargetAllocs }
+
+// handlerTargets are issue 16's: the handler's own cost in process, less
+// the harness.
+var handlerTargets = []struct {
+	path   string
+	ns     float64
+	allocs int
+}{
+	{"read", 3000, 12},
+	{"write", 6000, 25},
+	{"no-cookie", 1500, 6},
+}
+
+// ownCosts subtracts BenchmarkServeHTTP/baseline from its other paths; nil
+// when the run has no baseline.
+func ownCosts(ms []microResult) []ownCost {
+	find := func(name string) (microResult, bool) {
+		for _, m := range ms {
+			if m.Name == name {
+				return m, true
+			}
+		}
+		return microResult{}, false
+	}
+	base, ok := find("BenchmarkServeHTTP/baseline")
+	if !ok {
+		return nil
+	}
+	var out []ownCost
+	for _, t := range handlerTargets {
+		m, ok := find("BenchmarkServeHTTP/" + t.path)
+		if !ok {
+			continue
+		}
+		out = append(out, ownCost{Path: t.path, NsPerOp: m.NsPerOp - base.NsPerOp, Allocs: m.Allocs - base.Allocs,
+			TargetNs: t.ns, TargetAllocs: t.allocs, Measured: m, Harness: base})
+	}
+	return out
+}

@@ -30,7 +30,7 @@ func profileLine(dir, bin string, cd *caddy, c *combo, d time.Duration) (profile
 	res := profileResult{Label: c.label()}
 	wrkDone := make(chan error, 1)
 	go func() {
-		_, err := runWrk(dir, cd.url+c.urlPath, c.cookies, d+2*time.Second)
+		_, err := runWrk(dir, cd.url+c.urlPath, c.cookies, d+2*time.Second, cd.pid)
 		wrkDone <- err
 	}()
 	time.Sleep(time.Second) // let wrk's connections open before sampling

@@ -65,8 +65,8 @@ func writeReport(path string, res *results, altThroughput, altLatency string) er
 		filepath.Base(o.figures), filepath.Base(o.figures), strings.TrimSuffix(filepath.Base(tp), ".png")+".svg", strings.TrimSuffix(filepath.Base(tp), ".png")+".svg")
 	p("![%s](%s)\n\n", altLatency, filepath.Base(lp))
 	p("*The same lines' median p50 and p99 latency at 32 connections; the dashed line is plain `reverse_proxy`'s p99.*\n\n")
-	p("| configuration | path | session | req/s | p50 | p99 | ratio to plain | added p99 | non-2xx + socket errors |\n")
-	p("|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+	p("| configuration | path | session | req/s | p50 | p99 | ratio to plain | added p99 | Caddy CPU per request | added CPU per request | non-2xx + socket errors |\n")
+	p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range res.combos {
 		var rps []float64
 		var p50, p99 []time.Duration
@@ -81,14 +81,26 @@ func writeReport(path string, res *results, altThroughput, altLatency string) er
 		if strings.HasPrefix(c.Config, "php") || strings.HasPrefix(c.Config, "django") {
 			size = "a counter"
 		}
-		p("| %s | %s | %s | %.0f | %s | %s | %.2f | %s | %d |\n", c.Store, c.Path, size,
-			median(rps), fmtDur(median(p50)), fmtDur(median(p99)), median(c.ratios), fmtDur(median(c.addedP99)), bad)
+		p("| %s | %s | %s | %.0f | %s | %s | %.2f | %s | %s | %s | %d |\n", c.Store, c.Path, size,
+			median(rps), fmtDur(median(p50)), fmtDur(median(p99)), median(c.ratios), fmtDur(median(c.addedP99)),
+			fmtUs(c.cpuPerRequest()), fmtUs(median(c.addedCPU)), bad)
 	}
 
-	p("\n## Targets (issue 8)\n\n| target | measured | |\n|---|---:|---|\n")
+	p("*Caddy CPU per request*: the user and system CPU time of the line's Caddy process (from `/proc/<pid>/stat`) over the run, divided by the requests the run served. It counts Caddy's own work only: the upstream (a Go server in the driver), Redis, PostgreSQL, php-fpm and gunicorn are other processes. A shared machine disturbs it far less than throughput. *Added CPU per request* is that less the plain line's in the same round, median over the rounds.\n\n")
+	if cpu := cpuAlt(figuresOf(res)); cpu != "" {
+		_, _, cp := chartPathsCPU(o.png)
+		p("![%s](%s)\n\n*Caddy's CPU time per request of each line, the same medians as the table; the dashed line is plain `reverse_proxy`'s.*\n\n", cpu, filepath.Base(cp))
+	}
+
+	p("\n## Targets (issues 8 and 16)\n\n| target | measured | |\n|---|---:|---|\n")
 	for _, c := range res.combos {
 		if met, ok := c.met(); ok {
 			p("| %s ≥ %.2f of plain | %.2f | %s |\n", c.label(), c.Target, median(c.ratios), yesNo(met))
+		}
+	}
+	for _, c := range res.combos {
+		if met, ok := c.cpuMet(); ok {
+			p("| added Caddy CPU per request, %s ≤ %s against plain | %s | %s |\n", c.label(), fmtUs(c.CPUTarget), fmtUs(median(c.addedCPU)), yesNo(met))
 		}
 	}
 	for _, c := range res.combos {
@@ -101,6 +113,10 @@ func writeReport(path string, res *results, altThroughput, altLatency string) er
 		if m.Target > 0 {
 			p("| %s (`%s`) | %s | %s |\n", m.TargetDescribe, m.Name, fmtNs(m.NsPerOp), yesNo(m.NsPerOp <= m.Target))
 		}
+	}
+	for _, o := range ownCosts(res.micro) {
+		p("| the handler's own cost in process, %s (`BenchmarkServeHTTP/%s` less `baseline`) ≤ %s and ≤ %d allocations | %s, %d allocations | %s |\n",
+			o.Path, o.Path, fmtNs(o.TargetNs), o.TargetAllocs, fmtNs(o.NsPerOp), o.Allocs, yesNo(o.met()))
 	}
 	// 1 million sessions against 1 thousand, and cost against size: the
 	// time a request costs on top of plain reverse_proxy, from throughput.
@@ -137,7 +153,14 @@ func writeReport(path string, res *results, altThroughput, altLatency string) er
 		for _, m := range res.micro {
 			p("| `%s` | %s | %d | %d |\n", m.Name, fmtNs(m.NsPerOp), m.Bytes, m.Allocs)
 		}
-		p("\n`BenchmarkServeHTTP` drives the handler in process with the memory store and a `next` that answers at once: the module's whole cost per request, without the network.\n\n")
+		p("\n`BenchmarkServeHTTP` drives the handler in process with the memory store and a `next` that answers at once: the module's whole cost per request, without the network. Its `baseline` runs the same harness (the request, its replacer, a response writer as a server holds it, and the upstream) with no handler; less it (a difference of two medians, which a busy machine can make negative), the handler's own cost:\n\n")
+		if own := ownCosts(res.micro); len(own) > 0 {
+			p("| path | own time/op | own allocs/op | target | |\n|---|---:|---:|---|---|\n")
+			for _, o := range own {
+				p("| %s | %s | %d | ≤ %s, ≤ %d allocations | %s |\n", o.Path, fmtNs(o.NsPerOp), o.Allocs, fmtNs(o.TargetNs), o.TargetAllocs, yesNo(o.met()))
+			}
+			p("\n")
+		}
 	}
 
 	p("## PHP: native sessions on Redis against this module\n\n")

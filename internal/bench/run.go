@@ -20,9 +20,35 @@ type combo struct {
 	urlPath string
 	cookies []string // sent in turn; none: no cookie
 
+	// CPUTarget is issue 16's: Caddy CPU per request added to plain's
+	// in the same round; 0: none.
+	CPUTarget time.Duration
+
 	runs     []wrkResult
 	ratios   []float64
 	addedP99 []time.Duration
+	addedCPU []time.Duration // Caddy CPU per request less plain's, same round
+}
+
+// cpuPerRequest is the median over the rounds of Caddy's CPU time per
+// request.
+func (c *combo) cpuPerRequest() time.Duration {
+	var xs []time.Duration
+	for _, w := range c.runs {
+		xs = append(xs, w.CPUPerRequest())
+	}
+	if len(xs) == 0 {
+		return 0
+	}
+	return median(xs)
+}
+
+// cpuMet reports whether c meets its CPU target, and whether it has one.
+func (c *combo) cpuMet() (bool, bool) {
+	if c.CPUTarget == 0 || len(c.addedCPU) == 0 {
+		return false, false
+	}
+	return median(c.addedCPU) <= c.CPUTarget, true
 }
 
 func (c *combo) label() string {
@@ -126,7 +152,7 @@ func run(o options) error {
 		{"db-sqlite", sess(dbStore(filepath.Join(dir, "sqlite", "sessions.db")), "") + proxy},
 		{"cache", sess("cache {\n\t\t\taddress "+redisAddr+"\n\t\t\tkey_prefix djc\n\t\t}", "") + proxy},
 		{"cached_db", sess("cached_db {\n\t\t\tcache {\n\t\t\t\taddress "+redisAddr+"\n\t\t\t\tkey_prefix djcd\n\t\t\t}\n\t\t\tdb {\n\t\t\t\tdsn "+pgDSN+"\n\t\t\t}\n\t\t}", "") + proxy},
-		{"signed_cookies", sess("signed_cookies", "\t\tcodec django\n") + proxy},
+		{"signed_cookies", sess("signed_cookies", "\t\tcodec django\n\t\tdjango_secret_key "+djangoCookieKey+"\n") + proxy},
 		{"php-native", phpSite},
 		{"php-module", sess(redisStore(redisAddr), "") + phpSite},
 		{"django-native", "\treverse_proxy " + djangoNative},
@@ -158,13 +184,17 @@ func run(o options) error {
 		}
 		res.combos = append(res.combos, c)
 	}
+	cpuTarget := func(d time.Duration) { res.combos[len(res.combos)-1].CPUTarget = d }
 	add("plain", "plain reverse_proxy", "read", 0, 0)
 	add("memory", "memory", "read", small, 0.95)
+	cpuTarget(8 * time.Microsecond)
 	add("file", "file", "read", small, 0.90)
 	add("redis", "redis ("+big+")", "read", small, 0.85)
+	cpuTarget(20 * time.Microsecond)
 	add("redis-cc", "redis ("+big+"), client_cache", "read", small, 0.85)
 	add("redis-nopipe", "redis ("+big+"), pipeline off", "read", small, 0)
 	add("db-postgres", "db PostgreSQL ("+big+")", "read", small, 0.70)
+	cpuTarget(40 * time.Microsecond)
 	add("db-sqlite", "db SQLite", "read", small, 0.70)
 	add("cache", "cache", "read", small, 0)
 	add("cached_db", "cached_db", "read", small, 0)
@@ -175,6 +205,7 @@ func run(o options) error {
 	add("file", "file", "write", small, 0)
 	add("db-postgres", "db PostgreSQL ("+big+")", "write", small, 0)
 	add("redis", "redis ("+big+")", "read", large, 0)
+	cpuTarget(40 * time.Microsecond)
 	add("redis", "redis ("+big+")", "read", maxSize, 0)
 	add("redis", "redis ("+big+")", "no cookie", 0, 0)
 	if o.preloadLarge > 0 {
@@ -247,7 +278,7 @@ func run(o options) error {
 	for r := range o.rounds {
 		var base wrkResult
 		for i, c := range res.combos {
-			w, err := runWrk(dir, caddies[c.Config].url+c.urlPath, c.cookies, o.duration)
+			w, err := runWrk(dir, caddies[c.Config].url+c.urlPath, c.cookies, o.duration, caddies[c.Config].pid)
 			if err != nil {
 				return err
 			}
@@ -257,7 +288,9 @@ func run(o options) error {
 			c.runs = append(c.runs, w)
 			c.ratios = append(c.ratios, w.ReqPerSec/base.ReqPerSec)
 			c.addedP99 = append(c.addedP99, w.P99-base.P99)
-			logf("round %d/%d %-40s %9.0f req/s  p50 %-9s p99 %-9s ×%.2f  bad %d", r+1, o.rounds, c.label(), w.ReqPerSec, fmtDur(w.P50), fmtDur(w.P99), w.ReqPerSec/base.ReqPerSec, w.Bad)
+			c.addedCPU = append(c.addedCPU, w.CPUPerRequest()-base.CPUPerRequest())
+			logf("round %d/%d %-40s %9.0f req/s  p50 %-9s p99 %-9s ×%.2f  CPU %s/req (+%s)  bad %d", r+1, o.rounds, c.label(), w.ReqPerSec, fmtDur(w.P50), fmtDur(w.P99), w.ReqPerSec/base.ReqPerSec,
+				fmtUs(w.CPUPerRequest()), fmtUs(w.CPUPerRequest()-base.CPUPerRequest()), w.Bad)
 		}
 	}
 
@@ -305,6 +338,9 @@ func run(o options) error {
 	figs := figuresOf(res)
 	altT, altL, err := drawCharts(figs, o.png)
 	if err != nil {
+		return err
+	}
+	if _, err := drawCPUChart(figs, o.png); err != nil {
 		return err
 	}
 	if err := writeFigures(o.figures, figs); err != nil {

@@ -16,6 +16,19 @@ type wrkResult struct {
 	P50, P99  time.Duration
 	Requests  int
 	Bad       int // non-2xx/3xx answers plus socket errors
+	// CaddyCPU is the CPU time (user plus system) the Caddy process
+	// serving the line used during the run: its own work only, since the
+	// upstream, Redis, PostgreSQL, PHP and Django are other processes.
+	CaddyCPU time.Duration
+}
+
+// CPUPerRequest is Caddy's CPU time per request the run served; 0 when
+// unknown.
+func (r wrkResult) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CaddyCPU / time.Duration(r.Requests)
 }
 
 var (
@@ -29,8 +42,9 @@ var (
 
 // runWrk drives url for d with 2 threads and 32 connections; the Lua script
 // sends the cookie (if any) on every request, or, given several, each in
-// turn (each wrk thread keeps its own turn).
-func runWrk(dir, url string, cookies []string, d time.Duration) (wrkResult, error) {
+// turn (each wrk thread keeps its own turn). pid is the Caddy that serves
+// url: its CPU time is read before and after the run (0: not measured).
+func runWrk(dir, url string, cookies []string, d time.Duration, pid int) (wrkResult, error) {
 	luaCounter++
 	script := filepath.Join(dir, fmt.Sprintf("wrk-%d.lua", luaCounter))
 	lua := "wrk.method = \"GET\"\n"
@@ -54,11 +68,25 @@ func runWrk(dir, url string, cookies []string, d time.Duration) (wrkResult, erro
 	}
 	defer os.Remove(script)
 	secs := max(1, int(d.Round(time.Second)/time.Second))
+	cpu := func() (time.Duration, error) { return 0, nil } // pid 0: not measured
+	if pid > 0 {
+		cpu = func() (time.Duration, error) { return procCPU(pid) }
+	}
+	cpu0, err := cpu()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("caddy's CPU time: %w", err)
+	}
 	out, err := exec.Command("wrk", "-t2", "-c32", "-d"+strconv.Itoa(secs)+"s", "--latency", "-s", script, url).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %s: %w: %s", url, err, out)
 	}
-	return parseWrk(string(out))
+	cpu1, err := cpu()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("caddy's CPU time: %w", err)
+	}
+	r, err := parseWrk(string(out))
+	r.CaddyCPU = cpu1 - cpu0
+	return r, err
 }
 
 func parseWrk(out string) (wrkResult, error) {
@@ -110,6 +138,14 @@ func median[T int | float64 | time.Duration](xs []T) T {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// fmtUs prints a duration in microseconds, one decimal.
+func fmtUs(d time.Duration) string {
+	if d < 0 {
+		return "−" + fmtUs(-d)
+	}
+	return strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) + " µs"
 }
 
 func fmtDur(d time.Duration) string {

@@ -52,7 +52,11 @@ type entry struct {
 	users  map[string]string
 }
 
-var _ session.Store = (*Store)(nil)
+var (
+	_ session.Store         = (*Store)(nil)
+	_ session.CheckedValues = (*Store)(nil)
+	_ session.Instant       = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -62,21 +66,34 @@ func New() *Store {
 // Load returns a copy of the session under key, unless it has expired.
 func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e, ok := s.live(key, time.Now())
+	s.mu.Unlock()
 	if !ok {
 		return session.Record{}, false, nil
 	}
+	// A stored map is never modified (Save makes a new one), so it is
+	// copied outside the lock; opened sealed data is a fresh copy already.
 	data := e.data
 	if s.sealer == nil {
-		data = clone(data) // opened data is a fresh copy already
+		data = clone(data)
 	}
 	return session.Record{Data: data, ExpiresAt: e.expiresAt}, true, nil
 }
 
+// ValuesChecked implements session.CheckedValues: Save refuses a value
+// that is not JSON in UTF-8.
+func (s *Store) ValuesChecked() bool { return true }
+
+// LoadsInstantly implements session.Instant: a Load only takes the mutex,
+// which no call holds across I/O.
+func (s *Store) LoadsInstantly() bool { return true }
+
 // Save applies c to the session under key.
 func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, error) {
 	if err := c.Validate(); err != nil {
+		return false, err
+	}
+	if err := c.CheckValues(); err != nil {
 		return false, err
 	}
 	now := time.Now()
@@ -106,34 +123,26 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 			counters[k] = v
 		}
 	}
-	if c.MaxSize > 0 {
-		// The size as the change would leave it, before any write.
-		next := make(session.Data, len(e.data)+len(c.Set))
-		if c.Mode == session.ModeUpdate {
-			maps.Copy(next, e.data)
-			for _, k := range c.Delete {
-				delete(next, k)
-			}
+	// The session as the change leaves it, in a new map: a stored map is
+	// never modified, so that Load copies it outside the lock. Its size is
+	// checked before anything is written.
+	next := make(session.Data, len(e.data)+len(c.Set))
+	if c.Mode == session.ModeUpdate {
+		maps.Copy(next, e.data)
+		for _, k := range c.Delete {
+			delete(next, k)
 		}
-		maps.Copy(next, c.Set)
-		maps.Copy(next, counters)
-		if err := c.CheckSize(next); err != nil {
-			return false, err
-		}
+	}
+	for k, v := range c.Set {
+		next[k] = bytes.Clone(v)
+	}
+	maps.Copy(next, counters)
+	if err := c.CheckSize(next); err != nil {
+		return false, err
 	}
 	old, stored := s.entries[key]
 	was := s.owners(old, stored)
-	if c.Mode == session.ModeUpdate {
-		for _, k := range c.Delete {
-			delete(e.data, k)
-		}
-	} else {
-		e.data = make(session.Data, len(c.Set))
-	}
-	for k, v := range c.Set {
-		e.data[k] = bytes.Clone(v)
-	}
-	maps.Copy(e.data, counters)
+	e.data = next
 	if !c.ExpiresAt.IsZero() {
 		e.expiresAt = c.ExpiresAt
 	}
@@ -180,7 +189,13 @@ func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, err
 	if !ok {
 		return session.Record{}, false, nil
 	}
-	return session.Record{Data: e.data, ExpiresAt: e.expiresAt}, true, nil
+	// A Load that found the entry before this Take may still be copying
+	// its map outside the lock: the taker gets its own copy to modify.
+	data := e.data
+	if s.sealer == nil {
+		data = clone(data)
+	}
+	return session.Record{Data: data, ExpiresAt: e.expiresAt}, true, nil
 }
 
 // Purge removes the sessions that have expired at now and reports how many
@@ -223,10 +238,19 @@ func (s *Store) live(key string, now time.Time) (entry, bool) {
 	return s.open(key, e)
 }
 
+// clone copies d in two allocations: the map, and one array that holds
+// every value.
 func clone(d session.Data) session.Data {
+	n := 0
+	for _, v := range d {
+		n += len(v)
+	}
+	buf := make([]byte, 0, n)
 	out := make(session.Data, len(d))
 	for k, v := range d {
-		out[k] = bytes.Clone(v)
+		start := len(buf)
+		buf = append(buf, v...)
+		out[k] = buf[start:len(buf):len(buf)]
 	}
 	return out
 }

@@ -57,3 +57,28 @@ func TestUserIndex(t *testing.T) {
 		return ix
 	})
 }
+
+// The store keeps only values that are JSON in UTF-8 (it is a
+// session.CheckedValues, whose values the token then embeds unchecked): a
+// Save of any other is refused whole, and nothing of it is stored.
+func TestSaveRefusesValuesThatAreNotJSON(t *testing.T) {
+	s := memstore.New()
+	key := session.NewKey()
+	later := time.Now().Add(time.Hour)
+	if _, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte(`1`)}, ExpiresAt: later}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{`1,"sid":"forged"`, `{"a":`, "\"\xff\""} {
+		_, err := s.Save(t.Context(), key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"ok": []byte(`2`), "b": []byte(v)}, ExpiresAt: later})
+		if err == nil {
+			t.Errorf("Save of %q: no error", v)
+		}
+	}
+	rec, ok, err := s.Load(t.Context(), key)
+	if err != nil || !ok || len(rec.Data) != 1 || string(rec.Data["a"]) != `1` {
+		t.Errorf("after refused saves: %v %v %q", ok, err, rec.Data)
+	}
+	if !s.ValuesChecked() {
+		t.Error("memstore does not say it checks values")
+	}
+}
