@@ -46,24 +46,24 @@ localhost:2019) and need a session handler with user_key:
   revoke     ends one session of a user (--sid) or all of them
   purge      removes expired sessions now (the running config's stores)`,
 		CobraFunc: func(cmd *cobra.Command) {
-			clearCmd := &cobra.Command{
-				Use:     "clear-expired --config <path> [--adapter <name>]",
-				Short:   "Removes expired sessions from the stores of a config (Django's clearsessions)",
-				Example: "caddy sessions clear-expired --config /etc/caddy/Caddyfile",
-				RunE:    caddycmd.WrapCommandFuncForCobra(cmdClearExpired),
+			// The commands that open a config's stores themselves.
+			for _, sub := range []struct {
+				use, short, example string
+				run                 func(caddycmd.Flags) (int, error)
+			}{
+				{"clear-expired --config <path> [--adapter <name>]", "Removes expired sessions from the stores of a config (Django's clearsessions)", "caddy sessions clear-expired --config /etc/caddy/Caddyfile", cmdClearExpired},
+				{"rekey --config <path> [--adapter <name>]", "Seals every stored session again under the current encrypt key (after a rotation, or to finish enabling encrypt)", "caddy sessions rekey --config /etc/caddy/Caddyfile", cmdRekey},
+			} {
+				c := &cobra.Command{
+					Use:     sub.use,
+					Short:   sub.short,
+					Example: sub.example,
+					RunE:    caddycmd.WrapCommandFuncForCobra(sub.run),
+				}
+				c.Flags().StringP("config", "c", "", "Configuration file")
+				c.Flags().StringP("adapter", "a", "", "Name of config adapter to apply")
+				cmd.AddCommand(c)
 			}
-			clearCmd.Flags().StringP("config", "c", "", "Configuration file")
-			clearCmd.Flags().StringP("adapter", "a", "", "Name of config adapter to apply")
-			cmd.AddCommand(clearCmd)
-			rekeyCmd := &cobra.Command{
-				Use:     "rekey --config <path> [--adapter <name>]",
-				Short:   "Seals every stored session again under the current encrypt key (after a rotation, or to finish enabling encrypt)",
-				Example: "caddy sessions rekey --config /etc/caddy/Caddyfile",
-				RunE:    caddycmd.WrapCommandFuncForCobra(cmdRekey),
-			}
-			rekeyCmd.Flags().StringP("config", "c", "", "Configuration file")
-			rekeyCmd.Flags().StringP("adapter", "a", "", "Name of config adapter to apply")
-			cmd.AddCommand(rekeyCmd)
 			for _, sub := range []struct {
 				use, short, example string
 				user, sid           bool
@@ -98,18 +98,10 @@ localhost:2019) and need a session handler with user_key:
 }
 
 func cmdClearExpired(fl caddycmd.Flags) (int, error) {
-	cfg, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
+	handlers, err := configHandlers(fl)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
-	if len(cfg) == 0 {
-		return caddy.ExitCodeFailedStartup, errors.New("no config: give --config (a Caddyfile or JSON)")
-	}
-	var root any
-	if err := json.Unmarshal(cfg, &root); err != nil {
-		return caddy.ExitCodeFailedStartup, fmt.Errorf("reading config: %w", err)
-	}
-	handlers := findSessionHandlers(root, nil)
 	if len(handlers) == 0 {
 		return caddy.ExitCodeFailedStartup, errors.New("the config has no session handler")
 	}
@@ -137,6 +129,24 @@ func cmdClearExpired(fl caddycmd.Flags) (int, error) {
 		fmt.Fprintf(os.Stdout, "session handler %d, store %s: removed %d expired sessions\n", i+1, backend, n)
 	}
 	return caddy.ExitCodeSuccess, nil
+}
+
+// configHandlers are the session handlers' JSON in the config that
+// --config and --adapter name, for the commands that open their stores
+// (clear-expired, rekey).
+func configHandlers(fl caddycmd.Flags) ([]json.RawMessage, error) {
+	cfg, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg) == 0 {
+		return nil, errors.New("no config: give --config (a Caddyfile or JSON)")
+	}
+	var root any
+	if err := json.Unmarshal(cfg, &root); err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return findSessionHandlers(root, nil), nil
 }
 
 // findSessionHandlers returns every session handler's JSON in a config,

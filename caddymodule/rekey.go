@@ -24,18 +24,10 @@ func (p *pooledStore) Rekey(ctx context.Context) (session.RekeyReport, error) {
 // cmdRekey is `caddy sessions rekey`: every handler with encrypt has its
 // store seal its sessions again under the current key.
 func cmdRekey(fl caddycmd.Flags) (int, error) {
-	cfg, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
+	handlers, err := configHandlers(fl)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
-	if len(cfg) == 0 {
-		return caddy.ExitCodeFailedStartup, errors.New("no config: give --config (a Caddyfile or JSON)")
-	}
-	var root any
-	if err := json.Unmarshal(cfg, &root); err != nil {
-		return caddy.ExitCodeFailedStartup, fmt.Errorf("reading config: %w", err)
-	}
-	handlers := findSessionHandlers(root, nil)
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
 	n := 0

@@ -16,9 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/caddy-session/caddy-session/session"
-	"github.com/caddy-session/caddy-session/session/django"
 )
 
 type ownPG struct {
@@ -115,37 +112,8 @@ func (pg *ownPG) createDB(name string, n int) (string, error) {
 		return "", fmt.Errorf("CREATE DATABASE %s: %w", name, err)
 	}
 	dsn := pg.dsn(name)
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
+	if err := fillSessionTable(ctx, dsn, n, "VACUUM ANALYZE"); err != nil {
 		return "", err
-	}
-	defer db.Close()
-	for _, q := range []string{
-		`CREATE TABLE django_session ("session_key" varchar(40) NOT NULL PRIMARY KEY, "session_data" text NOT NULL, "expire_date" timestamp with time zone NOT NULL)`,
-		`CREATE INDEX django_session_expire_date_a5c62663 ON django_session ("expire_date")`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return "", fmt.Errorf("%s: %w", q, err)
-		}
-	}
-	if n > 0 {
-		var d session.Data
-		if err := jsonUnmarshal(sessionJSON(small), &d); err != nil {
-			return "", err
-		}
-		d["n"] = []byte("1")
-		value, err := django.Codec{Key: []byte(secret)}.Encode(d)
-		if err != nil {
-			return "", err
-		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO django_session
-			SELECT 'bench' || lpad(i::text, 27, '0'), $1, now() + interval '14 days'
-			FROM generate_series(0, $2::int - 1) AS i`, string(value), n); err != nil {
-			return "", fmt.Errorf("pre-loading %d sessions: %w", n, err)
-		}
-		if _, err := db.ExecContext(ctx, "VACUUM ANALYZE django_session"); err != nil {
-			return "", err
-		}
 	}
 	return dsn, nil
 }

@@ -255,9 +255,20 @@ func createPostgres(name string, n int) (string, error) {
 		}
 	})
 	dsn := "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
+	if err := fillSessionTable(ctx, dsn, n, "ANALYZE"); err != nil {
+		return "", err
+	}
+	return dsn, nil
+}
+
+// fillSessionTable creates Django's django_session table in the database
+// at dsn and pre-loads n sessions ("bench" and 27 digits), each the
+// Django-signed value of a ~100-byte session copied by generate_series,
+// then runs analyze ("ANALYZE" or "VACUUM ANALYZE") on it.
+func fillSessionTable(ctx context.Context, dsn string, n int, analyze string) error {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer db.Close()
 	for _, q := range []string{
@@ -265,29 +276,29 @@ func createPostgres(name string, n int) (string, error) {
 		`CREATE INDEX django_session_expire_date_a5c62663 ON django_session ("expire_date")`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
-			return "", fmt.Errorf("%s: %w", q, err)
+			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
 	if n > 0 {
 		var d session.Data
 		if err := jsonUnmarshal(sessionJSON(small), &d); err != nil {
-			return "", err
+			return err
 		}
 		d["n"] = []byte("1")
 		value, err := django.Codec{Key: []byte(secret)}.Encode(d)
 		if err != nil {
-			return "", err
+			return err
 		}
 		if _, err := db.ExecContext(ctx, `INSERT INTO django_session
 			SELECT 'bench' || lpad(i::text, 27, '0'), $1, now() + interval '14 days'
 			FROM generate_series(0, $2::int - 1) AS i`, string(value), n); err != nil {
-			return "", fmt.Errorf("pre-loading %d sessions: %w", n, err)
+			return fmt.Errorf("pre-loading %d sessions: %w", n, err)
 		}
-		if _, err := db.ExecContext(ctx, "ANALYZE django_session"); err != nil {
-			return "", err
+		if _, err := db.ExecContext(ctx, analyze+" django_session"); err != nil {
+			return err
 		}
 	}
-	return dsn, nil
+	return nil
 }
 
 // caddy is one Caddy process serving one configuration on its own port.
