@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -193,19 +192,5 @@ func totalReads(t *testing.T, srv *testredis.Server) int {
 	t.Helper()
 	raw := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 1})
 	defer raw.Close()
-	info, err := raw.Info(t.Context(), "stats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_reads_processed:"); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("INFO stats has no total_reads_processed")
-	return 0
+	return testredis.TotalReads(t, raw)
 }

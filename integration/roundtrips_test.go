@@ -10,7 +10,6 @@ package integration
 import (
 	"database/sql"
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,31 +20,12 @@ import (
 )
 
 // redisCalls returns a function that counts the round trips clients made
-// to the Redis at addr since the last call of reset: the read events Redis
-// processed (INFO stats total_reads_processed: one per request or pipeline
-// a client sends), less the counter's own. Command counts would not do:
-// the commands a script runs inside count as commands too.
+// to the Redis at addr since the last call of reset (testredis.TotalReads),
+// less the counter's own.
 func redisCalls(t *testing.T, addr string) (calls func() int, reset func()) {
 	raw := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1})
 	t.Cleanup(func() { _ = raw.Close() })
-	reads := func() int {
-		t.Helper()
-		info, err := raw.Info(t.Context(), "stats").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for line := range strings.Lines(info) {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_reads_processed:"); ok {
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-		}
-		t.Fatal("INFO stats has no total_reads_processed")
-		return 0
-	}
+	reads := func() int { return testredis.TotalReads(t, raw) }
 	// What one call of reads adds by itself (its INFO command).
 	reads()
 	self := -reads() + reads()

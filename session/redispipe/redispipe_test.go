@@ -86,17 +86,7 @@ func queued(t *testing.T, b *batcher, n int, cs *callers) {
 func roundTrips(t *testing.T, srv *testredis.Server) func() int {
 	raw := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 1})
 	t.Cleanup(func() { _ = raw.Close() })
-	reads := func() int {
-		info := raw.Info(context.Background(), "stats").Val()
-		for line := range strings.Lines(info) {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_reads_processed:"); ok {
-				n, _ := strconv.Atoi(v)
-				return n
-			}
-		}
-		t.Fatal("INFO stats has no total_reads_processed")
-		return 0
-	}
+	reads := func() int { return testredis.TotalReads(t, raw) }
 	last := reads()
 	return func() int {
 		now := reads()

@@ -2,8 +2,6 @@ package redisstore_test
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -92,16 +90,7 @@ func clientReads(t *testing.T, nodes []*testredis.Server) func() int {
 	read := func() int {
 		total := 0
 		for _, c := range infos {
-			text, err := c.Info(t.Context(), "stats").Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for line := range strings.Lines(text) {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_reads_processed:"); ok {
-					n, _ := strconv.Atoi(v)
-					total += n
-				}
-			}
+			total += testredis.TotalReads(t, c)
 		}
 		return total
 	}
