@@ -13,11 +13,12 @@ type microResult struct {
 	Name           string
 	NsPerOp        float64
 	Bytes, Allocs  int
+	CPUNsPerOp     float64 // the benchmark's cpu-ns/op metric; 0: none
 	Target         float64 // ns/op; 0: none
 	TargetDescribe string
 }
 
-var reBench = regexp.MustCompile(`(?m)^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op\s+(\d+) B/op\s+(\d+) allocs/op`)
+var reBench = regexp.MustCompile(`(?m)^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+([0-9.]+) cpu-ns/op)?\s+(\d+) B/op\s+(\d+) allocs/op`)
 
 // micro runs the module's Go benchmarks of the hot path (go test -bench,
 // 3 runs each) and returns their medians, in the order asked.
@@ -37,6 +38,9 @@ func micro() ([]microResult, error) {
 		{"./session/redisblob/", "BenchmarkCacheJSONCodec", 0, ""},
 		{"./session/django/", "BenchmarkEncode", 0, ""},
 		{"./session/django/", "BenchmarkDecode", 0, ""},
+		// Encryption at rest (issue 18): plain and encrypted in one run.
+		{"./session/memstore/", "BenchmarkEncryption", 0, ""},
+		{"./session/redisstore/", "BenchmarkEncryption", 0, ""},
 	}
 	runs := map[string][]microResult{}
 	var order []string
@@ -47,16 +51,22 @@ func micro() ([]microResult, error) {
 		}
 		for _, m := range reBench.FindAllStringSubmatch(string(out), -1) {
 			ns, _ := strconv.ParseFloat(m[2], 64)
-			by, _ := strconv.Atoi(m[3])
-			al, _ := strconv.Atoi(m[4])
+			cpu, _ := strconv.ParseFloat(m[3], 64)
+			by, _ := strconv.Atoi(m[4])
+			al, _ := strconv.Atoi(m[5])
 			name := m[1]
-			if b.pkg == "./session/django/" {
+			switch b.pkg {
+			case "./session/django/":
 				name = "django " + name
+			case "./session/memstore/":
+				name = "memory " + name
+			case "./session/redisstore/":
+				name = "redis " + name
 			}
 			if _, ok := runs[name]; !ok {
 				order = append(order, name)
 			}
-			runs[name] = append(runs[name], microResult{Name: name, NsPerOp: ns, Bytes: by, Allocs: al, Target: b.target, TargetDescribe: b.what})
+			runs[name] = append(runs[name], microResult{Name: name, NsPerOp: ns, CPUNsPerOp: cpu, Bytes: by, Allocs: al, Target: b.target, TargetDescribe: b.what})
 		}
 	}
 	var res []microResult
@@ -125,6 +135,45 @@ func ownCosts(ms []microResult) []ownCost {
 		}
 		out = append(out, ownCost{Path: t.path, NsPerOp: m.NsPerOp - base.NsPerOp, Allocs: m.Allocs - base.Allocs,
 			TargetNs: t.ns, TargetAllocs: t.allocs, Measured: m, Harness: base})
+	}
+	return out
+}
+
+// sealCost is one line of BenchmarkEncryption: a store's operation on a
+// session of one size, plain and encrypted, in CPU time per op (the
+// client's: where sealing happens).
+type sealCost struct {
+	Store, Op, Size  string
+	Plain, Encrypted float64 // cpu-ns/op
+}
+
+func (c sealCost) Added() float64 { return c.Encrypted - c.Plain }
+
+// sealTargetNs is issue 18's: encryption adds at most 1 µs to a request
+// (a Load or a Save) on a ~100 B session.
+const sealTargetNs = 1000
+
+// sealCosts pairs BenchmarkEncryption's Plain and Encrypted lines.
+func sealCosts(ms []microResult) []sealCost {
+	var out []sealCost
+	for _, store := range []string{"memory", "redis"} {
+		for _, op := range []string{"Load", "Save", "Incr"} {
+			for _, size := range []string{"100B", "4KiB"} {
+				c := sealCost{Store: store, Op: op, Size: size}
+				prefix := store + " BenchmarkEncryption/" + op + "/" + size + "/"
+				for _, m := range ms {
+					switch m.Name {
+					case prefix + "Plain":
+						c.Plain = m.CPUNsPerOp
+					case prefix + "Encrypted":
+						c.Encrypted = m.CPUNsPerOp
+					}
+				}
+				if c.Plain > 0 && c.Encrypted > 0 {
+					out = append(out, c)
+				}
+			}
+		}
 	}
 	return out
 }
