@@ -244,7 +244,7 @@ func writeCapDoc(path, figuresPath string, f *capFigures) error {
 			}
 		}
 	}
-	p("\nThe file, memory and SQLite stores make none: they are in Caddy's process. On Redis a read is one `HGETALL` and a write adds one save script; on PostgreSQL a read is one `SELECT` and a write adds one compare-and-set `UPDATE`, or, when another request changed the row in between, the locking way (`BEGIN`, `SELECT ... FOR UPDATE`, `UPDATE`, `COMMIT`): what this run's writes above 2 round trips took. [stores.md](stores.md) has each store's round trips.\n\n")
+	p("\nThe file, memory and SQLite stores make none: they are in Caddy's process. On Redis a read is one `HGETALL` and a write adds one save script, each its own round trip at one connection; with more connections the client's automatic pipelining (`pipeline`, on by default) sends the commands of requests in flight together, so the 32-connection line takes a fraction of a round trip per request, and the Redis server's CPU per request falls with it; on PostgreSQL a read is one `SELECT` and a write adds one compare-and-set `UPDATE`, or, when another request changed the row in between, the locking way (`BEGIN`, `SELECT ... FOR UPDATE`, `UPDATE`, `COMMIT`): what this run's writes above 2 round trips took. [stores.md](stores.md) has each store's round trips.\n\n")
 
 	p("## New sessions\n\n")
 	p("wrk without a cookie on a path whose answer sets a key, so that every request makes a new session (a login): CPU per new session, from the same run that sizes the sessions below.\n\n")
