@@ -44,3 +44,17 @@ func TestSealCosts(t *testing.T) {
 		t.Errorf("second = %+v (added %v), want redis Save 4KiB +11000", got[1], got[1].Added())
 	}
 }
+
+// An encrypted op measured cheaper than the plain one is noise, not a
+// target met.
+func TestSealCostVerdict(t *testing.T) {
+	if v := (sealCost{Plain: 55000, Encrypted: 53500}).verdict(); v == yesNo(true) {
+		t.Errorf("a negative difference was judged %q", v)
+	}
+	if v := (sealCost{Plain: 600, Encrypted: 1100}).verdict(); v != yesNo(true) {
+		t.Errorf("+500 ns judged %q, want met", v)
+	}
+	if v := (sealCost{Plain: 1300, Encrypted: 3700}).verdict(); v != yesNo(false) {
+		t.Errorf("+2.4 µs judged %q, want not met", v)
+	}
+}
