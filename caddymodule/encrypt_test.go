@@ -133,19 +133,7 @@ func TestEncryptProvision(t *testing.T) {
 			if h.Secret == "" {
 				h.Secret = goodSecret
 			}
-			err := h.Provision(provisionCtx(t))
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Provision: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Provision error = %v; want one containing %q", err, tt.wantErr)
-			}
-			if tt.hideInErr != "" && strings.Contains(err.Error(), tt.hideInErr) {
-				t.Fatalf("Provision error = %v; it shows the key", err)
-			}
+			checkProvision(t, h.Provision(provisionCtx(t)), tt.wantErr, tt.hideInErr)
 		})
 	}
 }

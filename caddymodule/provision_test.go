@@ -108,19 +108,7 @@ func TestProvisionHandler(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := tt.handler
-			err := h.Provision(provisionCtx(t))
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Provision: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Provision error = %v; want one containing %q", err, tt.wantErr)
-			}
-			if tt.hideInErr != "" && strings.Contains(err.Error(), tt.hideInErr) {
-				t.Fatalf("Provision error = %v; it shows %q", err, tt.hideInErr)
-			}
+			checkProvision(t, h.Provision(provisionCtx(t)), tt.wantErr, tt.hideInErr)
 		})
 	}
 }
@@ -280,4 +268,23 @@ func TestRedisStoreValidate(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// checkProvision holds Provision's error err to wantErr ("": none; else a
+// part of the message) and checks that it does not show hideInErr (a
+// secret or a key).
+func checkProvision(t *testing.T, err error, wantErr, hideInErr string) {
+	t.Helper()
+	if wantErr == "" {
+		if err != nil {
+			t.Fatalf("Provision: %v", err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), wantErr) {
+		t.Fatalf("Provision error = %v; want one containing %q", err, wantErr)
+	}
+	if hideInErr != "" && strings.Contains(err.Error(), hideInErr) {
+		t.Fatalf("Provision error = %v; it shows %q", err, hideInErr)
+	}
 }

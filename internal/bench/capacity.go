@@ -47,18 +47,7 @@ func capacityMain(o options) int {
 		}
 		return 0
 	}
-	if o.rounds == 0 {
-		o.rounds = 5
-		if o.quick {
-			o.rounds = 1
-		}
-	}
-	if o.duration == 0 {
-		o.duration = 5 * time.Second
-		if o.quick {
-			o.duration = 2 * time.Second
-		}
-	}
+	o.setRuns(5 * time.Second)
 	if p, err := filepath.Abs(o.caddy); err == nil {
 		o.caddy = p
 	}

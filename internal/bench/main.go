@@ -87,18 +87,7 @@ func main() {
 	if *capacityDoc != "" {
 		os.Exit(capacityMain(o)) // capacity.go: the cost model's measurement
 	}
-	if o.rounds == 0 {
-		o.rounds = 5
-		if o.quick {
-			o.rounds = 1
-		}
-	}
-	if o.duration == 0 {
-		o.duration = 6 * time.Second
-		if o.quick {
-			o.duration = 2 * time.Second
-		}
-	}
+	o.setRuns(6 * time.Second)
 	o.preloadSmall, o.preloadLarge = 1000, 1000000
 	o.writers, o.increments = 32, 3200
 	if o.quick {
@@ -138,4 +127,21 @@ func cleanup() {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// setRuns fills the rounds and the wrk run's duration left unset: 5
+// rounds of each, or 1 round of 2 s in quick mode.
+func (o *options) setRuns(each time.Duration) {
+	if o.rounds == 0 {
+		o.rounds = 5
+		if o.quick {
+			o.rounds = 1
+		}
+	}
+	if o.duration == 0 {
+		o.duration = each
+		if o.quick {
+			o.duration = 2 * time.Second
+		}
+	}
 }
