@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -88,5 +89,65 @@ func TestEncryptLiveSiteRedis(t *testing.T) {
 	}
 	if strings.Contains(logs, key) || strings.Contains(logs, carol) {
 		t.Errorf("the logs hold the encryption key or the session key")
+	}
+}
+
+// Encryption where it meets the other features: two Caddy instances (or
+// sites) on one Redis with the same secret and key share a sealed login;
+// one whose upstream `hide`s a key never sees it, cannot set, increment or
+// delete it, and its X-Session-Clear keeps it; one with another encrypt key
+// opens nothing of theirs (no session, never a 5xx); and a cycle_key moves
+// the sealed session to a key under which it still opens.
+func TestEncryptMeetsHideAndSites(t *testing.T) {
+	srv := testredis.Start(t)
+	fx := &ctStoreFixture{line: ctRedisLine(srv.Addr()), redis: srv}
+	newKey := func() string {
+		k := make([]byte, 32)
+		rand.Read(k)
+		return hex.EncodeToString(k)
+	}
+	key := newKey()
+	site := startCtEnv(t, fx, "encrypt "+key)
+	hiding := startCtEnv(t, fx, "encrypt "+key, "hide api_*")
+	other := startCtEnv(t, fx, "encrypt "+newKey())
+
+	client := newClient(t)
+	site.write(t, client, "", "X-Session-Set", `{"email": "ada@example.org", "api_token": "t0k3n", "n": 1}`)
+	sid := ctJarKey(t, site, client, "", "sessionid")
+	cookie := ctLines("Cookie", "sessionid="+sid)
+
+	if got := hiding.readWithCookie(t, "/", "sessionid", sid); string(got.Data["email"]) != `"ada@example.org"` || got.Data["api_token"] != nil {
+		t.Fatalf("the hiding site reads %s; want the email and no api_token", got.raw["data"])
+	}
+	for _, update := range [][2]string{
+		{"X-Session-Set", `{"api_token": "forged"}`},
+		{"X-Session-Incr", `{"api_calls": 1}`},
+		{"X-Session-Delete", `["api_token"]`},
+	} {
+		r := hiding.do(t, ctRawClient(), ctCall{header: cookie, answer: [][2]string{update}})
+		ctWantStatus(t, r, http.StatusBadGateway)
+	}
+	hiding.ok(t, ctRawClient(), ctCall{header: cookie, answer: ctLines("X-Session-Clear", "1")})
+	if got := site.readWithCookie(t, "/", "sessionid", sid); string(got.Data["api_token"]) != `"t0k3n"` || got.Data["email"] != nil {
+		t.Fatalf("after the hiding site's clear, the session reads %s; want only api_token kept", got.raw["data"])
+	}
+
+	r := other.ok(t, ctRawClient(), ctCall{header: cookie})
+	if got := ctToken(t, r); len(got.Data) != 0 {
+		t.Fatalf("a site with another encrypt key reads %s", got.raw["data"])
+	}
+
+	r = site.ok(t, ctRawClient(), ctCall{header: cookie, answer: ctLines("X-Session-Cycle-Key", "1")})
+	var moved string
+	for _, c := range r.resp.Cookies() {
+		if c.Name == "sessionid" {
+			moved = c.Value
+		}
+	}
+	if moved == "" || moved == sid {
+		t.Fatalf("cycle_key set no new key (%q)", moved)
+	}
+	if got := site.readWithCookie(t, "/", "sessionid", moved); string(got.Data["api_token"]) != `"t0k3n"` {
+		t.Fatalf("after cycle_key, the sealed session reads %s", got.raw["data"])
 	}
 }
