@@ -116,6 +116,12 @@ func startUpstream() (*upstream, error) {
 		w.Header().Set("X-Session-Set", `{"n":`+strconv.FormatInt(u.counter.Add(1), 10)+`}`)
 		_, _ = w.Write(body)
 	})
+	// /probe echoes the request's headers as JSON: what the upstream gets
+	// through a configuration (the floor lines are built from it).
+	mux.HandleFunc("/probe", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(r.Header)
+	})
 	// /seed?size=N creates the benchmarked session: {"n":0,"pad":"..."}
 	// of about N bytes.
 	mux.HandleFunc("/seed", func(w http.ResponseWriter, r *http.Request) {

@@ -24,10 +24,39 @@ type profileResult struct {
 	Own, Before, Wrapper float64
 	// Top is `go tool pprof -top -cum` of the handler's own code.
 	Top string
+	// Line is the profiled line, whose measured CPU per request the
+	// shares are taken of.
+	Line *combo
+	// Shares is each category's share of all of Caddy's CPU samples
+	// (categorize); nil: not taken.
+	Shares map[string]float64
 }
 
-func profileLine(dir, bin string, cd *caddy, c *combo, d time.Duration) (profileResult, error) {
-	res := profileResult{Label: c.label()}
+// profilePlain profiles plain reverse_proxy (or any line without the
+// handler): only the categories' shares.
+func profilePlain(dir string, cd *caddy, c *combo, d time.Duration) (profileResult, error) {
+	res := profileResult{Label: c.label(), Line: c}
+	path, err := takeProfile(dir, cd, c, d)
+	if err != nil {
+		return res, err
+	}
+	res.Shares, err = profileShares(path)
+	return res, err
+}
+
+// profileShares is the categories' shares of the profile at path, from
+// `go tool pprof -traces`.
+func profileShares(path string) (map[string]float64, error) {
+	out, err := exec.Command("go", "tool", "pprof", "-traces", path).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("go tool pprof -traces: %w: %s", err, out)
+	}
+	return categorize(string(out))
+}
+
+// takeProfile takes a CPU profile of d from cd's admin endpoint during an
+// extra wrk run of c's line, and returns the profile's path.
+func takeProfile(dir string, cd *caddy, c *combo, d time.Duration) (string, error) {
 	wrkDone := make(chan error, 1)
 	go func() {
 		_, err := runWrk(dir, cd.url+c.urlPath, c.cookies, d+2*time.Second, cd.pid)
@@ -38,9 +67,9 @@ func profileLine(dir, bin string, cd *caddy, c *combo, d time.Duration) (profile
 	resp, err := http.Get("http://" + cd.admin + "/debug/pprof/profile?seconds=" + strconv.Itoa(secs))
 	if err != nil {
 		<-wrkDone
-		return res, fmt.Errorf("profiling %s: %w", cd.name, err)
+		return "", fmt.Errorf("profiling %s: %w", cd.name, err)
 	}
-	path := filepath.Join(dir, "cpu-"+cd.name+".pprof")
+	path := filepath.Join(dir, fmt.Sprintf("cpu-%s-%d.pprof", cd.name, c.Size))
 	f, err := os.Create(path)
 	if err == nil {
 		_, err = io.Copy(f, resp.Body)
@@ -48,9 +77,18 @@ func profileLine(dir, bin string, cd *caddy, c *combo, d time.Duration) (profile
 	}
 	resp.Body.Close()
 	if werr := <-wrkDone; werr != nil {
-		return res, werr
+		return "", werr
 	}
+	return path, err
+}
+
+func profileLine(dir, bin string, cd *caddy, c *combo, d time.Duration) (profileResult, error) {
+	res := profileResult{Label: c.label(), Line: c}
+	path, err := takeProfile(dir, cd, c, d)
 	if err != nil {
+		return res, err
+	}
+	if res.Shares, err = profileShares(path); err != nil {
 		return res, err
 	}
 

@@ -69,7 +69,13 @@ type results struct {
 	dropped  []string
 	preloads []string
 	profiles []profileResult
-	micro    []microResult
+	// plainProfile is plain reverse_proxy's profile, which the profiled
+	// lines' added CPU is split against; nil: none taken.
+	plainProfile *profileResult
+	// floorBytes is, per session size, the bytes of headers the floor line
+	// adds to the upstream's request (the token's).
+	floorBytes map[int]int
+	micro      []microResult
 }
 
 func run(o options) error {
@@ -248,6 +254,42 @@ func run(o options) error {
 		}
 		c.cookies = []string{seeds[k]}
 	}
+	// The floor lines (floor.go): plain reverse_proxy that carries headers
+	// of the token's size, one per session size of the redis read lines,
+	// under those lines' cookies.
+	plainHeaders, err := probeHeaders(caddies["plain"].url+"/probe", "")
+	if err != nil {
+		return err
+	}
+	res.floorBytes = map[int]int{}
+	for _, size := range []int{small, large, maxSize} {
+		var src *combo
+		for _, c := range res.combos {
+			if c.Config == "redis" && c.Path == "read" && c.Size == size {
+				src = c
+			}
+		}
+		if src == nil {
+			continue
+		}
+		sessHeaders, err := probeHeaders(caddies["redis"].url+"/probe", src.cookies[0])
+		if err != nil {
+			return err
+		}
+		site, n := floorSite(up.addr, sessHeaders, plainHeaders)
+		if n == 0 {
+			return fmt.Errorf("the %s session reached the upstream with no header plain's request lacks", sizeLabel(size))
+		}
+		name := "floor-" + strconv.Itoa(size)
+		cd, err := startCaddy(o.caddy, dir, name, site)
+		if err != nil {
+			return err
+		}
+		caddies[name] = cd
+		res.floorBytes[size] = n
+		res.combos = append(res.combos, &combo{Config: name, Store: floorStore, Path: "read", Size: size, urlPath: "/read", cookies: src.cookies})
+		logf("floor line for a %s session: %d B of headers to the upstream", sizeLabel(size), n)
+	}
 	// The PHP peers, write path: every request increments a counter.
 	nativeCookie, err := seedPHP(caddies["php-native"].url+"/native.php", "PHPSESSID")
 	if err != nil {
@@ -294,9 +336,22 @@ func run(o options) error {
 		}
 	}
 
-	// Profiles of the read path, from extra runs.
+	// Profiles of the read path, from extra runs: the small reads on
+	// memory and Redis, the lines of the missed CPU targets that carry
+	// the most (redis 4 KiB, PostgreSQL), and plain, which the added CPU
+	// is split against.
 	for _, c := range res.combos {
-		if c.Path != "read" || c.Size != small || (c.Config != "memory" && c.Config != "redis" && c.Config != "redis-cc") {
+		if c.Config == "plain" {
+			pr, err := profilePlain(dir, caddies[c.Config], c, o.duration)
+			if err != nil {
+				return err
+			}
+			res.plainProfile = &pr
+			continue
+		}
+		profiled := c.Path == "read" && c.Size == small && (c.Config == "memory" || c.Config == "redis" || c.Config == "redis-cc" || c.Config == "db-postgres") ||
+			c.Path == "read" && c.Size == large && c.Config == "redis"
+		if !profiled {
 			continue
 		}
 		pr, err := profileLine(dir, o.caddy, caddies[c.Config], c, o.duration)
