@@ -5,8 +5,10 @@
 # needs (wrk, redis-server, php-fpm, php-redis, PostgreSQL), runs the
 # driver (internal/bench: its own upstream, Redis on a free port, fresh
 # PostgreSQL databases, SQLite in a temp dir, one Caddy per configuration,
-# wrk in alternating rounds) and writes docs/benchmarks.md and
-# docs/benchmarks.png. About 14 minutes on 2 cores; BENCH_QUICK=1 runs one
+# wrk in alternating rounds, with a "plain + token floor" line per session
+# size: plain reverse_proxy carrying headers of the token's size; CPU
+# profiles of plain and of the read lines) and writes docs/benchmarks.md and
+# docs/benchmarks.png. About 18 minutes on 2 cores; BENCH_QUICK=1 runs one
 # round of 2 s per configuration (about a minute) to check the suite.
 #
 #   ./scripts/bench.sh

@@ -128,17 +128,33 @@ Duration: 6s, Total samples = 100ms (1.67%)
       10ms   runtime.memmove
              net/http.(*conn).serve
 -----------+-------------------------------------------------------
+      20ms   runtime.memmove
+             github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy.copyHeader
+             github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy.(*Handler).ServeHTTP
+             github.com/caddyserver/caddy/v2/modules/caddyhttp.HandlerFunc.ServeHTTP
+             github.com/caddy-session/caddy-session/caddymodule.(*Handler).ServeHTTP
+-----------+-------------------------------------------------------
+      20ms   github.com/caddyserver/caddy/v2/modules/caddyhttp.HandlerFunc.ServeHTTP
+             github.com/caddy-session/caddy-session/caddymodule.(*Handler).ServeHTTP
+-----------+-------------------------------------------------------
+      20ms   github.com/caddy-session/caddy-session/caddymodule.(*Handler).ServeHTTP
+             net/http.(*conn).serve
+-----------+-------------------------------------------------------
 `
 	shares, err := categorize(traces)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// reverse_proxy and Caddy's route wrappers below the handler are not
+	// the module's own code; the handler's own frame is.
 	want := map[string]float64{
-		"store round trips: socket syscalls of the store client":   0.4,
-		"allocation (mallocgc, any caller)":                        0.2,
-		"token and cookie: HMAC-SHA256":                            0.1,
-		"HTTP sockets: syscalls (client and upstream connections)": 0.2,
-		restCategory: 0.1,
+		"store round trips: socket syscalls of the store client":   0.25,
+		"allocation (mallocgc, any caller)":                        0.125,
+		"token and cookie: HMAC-SHA256":                            0.0625,
+		"HTTP sockets: syscalls (client and upstream connections)": 0.125,
+		"headers: parse, copy, write (net/http, reverse_proxy)":    0.125,
+		"the module's other code":                                  0.125,
+		restCategory:                                               0.1875,
 	}
 	for k, v := range want {
 		if d := shares[k] - v; d > 1e-9 || d < -1e-9 {
@@ -149,8 +165,8 @@ Duration: 6s, Total samples = 100ms (1.67%)
 		t.Error("no error for traces without samples")
 	}
 	costs := addedByCategory(shares, 200*time.Microsecond, map[string]float64{restCategory: 0.5, "HTTP sockets: syscalls (client and upstream connections)": 0.5}, 100*time.Microsecond)
-	if costs[0].Name != "store round trips: socket syscalls of the store client" || costs[0].Added != 80*time.Microsecond {
-		t.Errorf("largest added %s %s, want the store's syscalls, 80 µs", costs[0].Name, costs[0].Added)
+	if costs[0].Name != "store round trips: socket syscalls of the store client" || costs[0].Added != 50*time.Microsecond {
+		t.Errorf("largest added %s %s, want the store's syscalls, 50 µs", costs[0].Name, costs[0].Added)
 	}
 	var sum time.Duration
 	for _, c := range costs {

@@ -70,6 +70,25 @@ func (c category) matches(stack []string) bool {
 	return has(c.frames) && (c.within == nil || has(c.within))
 }
 
+// boundaries end a stack, from its leaf, for the categories: the
+// handler calls the next handler (reverse_proxy, through Caddy's route
+// wrappers) from inside its ServeHTTP, so every sample of reverse_proxy
+// has the module's frames too. A sample is the module's when the frame
+// nearest its leaf among these is the module's.
+var boundaries = []string{"caddy-session", "reverseproxy.", "caddyhttp.HandlerFunc.ServeHTTP", "caddyhttp.RouteList.Compile.wrapRoute", "caddyhttp.(*Route).ProvisionHandlers.wrapMiddleware", "caddyhttp.(*Subroute).ServeHTTP"}
+
+// owned is stack (leaf first) up to and including its first boundary.
+func owned(stack []string) []string {
+	for i, f := range stack {
+		for _, b := range boundaries {
+			if strings.Contains(f, b) {
+				return stack[:i+1]
+			}
+		}
+	}
+	return stack
+}
+
 // categorize reads `go tool pprof -traces` output and returns each
 // category's share of all the samples' time.
 func categorize(traces string) (map[string]float64, error) {
@@ -80,8 +99,9 @@ func categorize(traces string) (map[string]float64, error) {
 	flush := func() {
 		if value > 0 && len(stack) > 0 {
 			name := restCategory
+			own := owned(stack)
 			for _, c := range categories {
-				if c.matches(stack) {
+				if c.matches(own) {
 					name = c.name
 					break
 				}

@@ -226,7 +226,7 @@ func writeReport(path string, res *results, altThroughput, altLatency string) er
 	if o.preloadLarge == 0 {
 		fullLines += 2 // the 1-million lines
 	}
-	p("So that a full run stays under 15 minutes on 2 cores (%d lines × %d rounds × %s = %s of load, plus start-up, the pre-loads, the profiles and the lost-increments runs):\n\n",
+	p("So that a full run stays under 20 minutes on 2 cores (%d lines × %d rounds × %s = %s of load, plus start-up, the pre-loads, the profiles and the lost-increments runs):\n\n",
 		fullLines, o.rounds, o.duration, (time.Duration(fullLines*o.rounds) * o.duration).String())
 	for i, d := range res.dropped {
 		end := ";"
