@@ -189,6 +189,8 @@ func TestReportFloorAndBounds(t *testing.T) {
 	res.profiles = []profileResult{{Label: combos[3].label(), Line: combos[3], Shares: map[string]float64{
 		restCategory: 0.25, "HTTP sockets: syscalls (client and upstream connections)": 0.25,
 		"go-redis client (commands, RESP parse, pipelining)": 0.3, "token: base64": 0.2,
+	}}, {Label: combos[7].label(), Line: combos[7], Shares: map[string]float64{
+		restCategory: 0.3, "HTTP sockets: syscalls (client and upstream connections)": 0.4, "headers: parse, copy, write (net/http, reverse_proxy)": 0.3,
 	}}}
 	out := filepath.Join(t.TempDir(), "benchmarks.md")
 	if err := writeReport(out, res, "alt", "alt"); err != nil {
@@ -207,7 +209,8 @@ func TestReportFloorAndBounds(t *testing.T) {
 		"| the same against floor + target: added Caddy CPU per request less the token floor, redis (1 k) read ~100 B ≤ 20.0 µs | 20.0 µs | **met** |",
 		"- **redis (1 k) read 4 KiB**: adds 120.0 µs against a target of 40.0 µs, missed by 80.0 µs. Carrying its token costs 58.0 µs (the floor); the module's own is 65.0 µs, 25.0 µs over the target even against floor + target. In the profile the added CPU goes to go-redis client +72.0 µs; token: base64 +48.0 µs.",
 		"- **memory read ~100 B**: adds 16.0 µs against a target of 8.0 µs, missed by 8.0 µs. Carrying its token costs 12.0 µs (the floor); the module's own is 5.0 µs, within the target: against floor + target it is **met**.",
-		"| go-redis client (commands, RESP parse, pipelining) | 0.0 µs | 72.0 µs |",
+		"| go-redis client (commands, RESP parse, pipelining) | 0.0 µs | 72.0 µs | 0.0 µs |",
+		"- **plain reverse_proxy + token floor read 4 KiB** (the floor itself, no target): adds 58.0 µs. In the profile the added CPU goes to headers: parse, copy, write +60.0 µs; HTTP sockets: syscalls +20.0 µs.",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q", want)

@@ -226,6 +226,13 @@ func writeBounds(p func(string, ...any), res *results, splits []floorSplit) {
 	} else {
 		p("No profile was taken in this run; the lines below give the floor only.\n\n")
 	}
+	for _, pr := range lines {
+		if c := pr.Line; c.Store == floorStore && len(c.addedCPU) > 0 {
+			p("- **%s** (the floor itself, no target): adds %s.", c.label(), fmtUs(median(c.addedCPU)))
+			writeTop(p, costs[c])
+			p("\n")
+		}
+	}
 	for _, c := range missed {
 		added := median(c.addedCPU)
 		p("- **%s**: adds %s against a target of %s, missed by %s.", c.label(), fmtUs(added), fmtUs(c.CPUTarget), fmtUs(added-c.CPUTarget))
@@ -239,22 +246,28 @@ func writeBounds(p func(string, ...any), res *results, splits []floorSplit) {
 				}
 			}
 		}
-		if cs := costs[c]; len(cs) > 0 {
-			p(" In the profile the added CPU goes to")
-			n := 0
-			for _, x := range cs {
-				if x.Added <= 0 || n == 4 {
-					break
-				}
-				if n > 0 {
-					p(";")
-				}
-				p(" %s %s", strings.SplitN(x.Name, " (", 2)[0], "+"+fmtUs(x.Added))
-				n++
-			}
-			p(".")
-		}
+		writeTop(p, costs[c])
 		p("\n")
 	}
 	p("\n")
+}
+
+// writeTop names the four categories that add most, largest first.
+func writeTop(p func(string, ...any), cs []categoryCost) {
+	if len(cs) == 0 {
+		return
+	}
+	p(" In the profile the added CPU goes to")
+	n := 0
+	for _, x := range cs {
+		if x.Added <= 0 || n == 4 {
+			break
+		}
+		if n > 0 {
+			p(";")
+		}
+		p(" %s %s", strings.SplitN(x.Name, " (", 2)[0], "+"+fmtUs(x.Added))
+		n++
+	}
+	p(".")
 }

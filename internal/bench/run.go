@@ -338,8 +338,9 @@ func run(o options) error {
 
 	// Profiles of the read path, from extra runs: the small reads on
 	// memory and Redis, the lines of the missed CPU targets that carry
-	// the most (redis 4 KiB, PostgreSQL), and plain, which the added CPU
-	// is split against.
+	// the most (redis 4 KiB, PostgreSQL), the 4 KiB floor line (what
+	// carrying a large token costs), and plain, which the added CPU is
+	// split against.
 	for _, c := range res.combos {
 		if c.Config == "plain" {
 			pr, err := profilePlain(dir, caddies[c.Config], c, o.duration)
@@ -350,7 +351,7 @@ func run(o options) error {
 			continue
 		}
 		profiled := c.Path == "read" && c.Size == small && (c.Config == "memory" || c.Config == "redis" || c.Config == "redis-cc" || c.Config == "db-postgres") ||
-			c.Path == "read" && c.Size == large && c.Config == "redis"
+			c.Path == "read" && c.Size == large && (c.Config == "redis" || c.Store == floorStore)
 		if !profiled {
 			continue
 		}
