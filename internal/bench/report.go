@@ -213,9 +213,14 @@ func writeReport(path string, res *results, altThroughput, altLatency string) er
 		p("After the measured rounds, one extra run of each line below while Caddy's admin endpoint took a CPU profile (`/debug/pprof/profile`, %s). *Handler* is the share of all of Caddy's CPU samples spent in the session handler's own code: its `ServeHTTP` up to the next handler (cookie, store read, token) plus its response wrapper (the update's parsing and commit, run from inside `reverse_proxy`). The rest is Caddy's and Go's own work for a proxied request (the HTTP server, `reverse_proxy`, the network), which the plain line pays too.\n\n", o.duration)
 		p("| line | handler, all | before next | response wrapper |\n|---|---:|---:|---:|\n")
 		for _, pr := range res.profiles {
-			p("| %s | %.1f%% | %.1f%% | %.1f%% |\n", pr.Label, 100*pr.Own, 100*pr.Before, 100*pr.Wrapper)
+			if pr.Line == nil || pr.Line.Store != floorStore { // a floor line has no handler
+				p("| %s | %.1f%% | %.1f%% | %.1f%% |\n", pr.Label, 100*pr.Own, 100*pr.Before, 100*pr.Wrapper)
+			}
 		}
 		for _, pr := range res.profiles {
+			if pr.Line != nil && pr.Line.Store == floorStore {
+				continue
+			}
 			p("\n`go tool pprof -top -cum` of the handler before the next handler, %s (the module's frames, allocation and crypto):\n\n```\n%s```\n", pr.Label, pr.Top)
 		}
 		p("\n")

@@ -355,6 +355,14 @@ func run(o options) error {
 		if !profiled {
 			continue
 		}
+		if c.Store == floorStore {
+			pr, err := profilePlain(dir, caddies[c.Config], c, o.duration)
+			if err != nil {
+				return err
+			}
+			res.profiles = append(res.profiles, pr)
+			continue
+		}
 		pr, err := profileLine(dir, o.caddy, caddies[c.Config], c, o.duration)
 		if err != nil {
 			return err
