@@ -121,7 +121,7 @@ func cpuAlt(f chartFigures) string {
 	}
 	worst := -1
 	for i, l := range f.Lines[1:] {
-		if l.Path == "read" && (worst < 0 || l.AddedCPUUs > f.Lines[worst].AddedCPUUs) {
+		if l.Path == "read" && l.Store != floorStore && (worst < 0 || l.AddedCPUUs > f.Lines[worst].AddedCPUUs) {
 			worst = i + 1
 		}
 	}
@@ -177,7 +177,7 @@ func throughputAlt(f chartFigures, bars []charts.Bar) string {
 	met, targets := 0, 0
 	for i, b := range bars[1:] {
 		i++
-		if f.Lines[i].Path == "read" && (best < 0 || b.Value > bars[best].Value) {
+		if f.Lines[i].Path == "read" && f.Lines[i].Store != floorStore && (best < 0 || b.Value > bars[best].Value) {
 			best = i
 		}
 		if ok, has := b.Met(); has {

@@ -220,3 +220,24 @@ func TestReportFloorAndBounds(t *testing.T) {
 		t.Log(report)
 	}
 }
+
+// The charts' alt texts name the fastest session read and the read that
+// adds most CPU; a floor line is neither (it has no session handler).
+func TestAltTextsSkipFloorLines(t *testing.T) {
+	f := chartFigures{Lines: []chartLine{
+		{Store: "plain reverse_proxy", Path: "read", Size: "–", RPS: 10000, Ratio: 1, P50Ms: 1, P99Ms: 2, CPUUs: 60},
+		{Store: "memory", Path: "read", Size: "~100 B", RPS: 9000, Ratio: 0.9, Target: 0.95, P50Ms: 1, P99Ms: 2, CPUUs: 70, AddedCPUUs: 10},
+		{Store: floorStore, Path: "read", Size: "~100 B", RPS: 9800, Ratio: 0.98, P50Ms: 1, P99Ms: 2, CPUUs: 62, AddedCPUUs: 2},
+		{Store: floorStore, Path: "read", Size: "4 KiB", RPS: 8000, Ratio: 0.8, P50Ms: 1, P99Ms: 2, CPUUs: 90, AddedCPUUs: 30},
+	}}
+	altT, _, err := drawCharts(f, filepath.Join(t.TempDir(), "b.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(altT, "fastest read: memory") {
+		t.Errorf("throughput alt text %q: the fastest read is not memory's", altT)
+	}
+	if alt := cpuAlt(f); !strings.Contains(alt, "most added on a read: memory") {
+		t.Errorf("CPU alt text %q: the read adding most is not memory's", alt)
+	}
+}
