@@ -168,5 +168,5 @@ func writeFloorTable(p func(string, ...any), splits []floorSplit, floorBytes map
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", s.Line.label(), fmtUs(s.Added), fmtUs(s.FloorAdded), fmtUs(s.Own), target, written, over)
 	}
-	p("\nThe rule: a CPU target is judged as issue 16 writes it, on the added CPU against plain (the *Targets* table below). A reader who asks what the module's code can still win needs the other judgement: the target met **against floor + target** means the module's own CPU, the line less its floor, is within the target. The floor itself is paid by any design that hands the upstream the session in a header; it shrinks only with the session.\n\n")
+	p("\nThe rule: a CPU target is judged as issue 16 writes it, on the added CPU against plain (the *Targets* table below). A reader who asks what the module's code can still win needs the other judgement: the target met **against floor + target** means the module's own CPU, the line less its floor, is within the target. The floor itself is paid by any design that hands the upstream the session in a header; it shrinks only with the session. A floor measured below zero is the rounds' noise (carrying more bytes cannot cost less), and so is a split that does not add up.\n\n")
 }
