@@ -8,6 +8,9 @@
 #                         # from --with github.com/caddy-session/caddy-session
 #                         # alone, without the SQL drivers (no store db or
 #                         # cached_db)
+#   ./xcaddy.sh --plain   # ./caddy-plain: Caddy alone, no plugin, with the
+#                         # same xcaddy and flags: the baseline of the
+#                         # README's build-size table
 #   ./xcaddy.sh -race     # ./caddy-race, with the race detector: what the
 #                         # end-to-end tests run (test.sh); slower, for tests
 #   ./xcaddy.sh --if-changed [-race]
@@ -19,6 +22,7 @@ cd "$(dirname "$0")"
 OUTPUT=./caddy
 IF_CHANGED=0
 LEAN=0
+PLAIN=0
 for arg in "$@"; do
 	case "$arg" in
 	-race)
@@ -26,14 +30,20 @@ for arg in "$@"; do
 		export XCADDY_RACE_DETECTOR=1 # xcaddy adds -race and enables cgo
 		;;
 	--lean) LEAN=1 ;;
+	--plain) PLAIN=1 ;;
 	--if-changed) IF_CHANGED=1 ;;
 	*)
-		echo "usage: $0 [--if-changed] [--lean] [-race]" >&2
+		echo "usage: $0 [--if-changed] [--lean | --plain] [-race]" >&2
 		exit 2
 		;;
 	esac
 done
+if [ "$LEAN" = 1 ] && [ "$PLAIN" = 1 ]; then
+	echo "$0: --lean and --plain exclude each other" >&2
+	exit 2
+fi
 [ "$LEAN" = 1 ] && OUTPUT="$OUTPUT-lean"
+[ "$PLAIN" = 1 ] && OUTPUT="$OUTPUT-plain"
 
 CADDY_VERSION=v2.11.9
 XCADDY_VERSION=v0.4.5
@@ -59,7 +69,7 @@ stamp() {
 			LC_ALL=C sort -z | xargs -0 sha256sum
 		sha256sum go.mod go.sum "$0"
 		go version
-		echo "race=${XCADDY_RACE_DETECTOR:-0} lean=$LEAN"
+		echo "race=${XCADDY_RACE_DETECTOR:-0} lean=$LEAN plain=$PLAIN"
 	} | sha256sum | cut -d' ' -f1
 }
 want=$(stamp)
@@ -75,17 +85,21 @@ fi
 # and unversioned (so that sqlstores comes from this tree as well).
 WITH=(--with "$MODULE@v0.0.0-00010101000000-000000000000=./")
 [ "$LEAN" = 1 ] || WITH+=(--replace "$MODULE=./" --with "$MODULE/sqlstores")
+[ "$PLAIN" = 1 ] && WITH=()
 XCADDY_SKIP_CLEANUP=0 "$XCADDY" build "$CADDY_VERSION" --output "$OUTPUT.new" "${WITH[@]}"
 mv -f "$OUTPUT.new" "$OUTPUT"
 echo "$want" >"$OUTPUT.stamp"
 # Not a pipe into grep -q: grep stops at the first match, and under
 # pipefail list-modules' SIGPIPE would fail the check.
-grep -qx 'http.handlers.session' <<<"$("$OUTPUT" list-modules)" || {
-	echo "xcaddy.sh: $OUTPUT was built but does not list http.handlers.session" >&2
-	exit 1
-}
+if [ "$PLAIN" = 0 ]; then
+	grep -qx 'http.handlers.session' <<<"$("$OUTPUT" list-modules)" || {
+		echo "xcaddy.sh: $OUTPUT was built but does not list http.handlers.session" >&2
+		exit 1
+	}
+fi
 race=""
 [ "${XCADDY_RACE_DETECTOR:-}" = 1 ] && race=", race detector on"
 what="$MODULE and $MODULE/sqlstores"
 [ "$LEAN" = 1 ] && what="$MODULE alone (lean: no SQL stores)"
+[ "$PLAIN" = 1 ] && what="no plugin (plain Caddy)"
 echo "xcaddy.sh: built $OUTPUT ($("$OUTPUT" version | cut -d' ' -f1), $(stat -c %s "$OUTPUT") bytes) with $what$race" >&2
