@@ -153,3 +153,30 @@ func wantData(t *testing.T, got, want Data) {
 		}
 	}
 }
+
+// TestApplyAllocs: the session as an update leaves it is one map, made at
+// its size: its header and one group of slots for a small session, with
+// no map made and thrown away.
+func TestApplyAllocs(t *testing.T) {
+	d := Data{"user": []byte(`"bob"`), "_auth_user_id": []byte(`"7"`), "cart": []byte(`[1,2,3]`)}
+	for _, tc := range []struct {
+		name string
+		u    *Update
+	}{
+		{"set", &Update{Set: Data{"n": []byte("1")}}},
+		{"expiry", &Update{Set: Data{"n": []byte("1")}, Expiry: &Expiry{Seconds: 60}}},
+		{"clear", &Update{Clear: true, Set: Data{"n": []byte("1")}}},
+	} {
+		got := testing.AllocsPerRun(100, func() {
+			if _, err := tc.u.apply(d); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if e := tc.u.Expiry; e != nil {
+			got -= testing.AllocsPerRun(100, func() { expiryValue(e) }) // the value's own text
+		}
+		if got > 2 {
+			t.Errorf("%s: apply made %v allocations, want at most 2", tc.name, got)
+		}
+	}
+}

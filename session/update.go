@@ -44,12 +44,19 @@ func (u *Update) Empty() bool {
 // set, then increments, then expiry); d itself is not modified. An
 // increment that cannot apply is an *IncrError.
 func (u *Update) apply(d Data) (Data, error) {
-	view := Data{}
-	if !u.Flush && !u.Clear {
-		view = maps.Clone(d)
-		if view == nil {
-			view = Data{}
-		}
+	// One map, sized for what it will hold: the fields kept, then those
+	// the update adds.
+	n := len(u.Set) + len(u.Incr)
+	if u.Expiry != nil {
+		n++
+	}
+	keep := !u.Flush && !u.Clear
+	if keep {
+		n += len(d)
+	}
+	view := make(Data, n)
+	if keep {
+		maps.Copy(view, d)
 	}
 	for _, k := range u.Delete {
 		delete(view, k)
