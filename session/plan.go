@@ -102,8 +102,10 @@ func (m *Manager) plan(s *Session, u *Update, now time.Time, minted bool) (plan,
 		}
 	}
 	if modified {
-		if err := m.checkSize(view); err != nil {
-			return plan{}, err
+		if max := m.Config.MaxSize; max > 0 {
+			if n := u.sizeAfter(s, view); n > max {
+				return plan{}, &LimitError{What: "session size", Size: n, Limit: max}
+			}
 		}
 	}
 	p.update, p.view = u, view

@@ -3,6 +3,8 @@ package session
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"testing"
@@ -177,6 +179,49 @@ func TestApplyAllocs(t *testing.T) {
 		}
 		if got > 2 {
 			t.Errorf("%s: apply made %v allocations, want at most 2", tc.name, got)
+		}
+	}
+}
+
+// TestSizeAfter: the size of the session as an update leaves it, worked
+// out from the loaded size and the fields the update touches, is Size of
+// the session apply makes, whatever the update.
+func TestSizeAfter(t *testing.T) {
+	loaded := Data{"user": []byte(`"bob"`), "n": []byte("41"), "q\"uote": []byte(`"x"`), ExpiryKey: []byte("60")}
+	many := Data{}
+	for i := range 20 {
+		many[fmt.Sprint("k", i)] = []byte("1")
+	}
+	for _, tc := range []struct {
+		name string
+		data Data
+		u    *Update
+	}{
+		{"set new", loaded, &Update{Set: Data{"new": []byte(`[1,2]`)}}},
+		{"set existing", loaded, &Update{Set: Data{"user": []byte(`"alice and bob"`)}}},
+		{"delete", loaded, &Update{Delete: []string{"user", "user", "absent"}}},
+		{"delete then set", loaded, &Update{Delete: []string{"n"}, Set: Data{"n": []byte("7")}}},
+		{"incr", loaded, &Update{Incr: map[string]int64{"n": 100000, "fresh": 1}}},
+		{"incr of a set", loaded, &Update{Set: Data{"n": []byte("1")}, Incr: map[string]int64{"n": 1}}},
+		{"expiry", loaded, &Update{Expiry: &Expiry{Seconds: 1209600}}},
+		{"expiry default", loaded, &Update{Expiry: &Expiry{Default: true}}},
+		{"escaped key", loaded, &Update{Set: Data{"q\"uote": []byte(`"y\n"`), "tab\tkey": []byte("1")}}},
+		{"from empty", Data{}, &Update{Set: Data{"a": []byte("1")}}},
+		{"clear", loaded, &Update{Clear: true, Set: Data{"a": []byte("1")}}},
+		{"flush", loaded, &Update{Flush: true, Set: Data{"a": []byte("1")}}},
+		{"many fields", loaded, &Update{Set: many}},
+		{"delete many", many, &Update{Delete: slices.Collect(maps.Keys(many))[:17], Set: Data{"z": []byte("2")}}},
+	} {
+		s := &Session{data: tc.data}
+		view, err := tc.u.apply(s.data)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(view) == 0 {
+			t.Fatalf("%s: nothing left", tc.name)
+		}
+		if got, want := tc.u.sizeAfter(s, view), Size(view); got != want {
+			t.Errorf("%s: sizeAfter = %d, Size of the view = %d", tc.name, got, want)
 		}
 	}
 }
