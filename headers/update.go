@@ -49,9 +49,13 @@ var suffixes = map[string]string{
 	kindIncr: "Incr", kindLogoutOthers: "Logout-Others", kindLogoutAll: "Logout-All",
 }
 
+// kinds are the keys of suffixes, in a slice: kindOf runs on every update
+// header, and a walk over a map starts at a random place, at a cost.
+var kinds = []string{kindSet, kindDelete, kindClear, kindFlush, kindCycleKey, kindExpiry, kindIncr, kindLogoutOthers, kindLogoutAll}
+
 // kindOf returns the kind of an update header from what follows the base.
 func kindOf(rest string) (string, bool) {
-	for k := range suffixes {
+	for _, k := range kinds {
 		if len(rest) == len(k) && foldEqual(rest, k) {
 			return k, true
 		}

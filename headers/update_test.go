@@ -524,3 +524,15 @@ func TestParseUpdateAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestKinds: kindOf's list names every kind suffixes has, once.
+func TestKinds(t *testing.T) {
+	if len(kinds) != len(suffixes) {
+		t.Fatalf("kinds has %d, suffixes %d", len(kinds), len(suffixes))
+	}
+	for _, k := range kinds {
+		if got, ok := kindOf(strings.ToUpper(k)); !ok || got != k {
+			t.Errorf("kindOf(%q) = %q, %v", strings.ToUpper(k), got, ok)
+		}
+	}
+}
