@@ -96,9 +96,14 @@ func (m *Manager) plan(s *Session, u *Update, now time.Time, minted bool) (plan,
 		}
 		view = Data{}
 	} else if m.timeouts() && (modified || touch || m.Config.SaveEveryRequest) {
+		// The stamp only sets the timeout fields, which reserve has kept
+		// the upstream's update from touching: the view takes them as
+		// they are, with no second apply.
 		u = m.stamp(s, u, now)
-		if view, err = u.apply(s.data); err != nil {
-			return plan{}, err
+		for _, k := range [...]string{CreatedKey, AccessedKey} {
+			if v, ok := u.Set[k]; ok {
+				view[k] = v
+			}
 		}
 	}
 	if modified {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -222,6 +223,50 @@ func TestSizeAfter(t *testing.T) {
 		}
 		if got, want := tc.u.sizeAfter(s, view), Size(view); got != want {
 			t.Errorf("%s: sizeAfter = %d, Size of the view = %d", tc.name, got, want)
+		}
+	}
+}
+
+// TestPlanStampedView: with timeouts, the session a plan would store is
+// the stamped update applied to what was loaded, whether the update keeps
+// the loaded fields, clears them (the timeout fields kept) or flushes.
+func TestPlanStampedView(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const key = "k0000000000000000000000000000000"
+	loaded := Data{"user": []byte(`"bob"`), "n": []byte("1"), CreatedKey: []byte("1767000000"), AccessedKey: []byte("1767300000")}
+	for _, cfg := range []Config{
+		{IdleTimeout: time.Hour},
+		{AbsoluteTimeout: 24 * time.Hour},
+		{IdleTimeout: time.Hour, AbsoluteTimeout: 24 * time.Hour, MaxSize: 4096},
+	} {
+		m := &Manager{Config: cfg}
+		for _, u := range []*Update{
+			{Set: Data{"cart": []byte("[1]")}},
+			{Incr: map[string]int64{"n": 2}, Expiry: &Expiry{Seconds: 60}},
+			{Delete: []string{"user"}},
+			{Clear: true, Set: Data{"a": []byte("1")}},
+			{Flush: true, Set: Data{"a": []byte("1")}},
+			{CycleKey: true},
+		} {
+			for _, s := range []*Session{
+				{CookieKey: key, key: key, data: loaded, expiresAt: now.Add(time.Hour), touch: true},
+				{data: Data{}},
+			} {
+				p, err := m.plan(s, u, now, false)
+				if err != nil {
+					t.Fatalf("%+v, %+v: %v", cfg, u, err)
+				}
+				want, err := p.update.apply(s.data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if userEmpty(want) {
+					want = Data{}
+				}
+				if !maps.EqualFunc(p.view, want, func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }) {
+					t.Errorf("%+v, %+v, loaded %d fields: view %s, want %s", cfg, u, len(s.data), p.view, want)
+				}
+			}
 		}
 	}
 }
