@@ -54,14 +54,15 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	}
 	// Only these reach the store; a plain read returns before any call.
 	timed := !upd.Empty() || h.SaveEveryRequest || h.IdleTimeout > 0 || h.AbsoluteTimeout > 0
-	var start time.Time
+	var start, end time.Time
 	if timed {
 		start = time.Now()
 	}
 	res, err := h.manager.Commit(ctx, st.sess, upd)
 	var took time.Duration
 	if timed {
-		took = time.Since(start)
+		end = time.Now() // the cookie's Expires counts from it too
+		took = end.Sub(start)
 		h.metrics.saveSeconds.Observe(took.Seconds())
 	}
 	if errors.Is(err, session.ErrInterrupted) {
@@ -101,7 +102,10 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 		if !res.BrowserClose {
 			if secs := int(res.Age / time.Second); secs > 0 {
 				c.MaxAge = secs
-				c.Expires = time.Now().Add(res.Age).UTC()
+				if end.IsZero() {
+					end = time.Now()
+				}
+				c.Expires = end.Add(res.Age).UTC()
 			} else {
 				c.MaxAge = -1 // an expiry in the past ends the cookie now
 			}

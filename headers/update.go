@@ -49,9 +49,13 @@ var suffixes = map[string]string{
 	kindIncr: "Incr", kindLogoutOthers: "Logout-Others", kindLogoutAll: "Logout-All",
 }
 
+// kinds are the keys of suffixes, in a slice: kindOf runs on every update
+// header, and a walk over a map starts at a random place, at a cost.
+var kinds = []string{kindSet, kindDelete, kindClear, kindFlush, kindCycleKey, kindExpiry, kindIncr, kindLogoutOthers, kindLogoutAll}
+
 // kindOf returns the kind of an update header from what follows the base.
 func kindOf(rest string) (string, bool) {
-	for k := range suffixes {
+	for _, k := range kinds {
 		if len(rest) == len(k) && foldEqual(rest, k) {
 			return k, true
 		}
@@ -92,7 +96,10 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 		kind string
 		vals []string
 	}
-	var lines []line
+	// A response carries a few update headers: their lines fit on the
+	// stack.
+	var lineBuf [8]line
+	lines := lineBuf[:0]
 	var firstErr *HeaderError
 	fail := func(name, reason string) {
 		// Keep the first by name, then by reason, so that the error does
@@ -154,11 +161,19 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 				if reason != "" {
 					return nil, &HeaderError{Header: name(), Reason: reason}
 				}
-				if u.Set == nil {
-					u.Set = make(session.Data, len(obj))
-				}
 				if setBy == nil && len(lines) > 1 {
 					setBy = map[string]int{}
+				}
+				if u.Set == nil {
+					// The first object is the update's own: nothing was
+					// set before it to merge with or to contradict.
+					u.Set = obj
+					if setBy != nil {
+						for f := range obj {
+							setBy[f] = i
+						}
+					}
+					continue
 				}
 				for f, val := range obj {
 					if j, seen := setBy[f]; seen && j != i && !bytes.Equal(u.Set[f], val) {
@@ -274,10 +289,8 @@ func splitObject(b []byte) (d session.Data, ok bool) {
 		if end < 0 || end >= len(b) || b[end] != ':' {
 			return nil, false
 		}
-		var key string
-		if raw := b[i:end]; bytes.IndexByte(raw, '\\') < 0 {
-			key = string(raw[1 : len(raw)-1])
-		} else if json.Unmarshal(raw, &key) != nil {
+		key, ok := objectKey(b[i:end])
+		if !ok {
 			return nil, false
 		}
 		i = end + 1
@@ -297,6 +310,20 @@ func splitObject(b []byte) (d session.Data, ok bool) {
 		}
 	}
 	return nil, false
+}
+
+// objectKey is the text of raw, a JSON string with its quotes. Only a key
+// with an escape goes through json.Unmarshal, whose pointer would move a
+// key of every kind to the heap.
+func objectKey(raw []byte) (string, bool) {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var key string
+	if json.Unmarshal(raw, &key) != nil {
+		return "", false
+	}
+	return key, true
 }
 
 // endOfString is the index just past the JSON string that starts at

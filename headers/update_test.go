@@ -494,3 +494,45 @@ func TestSplitObjectIsUnmarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestParseUpdateAllocs holds the write path's parse to what it must
+// allocate: the Update, the compacted JSON its values are slices of, the
+// object's map (its header and one group of slots), and each key of more
+// than one byte (Go keeps one-byte strings static). The first object is
+// the Set itself, with no copy, and the header lines sit on the stack.
+func TestParseUpdateAllocs(t *testing.T) {
+	n := mustNames(t, "")
+	for _, tc := range []struct {
+		set  string
+		want float64
+	}{
+		{`{"n":1}`, 4},
+		{`{"user":"bob","cart":[1,2,3]}`, 6},
+		{`{ "user" : "bob" }`, 5}, // compacted first: the same as without spaces
+	} {
+		h := http.Header{}
+		vals := []string{tc.set}
+		got := testing.AllocsPerRun(100, func() {
+			h["X-Session-Set"] = vals
+			u, err := n.ParseUpdate(h)
+			if err != nil || len(u.Set) == 0 {
+				t.Fatalf("ParseUpdate(%s) = %v, %v", tc.set, u, err)
+			}
+		})
+		if got > tc.want {
+			t.Errorf("ParseUpdate(%s): %v allocations, want at most %v", tc.set, got, tc.want)
+		}
+	}
+}
+
+// TestKinds: kindOf's list names every kind suffixes has, once.
+func TestKinds(t *testing.T) {
+	if len(kinds) != len(suffixes) {
+		t.Fatalf("kinds has %d, suffixes %d", len(kinds), len(suffixes))
+	}
+	for _, k := range kinds {
+		if got, ok := kindOf(strings.ToUpper(k)); !ok || got != k {
+			t.Errorf("kindOf(%q) = %q, %v", strings.ToUpper(k), got, ok)
+		}
+	}
+}

@@ -96,14 +96,21 @@ func (m *Manager) plan(s *Session, u *Update, now time.Time, minted bool) (plan,
 		}
 		view = Data{}
 	} else if m.timeouts() && (modified || touch || m.Config.SaveEveryRequest) {
+		// The stamp only sets the timeout fields, which reserve has kept
+		// the upstream's update from touching: the view takes them as
+		// they are, with no second apply.
 		u = m.stamp(s, u, now)
-		if view, err = u.apply(s.data); err != nil {
-			return plan{}, err
+		for _, k := range [...]string{CreatedKey, AccessedKey} {
+			if v, ok := u.Set[k]; ok {
+				view[k] = v
+			}
 		}
 	}
 	if modified {
-		if err := m.checkSize(view); err != nil {
-			return plan{}, err
+		if max := m.Config.MaxSize; max > 0 {
+			if n := u.sizeAfter(s, view); n > max {
+				return plan{}, &LimitError{What: "session size", Size: n, Limit: max}
+			}
 		}
 	}
 	p.update, p.view = u, view

@@ -1,8 +1,11 @@
 package session
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"testing"
@@ -150,6 +153,120 @@ func wantData(t *testing.T, got, want Data) {
 		if string(got[k]) != string(v) {
 			t.Errorf("data %s; want %s", got, want)
 			return
+		}
+	}
+}
+
+// TestApplyAllocs: the session as an update leaves it is one map, made at
+// its size: its header and one group of slots for a small session, with
+// no map made and thrown away.
+func TestApplyAllocs(t *testing.T) {
+	d := Data{"user": []byte(`"bob"`), "_auth_user_id": []byte(`"7"`), "cart": []byte(`[1,2,3]`)}
+	for _, tc := range []struct {
+		name string
+		u    *Update
+	}{
+		{"set", &Update{Set: Data{"n": []byte("1")}}},
+		{"expiry", &Update{Set: Data{"n": []byte("1")}, Expiry: &Expiry{Seconds: 60}}},
+		{"clear", &Update{Clear: true, Set: Data{"n": []byte("1")}}},
+	} {
+		got := testing.AllocsPerRun(100, func() {
+			if _, err := tc.u.apply(d); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if e := tc.u.Expiry; e != nil {
+			got -= testing.AllocsPerRun(100, func() { expiryValue(e) }) // the value's own text
+		}
+		if got > 2 {
+			t.Errorf("%s: apply made %v allocations, want at most 2", tc.name, got)
+		}
+	}
+}
+
+// TestSizeAfter: the size of the session as an update leaves it, worked
+// out from the loaded size and the fields the update touches, is Size of
+// the session apply makes, whatever the update.
+func TestSizeAfter(t *testing.T) {
+	loaded := Data{"user": []byte(`"bob"`), "n": []byte("41"), "q\"uote": []byte(`"x"`), ExpiryKey: []byte("60")}
+	many := Data{}
+	for i := range 20 {
+		many[fmt.Sprint("k", i)] = []byte("1")
+	}
+	for _, tc := range []struct {
+		name string
+		data Data
+		u    *Update
+	}{
+		{"set new", loaded, &Update{Set: Data{"new": []byte(`[1,2]`)}}},
+		{"set existing", loaded, &Update{Set: Data{"user": []byte(`"alice and bob"`)}}},
+		{"delete", loaded, &Update{Delete: []string{"user", "user", "absent"}}},
+		{"delete then set", loaded, &Update{Delete: []string{"n"}, Set: Data{"n": []byte("7")}}},
+		{"incr", loaded, &Update{Incr: map[string]int64{"n": 100000, "fresh": 1}}},
+		{"incr of a set", loaded, &Update{Set: Data{"n": []byte("1")}, Incr: map[string]int64{"n": 1}}},
+		{"expiry", loaded, &Update{Expiry: &Expiry{Seconds: 1209600}}},
+		{"expiry default", loaded, &Update{Expiry: &Expiry{Default: true}}},
+		{"escaped key", loaded, &Update{Set: Data{"q\"uote": []byte(`"y\n"`), "tab\tkey": []byte("1")}}},
+		{"from empty", Data{}, &Update{Set: Data{"a": []byte("1")}}},
+		{"clear", loaded, &Update{Clear: true, Set: Data{"a": []byte("1")}}},
+		{"flush", loaded, &Update{Flush: true, Set: Data{"a": []byte("1")}}},
+		{"many fields", loaded, &Update{Set: many}},
+		{"delete many", many, &Update{Delete: slices.Collect(maps.Keys(many))[:17], Set: Data{"z": []byte("2")}}},
+	} {
+		s := &Session{data: tc.data}
+		view, err := tc.u.apply(s.data)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(view) == 0 {
+			t.Fatalf("%s: nothing left", tc.name)
+		}
+		if got, want := tc.u.sizeAfter(s, view), Size(view); got != want {
+			t.Errorf("%s: sizeAfter = %d, Size of the view = %d", tc.name, got, want)
+		}
+	}
+}
+
+// TestPlanStampedView: with timeouts, the session a plan would store is
+// the stamped update applied to what was loaded, whether the update keeps
+// the loaded fields, clears them (the timeout fields kept) or flushes.
+func TestPlanStampedView(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const key = "k0000000000000000000000000000000"
+	loaded := Data{"user": []byte(`"bob"`), "n": []byte("1"), CreatedKey: []byte("1767000000"), AccessedKey: []byte("1767300000")}
+	for _, cfg := range []Config{
+		{IdleTimeout: time.Hour},
+		{AbsoluteTimeout: 24 * time.Hour},
+		{IdleTimeout: time.Hour, AbsoluteTimeout: 24 * time.Hour, MaxSize: 4096},
+	} {
+		m := &Manager{Config: cfg}
+		for _, u := range []*Update{
+			{Set: Data{"cart": []byte("[1]")}},
+			{Incr: map[string]int64{"n": 2}, Expiry: &Expiry{Seconds: 60}},
+			{Delete: []string{"user"}},
+			{Clear: true, Set: Data{"a": []byte("1")}},
+			{Flush: true, Set: Data{"a": []byte("1")}},
+			{CycleKey: true},
+		} {
+			for _, s := range []*Session{
+				{CookieKey: key, key: key, data: loaded, expiresAt: now.Add(time.Hour), touch: true},
+				{data: Data{}},
+			} {
+				p, err := m.plan(s, u, now, false)
+				if err != nil {
+					t.Fatalf("%+v, %+v: %v", cfg, u, err)
+				}
+				want, err := p.update.apply(s.data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if userEmpty(want) {
+					want = Data{}
+				}
+				if !maps.EqualFunc(p.view, want, func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }) {
+					t.Errorf("%+v, %+v, loaded %d fields: view %s, want %s", cfg, u, len(s.data), p.view, want)
+				}
+			}
 		}
 	}
 }

@@ -44,12 +44,19 @@ func (u *Update) Empty() bool {
 // set, then increments, then expiry); d itself is not modified. An
 // increment that cannot apply is an *IncrError.
 func (u *Update) apply(d Data) (Data, error) {
-	view := Data{}
-	if !u.Flush && !u.Clear {
-		view = maps.Clone(d)
-		if view == nil {
-			view = Data{}
-		}
+	// One map, sized for what it will hold: the fields kept, then those
+	// the update adds.
+	n := len(u.Set) + len(u.Incr)
+	if u.Expiry != nil {
+		n++
+	}
+	keep := !u.Flush && !u.Clear
+	if keep {
+		n += len(d)
+	}
+	view := make(Data, n)
+	if keep {
+		maps.Copy(view, d)
 	}
 	for _, k := range u.Delete {
 		delete(view, k)
@@ -125,4 +132,68 @@ func (u *Update) delta() Change {
 		}
 	}
 	return c
+}
+
+// sizeAfter is Size(view), view being what apply made of u and s's data:
+// the loaded session's size (Load measured it against MaxSize) with the
+// entries of the fields u touches taken out as they were and put back as
+// they are, rather than a walk over every field. An update that keeps
+// nothing of what was loaded (flush, clear), or touches more fields than
+// it pays to compare, is measured whole.
+func (u *Update) sizeAfter(s *Session, view Data) int {
+	var buf [16]string
+	touched, ok := buf[:0], !u.Flush && !u.Clear && len(view) > 0
+	for i := 0; ok && i < len(u.Delete); i++ {
+		touched, ok = withKey(touched, u.Delete[i])
+	}
+	for k := range u.Set {
+		if !ok {
+			break
+		}
+		touched, ok = withKey(touched, k)
+	}
+	for k := range u.Incr {
+		if !ok {
+			break
+		}
+		touched, ok = withKey(touched, k)
+	}
+	if ok && u.Expiry != nil {
+		touched, ok = withKey(touched, ExpiryKey)
+	}
+	if !ok {
+		return Size(view)
+	}
+	// Size is 2 for the braces, plus each entry `"k":v,`, less the comma
+	// of the last.
+	entries := s.Size() - 2
+	if len(s.data) > 0 {
+		entries++
+	}
+	for _, k := range touched {
+		if v, ok := s.data[k]; ok {
+			entries -= entryLen(k, v)
+		}
+		if v, ok := view[k]; ok {
+			entries += entryLen(k, v)
+		}
+	}
+	return 2 + entries - 1 // view is not empty
+}
+
+// withKey adds k to keys unless it holds it already; false when keys is
+// full.
+func withKey(keys []string, k string) ([]string, bool) {
+	if slices.Contains(keys, k) {
+		return keys, true
+	}
+	if len(keys) == cap(keys) {
+		return keys, false
+	}
+	return append(keys, k), true
+}
+
+// entryLen is what the field k with the value v adds to Size: `"k":v,`.
+func entryLen(k string, v []byte) int {
+	return quotedLen(k) + 1 + len(v) + 1
 }

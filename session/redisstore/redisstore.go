@@ -296,10 +296,21 @@ func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, err
 		// outlive it until then.
 		return session.Record{}, false, nil
 	}
+	// The reply's strings cannot become the session's []byte values
+	// without a copy: copy them all into one array, not one each.
+	n := 0
+	for k, v := range fields {
+		if !ownField(k) {
+			n += len(v)
+		}
+	}
+	buf := make([]byte, 0, n)
 	data := make(session.Data, len(fields)-1)
 	for k, v := range fields {
 		if !ownField(k) {
-			data[k] = []byte(v)
+			start := len(buf)
+			buf = append(buf, v...)
+			data[k] = buf[start:len(buf):len(buf)]
 		}
 	}
 	if data, ok = s.open(key, data); !ok {
