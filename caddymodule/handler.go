@@ -685,7 +685,7 @@ func (h *Handler) servePassed(w http.ResponseWriter, r *http.Request, next caddy
 	if !h.PassCookie && cookieValue != "" {
 		removeCookie(r.Header, h.cookie.Name)
 	}
-	token, _, err := h.signer.Token("", headers.Claims{New: true, StoreError: true}, time.Now())
+	token, _, err := h.signer.Token("", headers.Claims{New: true, StoreError: true}, tokenClock())
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
 	}
@@ -707,6 +707,9 @@ func (h *Handler) stripRequest(r *http.Request) {
 	}
 }
 
+// tokenClock is the time tokens are issued at; tests move it.
+var tokenClock = time.Now
+
 // token is the upstream's token for s: the one issued a moment ago for the
 // same claims when there is one (headers.Signer.Token), and s's sid.
 func (h *Handler) token(s *reqSession) (string, error) {
@@ -722,7 +725,7 @@ func (h *Handler) token(s *reqSession) (string, error) {
 		c.IdleExpiresAt = sess.IdleExpiresAt()
 		c.AbsoluteExpiresAt = sess.AbsoluteExpiresAt()
 	}
-	tok, sid, err := h.signer.Token(key, c, time.Now())
+	tok, sid, err := h.signer.Token(key, c, tokenClock())
 	if err == nil && key != "" {
 		s.sid = sid
 	}
