@@ -1,6 +1,7 @@
 package headers
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -240,4 +241,26 @@ func TestTokenReuseConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// EdDSA tokens are reused by the same rules and verify with the public key.
+func TestTokenReuseEdDSA(t *testing.T) {
+	key := newEd25519(t)
+	s := mustEdSigner(t, SignerOptions{SigningKey: key})
+	t0 := time.Unix(1_700_000_000, 0)
+	c := sessionClaims(`{"user":"bob"}`, t0.Add(time.Hour))
+	a, _ := mustToken(t, s, reuseKey, c, t0)
+	b, _ := mustToken(t, s, reuseKey, c, t0.Add(2*time.Second))
+	if a != b {
+		t.Errorf("unchanged session: not reused")
+	}
+	if _, _, err := verifyEdDSA(b, key.Public().(ed25519.PublicKey), t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c2 := sessionClaims(`{"user":"eve"}`, t0.Add(time.Hour))
+	d, _ := mustToken(t, s, reuseKey, c2, t0.Add(2*time.Second))
+	_, cl, err := verifyEdDSA(d, key.Public().(ed25519.PublicKey), t0.Add(2*time.Second))
+	if err != nil || d == a || cl["data"].(map[string]any)["user"] != "eve" {
+		t.Errorf("changed session: %v %v", cl, err)
+	}
 }
