@@ -134,7 +134,9 @@ type Handler struct {
 	// Default: `X-Session`.
 	Header string `json:"header,omitempty"`
 
-	// How long a token stays valid (its `exp - iat`). Default: 60s.
+	// How long a token stays valid (its `exp - iat`). A token of the same
+	// claims issued less than a tenth of it ago is sent again, with its own
+	// iat and exp, rather than signed anew. Default: 60s.
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
 
 	// The token's algorithm: `HS256` (keyed with `secret`, which every app
