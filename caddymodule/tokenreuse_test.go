@@ -11,7 +11,7 @@ import (
 // request after any change the upstream makes, or after the session is
 // gone, gets a new token with that request's claims.
 func TestTokenReuseThroughHandler(t *testing.T) {
-	h := newHandler(&testing.T{}, &Handler{})
+	h := newHandler(t, &Handler{})
 	// Tokens are issued at t0 plus what the test adds: two tokens of the
 	// same claims issued in different seconds differ, so a token seen
 	// twice was reused, not signed again.
