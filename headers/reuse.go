@@ -20,7 +20,7 @@ import (
 //     store_error) is compared byte for byte, so any change to the session
 //     or its expiry gives a new token.
 //   - A token is reused only while it is younger than a tenth of the ttl
-//     (ReuseFraction): it keeps its own iat and exp, so its life is never
+//     (reuseFraction): it keeps its own iat and exp, so its life is never
 //     extended and it always has at least 90% of the ttl left.
 //   - A session's token is found by its key, compared in constant time,
 //     and replaced by the session's next token: a token never survives a
@@ -28,21 +28,21 @@ import (
 //   - The table is per Signer (one per handler): handlers with another
 //     secret, algorithm or audience never share a token.
 //   - Memory is bounded: reuseSlots entries, each holding a payload of at
-//     most MaxReusedPayload bytes and its token.
+//     most maxReusedPayload bytes and its token.
 const (
 	// reuseSlots is the number of entries a Signer keeps: one per slot,
 	// the slot chosen by a seeded hash of the session key (or, with no
 	// session, of the claims). A new entry replaces the slot's.
 	reuseSlots = 1024
-	// MaxReusedPayload is the largest payload (the token's JSON claims
+	// maxReusedPayload is the largest payload (the token's JSON claims
 	// without iat and exp) whose token is kept for reuse. With
 	// reuseSlots, it bounds the table: each entry holds the payload, its
 	// token (4/3 of the payload plus a few hundred bytes), the key and the
 	// sid, under 20 KiB, so a Signer keeps at most about 20 MiB.
-	MaxReusedPayload = 8 << 10
-	// ReuseFraction: a token is reused while it is younger than
-	// ttl/ReuseFraction.
-	ReuseFraction = 10
+	maxReusedPayload = 8 << 10
+	// reuseFraction: a token is reused while it is younger than
+	// ttl/reuseFraction.
+	reuseFraction = 10
 )
 
 // reused is one issued token, immutable once published.
@@ -64,7 +64,7 @@ func newReuseTable() *reuseTable { return &reuseTable{seed: maphash.MakeSeed()} 
 
 // Token is Sign for the session stored under key ("" when the request has
 // no stored session), reusing the token it issued for the same claims less
-// than ttl/ReuseFraction ago. With c.HasSession and no c.SID, it fills in
+// than ttl/reuseFraction ago. With c.HasSession and no c.SID, it fills in
 // the sid of key (from the table when it holds key). It returns the token
 // and the sid it signed.
 func (s *Signer) Token(key string, c Claims, now time.Time) (tok, sid string, err error) {
@@ -102,7 +102,7 @@ func (s *Signer) Token(key string, c Claims, now time.Time) (tok, sid string, er
 	}
 	iat := now.Unix()
 	n := s.tokenLen(len(q), iat)
-	if len(q) > MaxReusedPayload {
+	if len(q) > maxReusedPayload {
 		b := s.sign(make([]byte, 0, n), sc, m, iat)
 		return unsafe.String(unsafe.SliceData(b), len(b)), c.SID, nil
 	}
@@ -125,11 +125,11 @@ func (s *Signer) Token(key string, c Claims, now time.Time) (tok, sid string, er
 }
 
 // fresh reports whether a token issued at iat (unix seconds) is younger
-// than ttl/ReuseFraction at now. A token from the future (the clock went
+// than ttl/reuseFraction at now. A token from the future (the clock went
 // back) is not.
 func (s *Signer) fresh(iat int64, now time.Time) bool {
 	age := now.Sub(time.Unix(iat, 0))
-	return age >= 0 && age < time.Duration(s.ttl)*time.Second/ReuseFraction
+	return age >= 0 && age < time.Duration(s.ttl)*time.Second/reuseFraction
 }
 
 // sameKey compares session keys in constant time: the table's key is

@@ -177,7 +177,7 @@ func TestTokenReuseNotShared(t *testing.T) {
 }
 
 // The table never holds more than reuseSlots entries, and never a payload
-// over MaxReusedPayload.
+// over maxReusedPayload.
 func TestTokenReuseBounded(t *testing.T) {
 	s := mustSigner(t, testSecret, time.Minute)
 	t0 := time.Unix(1_700_000_000, 0)
@@ -188,13 +188,13 @@ func TestTokenReuseBounded(t *testing.T) {
 	if n := s.reusedEntries(); n > reuseSlots || n < reuseSlots/2 {
 		t.Errorf("%d entries for %d keys, bound %d", n, 3*reuseSlots, reuseSlots)
 	}
-	big := sessionClaims(`{"big":"`+strings.Repeat("x", MaxReusedPayload)+`"}`, t0.Add(time.Hour))
+	big := sessionClaims(`{"big":"`+strings.Repeat("x", maxReusedPayload)+`"}`, t0.Add(time.Hour))
 	a, _ := mustToken(t, s, reuseKey, big, t0)
 	b, _ := mustToken(t, s, reuseKey, big, t0)
 	if a != b {
 		t.Fatalf("same claims, same second: different bytes")
 	}
-	if e := s.reuse.slots[slotOf(s, reuseKey)].Load(); e != nil && len(e.q) > MaxReusedPayload {
+	if e := s.reuse.slots[slotOf(s, reuseKey)].Load(); e != nil && len(e.q) > maxReusedPayload {
 		t.Errorf("an entry of %d bytes was kept", len(e.q))
 	}
 }
