@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -85,4 +86,29 @@ func (u *benchUpstream) ServeHTTP(w http.ResponseWriter, _ *http.Request) error 
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// The read path when no token can be reused (each request comes more than
+// token_ttl/10 after the session's last token): what a session pays once
+// per window, or on every request when its requests are further apart.
+// BenchmarkServeHTTP's read reuses the token.
+func BenchmarkServeHTTPReadUnreused(b *testing.B) {
+	h := newHandler(&testing.T{}, &Handler{})
+	h.logger = h.logger.WithOptions(zap.IncreaseLevel(zap.InfoLevel))
+	cookie := login(&testing.T{}, h, `{"user":"bob","_auth_user_id":"7","cart":[1,2,3]}`)
+	cookieLine := []string{(&http.Cookie{Name: cookie.Name, Value: cookie.Value}).String()}
+	t0 := time.Now()
+	var at time.Duration
+	tokenClock = func() time.Time { return t0.Add(at) }
+	b.Cleanup(func() { tokenClock = time.Now })
+	up := &benchUpstream{}
+	b.ReportAllocs()
+	for b.Loop() {
+		at += 7 * time.Second // past 60s/10
+		r := newRequest("GET", "/")
+		r.Header["Cookie"] = cookieLine
+		if err := h.ServeHTTP(newBenchWriter(), r, up); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

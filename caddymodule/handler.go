@@ -134,7 +134,9 @@ type Handler struct {
 	// Default: `X-Session`.
 	Header string `json:"header,omitempty"`
 
-	// How long a token stays valid (its `exp - iat`). Default: 60s.
+	// How long a token stays valid (its `exp - iat`). A token of the same
+	// claims issued less than a tenth of it ago is sent again, with its own
+	// iat and exp, rather than signed anew. Default: 60s.
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
 
 	// The token's algorithm: `HS256` (keyed with `secret`, which every app
@@ -685,7 +687,7 @@ func (h *Handler) servePassed(w http.ResponseWriter, r *http.Request, next caddy
 	if !h.PassCookie && cookieValue != "" {
 		removeCookie(r.Header, h.cookie.Name)
 	}
-	token, err := h.signer.Sign(headers.Claims{New: true, StoreError: true}, time.Now())
+	token, _, err := h.signer.Token("", headers.Claims{New: true, StoreError: true}, tokenClock())
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
 	}
@@ -707,18 +709,29 @@ func (h *Handler) stripRequest(r *http.Request) {
 	}
 }
 
+// tokenClock is the time tokens are issued at; tests move it.
+var tokenClock = time.Now
+
+// token is the upstream's token for s: the one issued a moment ago for the
+// same claims when there is one (headers.Signer.Token), and s's sid.
 func (h *Handler) token(s *reqSession) (string, error) {
 	sess := s.sess
 	c := headers.Claims{Data: h.manager.Visible(sess), New: sess.IsNew(), Checked: h.checked}
+	key := ""
 	if !sess.IsNew() {
+		key = sess.Key()
 		c.HasSession = true
-		c.SID = s.SID()
+		c.SID = s.sid // "" unless known: Token finds or computes it
 		c.ExpiresAt = sess.ExpiresAt()
 		c.BrowserClose = h.manager.BrowserClose(sess.Data())
 		c.IdleExpiresAt = sess.IdleExpiresAt()
 		c.AbsoluteExpiresAt = sess.AbsoluteExpiresAt()
 	}
-	return h.signer.Sign(c, time.Now())
+	tok, sid, err := h.signer.Token(key, c, tokenClock())
+	if err == nil && key != "" {
+		s.sid = sid
+	}
+	return tok, err
 }
 
 // storeError answers 503 when the store cannot be reached. The cause is in

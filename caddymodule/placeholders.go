@@ -80,12 +80,31 @@ func (s *reqSession) placeholder(key string) (any, bool) {
 	return valueText(s.data()[name]), true
 }
 
+// noSessionPlaceholder is placeholder for every request without a stored
+// session (new, unmatched, or passed on a store error): such a request's
+// placeholders do not depend on the request (no data, no sid, new), so one
+// function serves them all, without the closure s.placeholder costs.
+func noSessionPlaceholder(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, placeholderPrefix)
+	if !ok {
+		return nil, false
+	}
+	if name == "new" {
+		return "true", true
+	}
+	return "", true
+}
+
 // expose makes s the request's session for the placeholders and the
 // session matcher.
 func (s *reqSession) expose(r *http.Request) {
 	s.leave(r)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Map(s.placeholder)
+		if s.isNew() { // a new session's data is always empty (session.Load)
+			repl.Map(noSessionPlaceholder)
+		} else {
+			repl.Map(s.placeholder)
+		}
 	}
 }
 

@@ -73,6 +73,8 @@ type Signer struct {
 	// aud is the `,"aud":"..."` member, or empty.
 	aud  []byte
 	jwks []byte
+	// reuse holds the tokens Token issued recently (reuse.go).
+	reuse *reuseTable
 }
 
 // SignerOptions are a Signer's optional settings.
@@ -128,9 +130,10 @@ func NewSignerWith(secret []byte, ttl time.Duration, o SignerOptions) (*Signer, 
 	}
 	head := base64.RawURLEncoding.AppendEncode(nil, h)
 	s := &Signer{
-		key:  key,
-		ttl:  int64(ttl / time.Second),
-		head: append(head, '.'),
+		key:   key,
+		ttl:   int64(ttl / time.Second),
+		head:  append(head, '.'),
+		reuse: newReuseTable(),
 	}
 	s.scratch.New = func() any {
 		return &signScratch{mac: hmac.New(sha256.New, key), sid: hmac.New(sha256.New, key)}
@@ -183,30 +186,45 @@ func (s *Signer) SID(key string) string {
 // signScratch is what one signature or sid needs besides its result.
 type signScratch struct {
 	mac, sid hash.Hash // HMAC-SHA256 keyed with the secret, reset after use
-	p, sum   []byte
-	keys     []string
+	// q is the payload without its times, p the whole payload.
+	q, p, sum []byte
+	keys      []string
 }
 
 // Sign returns the token for c issued at now: claims data, iat, exp (iat
 // plus the ttl), new, aud when the Signer has an audience, and with
 // HasSession sid, expires_at (unix seconds) and browser_close. Session
 // values are embedded verbatim, so numbers keep their digits; a value that
-// is not valid JSON in UTF-8 is an error.
+// is not valid JSON in UTF-8 is an error. Sign signs every time; Token
+// reuses a recent token of the same claims.
 func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
-	if c.HasSession && (c.SID == "" || c.ExpiresAt.IsZero()) {
-		return "", errors.New("session token: a session needs a SID and an ExpiresAt")
-	}
 	sc := s.scratch.Get().(*signScratch)
 	defer s.scratch.Put(sc)
+	m, err := s.claims(sc, &c)
+	if err != nil {
+		return "", err
+	}
+	iat := now.Unix()
+	tok := s.sign(make([]byte, 0, s.tokenLen(len(sc.q), iat)), sc, m, iat)
+	return unsafe.String(unsafe.SliceData(tok), len(tok)), nil
+}
+
+// claims writes c's payload but for its times to sc.q and returns where
+// the times go: the payload is sc.q[:m], then `,"iat":…,"exp":…`, then
+// sc.q[m:].
+func (s *Signer) claims(sc *signScratch, c *Claims) (int, error) {
+	if c.HasSession && (c.SID == "" || c.ExpiresAt.IsZero()) {
+		return 0, errors.New("session token: a session needs a SID and an ExpiresAt")
+	}
 	sc.keys = slices.AppendSeq(sc.keys[:0], maps.Keys(c.Data))
 	slices.Sort(sc.keys)
 	defer clear(sc.keys) // keep no session's keys alive in the pool
-	p := append(sc.p[:0], `{"data":{`...)
+	p := append(sc.q[:0], `{"data":{`...)
 	for i, k := range sc.keys {
 		v := c.Data[k]
 		if !c.Checked && (!utf8.Valid(v) || !json.Valid(v)) {
-			sc.p = p
-			return "", errors.New("session token: a session value is not valid JSON")
+			sc.q = p
+			return 0, errors.New("session token: a session value is not valid JSON")
 		}
 		if i > 0 {
 			p = append(p, ',')
@@ -215,11 +233,8 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 		p = append(p, ':')
 		p = append(p, v...)
 	}
-	iat := now.Unix()
-	p = append(p, `},"iat":`...)
-	p = strconv.AppendInt(p, iat, 10)
-	p = append(p, `,"exp":`...)
-	p = strconv.AppendInt(p, iat+s.ttl, 10)
+	p = append(p, '}')
+	m := len(p)
 	p = append(p, `,"new":`...)
 	p = strconv.AppendBool(p, c.New)
 	p = append(p, s.aud...)
@@ -243,31 +258,51 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 		}
 	}
 	p = append(p, '}')
-	sc.p = p
+	sc.q = p
+	return m, nil
+}
 
+// times appends the iat and exp claims of a token issued at iat.
+func (s *Signer) times(b []byte, iat int64) []byte {
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, iat, 10)
+	b = append(b, `,"exp":`...)
+	return strconv.AppendInt(b, iat+s.ttl, 10)
+}
+
+// tokenLen is the length of the token of an n-byte payload (without its
+// times) issued at iat.
+func (s *Signer) tokenLen(n int, iat int64) int {
+	var t [64]byte
 	enc := base64.RawURLEncoding
-	n := len(s.head) + enc.EncodedLen(len(p))
 	sigLen := sha256.Size
 	if s.ed != nil {
 		sigLen = ed25519.SignatureSize
 	}
-	// The token's one allocation: its bytes, sized exactly, returned as
-	// the string without a copy (nothing else keeps them).
-	tok := make([]byte, 0, n+1+enc.EncodedLen(sigLen))
-	tok = append(tok, s.head...)
+	return len(s.head) + enc.EncodedLen(n+len(s.times(t[:0], iat))) + 1 + enc.EncodedLen(sigLen)
+}
+
+// sign appends to dst the token of the payload in sc.q, its times put at
+// m, issued at iat. dst's capacity should hold tokenLen more bytes.
+func (s *Signer) sign(dst []byte, sc *signScratch, m int, iat int64) []byte {
+	p := append(sc.p[:0], sc.q[:m]...)
+	p = s.times(p, iat)
+	p = append(p, sc.q[m:]...)
+	sc.p = p
+	enc := base64.RawURLEncoding
+	start := len(dst)
+	tok := append(dst, s.head...)
 	tok = enc.AppendEncode(tok, p)
 	if s.ed != nil {
-		sig := ed25519.Sign(s.ed, tok)
+		sig := ed25519.Sign(s.ed, tok[start:])
 		tok = append(tok, '.')
-		tok = enc.AppendEncode(tok, sig)
-	} else {
-		sc.mac.Write(tok)
-		sc.sum = sc.mac.Sum(sc.sum[:0])
-		sc.mac.Reset()
-		tok = append(tok, '.')
-		tok = enc.AppendEncode(tok, sc.sum)
+		return enc.AppendEncode(tok, sig)
 	}
-	return unsafe.String(unsafe.SliceData(tok), len(tok)), nil
+	sc.mac.Write(tok[start:])
+	sc.sum = sc.mac.Sum(sc.sum[:0])
+	sc.mac.Reset()
+	tok = append(tok, '.')
+	return enc.AppendEncode(tok, sc.sum)
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,

@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"hash"
+	"hash/maphash"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // Keys makes and recognises the session keys of a Manager, in place of
@@ -35,13 +38,23 @@ type Realm struct {
 	// macs holds, per tag key, HMAC-SHA256s keyed with it, reset after
 	// each use: a request's Valid reuses one instead of keying a new one.
 	macs []sync.Pool
+	// seen remembers keys that verified, so that the next request with
+	// one skips the tag's HMAC: one key per slot, the slot chosen by a
+	// seeded hash of the key. A key's tag is valid for as long as the
+	// realm (its secrets) lives, so an entry never goes stale; only an
+	// exact match of a key that verified counts.
+	seed maphash.Seed
+	seen *[seenSlots]atomic.Pointer[[KeyLength]byte]
 }
+
+// seenSlots bounds Realm.seen: 4096 keys of 32 bytes, 128 KiB.
+const seenSlots = 4096
 
 // NewRealm returns the realm of secret; keys tagged under a fallback
 // (a secret being rotated out) are recognised too, and no new key gets
 // their tag.
 func NewRealm(secret []byte, fallbacks ...[]byte) *Realm {
-	r := &Realm{}
+	r := &Realm{seed: maphash.MakeSeed(), seen: new([seenSlots]atomic.Pointer[[KeyLength]byte])}
 	for _, s := range append([][]byte{secret}, fallbacks...) {
 		// A key of its own, so that a tag reveals nothing the token
 		// signature (also keyed by the secret) could be attacked with.
@@ -70,6 +83,13 @@ func (r *Realm) Valid(key string) bool {
 	if !ValidKey(key) {
 		return false
 	}
+	slot := &r.seen[maphash.String(r.seed, key)%seenSlots]
+	kb := unsafe.Slice(unsafe.StringData(key), len(key))
+	// In constant time: the slot holds another client's key, which a
+	// request's cookie must not probe.
+	if k := slot.Load(); k != nil && subtle.ConstantTimeCompare(k[:], kb) == 1 {
+		return true
+	}
 	body, got := key[:KeyLength-realmTagLen], key[KeyLength-realmTagLen:]
 	var want, have [realmTagLen]byte
 	copy(have[:], got)
@@ -78,7 +98,13 @@ func (r *Realm) Valid(key string) bool {
 		r.tag(i, body, &want)
 		ok |= subtle.ConstantTimeCompare(want[:], have[:])
 	}
-	return ok == 1
+	if ok != 1 {
+		return false
+	}
+	k := new([KeyLength]byte)
+	copy(k[:], key)
+	slot.Store(k)
+	return true
 }
 
 // tag writes the realm tag of body under the i-th tag key to out, in key

@@ -98,3 +98,38 @@ func BenchmarkRealmValid(b *testing.B) {
 		}
 	}
 }
+
+// A realm remembers the keys that verified, and only those: a tampered
+// tag, another realm's key or a key in another letter case never passes,
+// however often the realm's own keys were checked before; a remembered
+// key is checked without an allocation.
+func TestRealmRemembersOnlyVerifiedKeys(t *testing.T) {
+	a, b := session.NewRealm(secretA), session.NewRealm(secretB)
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = a.New()
+		for range 2 {
+			if !a.Valid(keys[i]) {
+				t.Fatalf("own key %q refused", keys[i])
+			}
+		}
+	}
+	for _, k := range keys {
+		tampered := []byte(k)
+		tampered[len(k)-1] = 'a' // change the tag
+		if k[len(k)-1] == 'a' {
+			tampered[len(k)-1] = 'b'
+		}
+		for _, bad := range []string{string(tampered), k[:31], k + "a", strings.ToUpper(k)} {
+			if a.Valid(bad) {
+				t.Fatalf("%q accepted after %q verified", bad, k)
+			}
+		}
+		if b.Valid(k) {
+			t.Fatalf("another realm accepted %q", k)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { a.Valid(keys[0]) }); n != 0 {
+		t.Errorf("a remembered key: %v allocations", n)
+	}
+}

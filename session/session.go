@@ -164,9 +164,14 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 // empty gives s no data: what Load returns when the cookie names no live
 // session.
 func (s *Session) empty() *Session {
-	s.data = Data{}
+	s.data = noData
 	return s
 }
+
+// noData is every new session's data, shared: nothing writes into a
+// session's data (Data says so; an update applies to a copy), so the
+// requests without a session need not each make an empty map.
+var noData = Data{}
 
 // CookieAction says what the response must do with the session cookie.
 type CookieAction uint8
