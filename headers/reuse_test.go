@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -262,5 +263,50 @@ func TestTokenReuseEdDSA(t *testing.T) {
 	_, cl, err := verifyEdDSA(d, key.Public().(ed25519.PublicKey), t0.Add(2*time.Second))
 	if err != nil || d == a || cl["data"].(map[string]any)["user"] != "eve" {
 		t.Errorf("changed session: %v %v", cl, err)
+	}
+}
+
+// BenchmarkToken: an unchanged session's token through Token, reused, as
+// a handler's read gets it: the small Django session and one of about
+// 4 KiB (a cart of many items), checked (the memory store) and not (Redis,
+// files, SQL: Claims.Checked false).
+func BenchmarkToken(b *testing.B) {
+	items := make([]string, 0, 130)
+	for i := range 130 {
+		items = append(items, fmt.Sprintf(`{"sku":"SKU-%06d","qty":%d}`, i, i%5+1))
+	}
+	big := maps.Clone(benchLogin)
+	big["cart"] = raw(`{"items":[` + strings.Join(items, ",") + `],"total":"1234.50"}`)
+	big["recent"] = raw(`["/a","/b","/c","/d","/e","/f","/g","/h"]`)
+	if n := session.Size(big); n < 3800 || n > 4400 {
+		b.Fatalf("session of %d bytes; want about 4 KiB", n)
+	}
+	for _, bc := range []struct {
+		name    string
+		data    session.Data
+		checked bool
+	}{
+		{"small", benchLogin, true},
+		{"small-unchecked", benchLogin, false},
+		{"4k", big, true},
+		{"4k-unchecked", big, false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := mustSigner(b, testSecret, time.Minute)
+			key := session.NewKey()
+			now := time.Now()
+			c := Claims{Data: bc.data, HasSession: true, ExpiresAt: now.Add(14 * 24 * time.Hour), Checked: bc.checked}
+			first, _, err := s.Token(key, c, now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				tok, _, err := s.Token(key, c, now)
+				if err != nil || tok != first {
+					b.Fatal("not reused", err)
+				}
+			}
+		})
 	}
 }
