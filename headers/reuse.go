@@ -27,8 +27,17 @@ import (
 //     change, a cycle_key (another key) or a logout (no session).
 //   - The table is per Signer (one per handler): handlers with another
 //     secret, algorithm or audience never share a token.
+//   - A token is reused without checking that the session's values are
+//     JSON (Claims.Checked false: Redis, files, SQL) only when each value
+//     is byte for byte a value of that token's, which were checked when it
+//     was signed: the payloads are equal and each value ends at the same
+//     offset. Equal payloads alone are not enough: the values 1,"x":2 of
+//     {"a":…} make the same bytes as the valid {"a":1,"x":2}. With the
+//     ends equal, the keys between them (JSON strings, which end at their
+//     first unescaped quote) are equal too, so both sessions have the same
+//     keys and values.
 //   - Memory is bounded: reuseSlots entries, each holding a payload of at
-//     most maxReusedPayload bytes and its token.
+//     most maxReusedPayload bytes, its token and its values' ends.
 const (
 	// reuseSlots is the number of entries a Signer keeps: one per slot,
 	// the slot chosen by a seeded hash of the session key (or, with no
@@ -37,8 +46,10 @@ const (
 	// maxReusedPayload is the largest payload (the token's JSON claims
 	// without iat and exp) whose token is kept for reuse. With
 	// reuseSlots, it bounds the table: each entry holds the payload, its
-	// token (4/3 of the payload plus a few hundred bytes), the key and the
-	// sid, under 20 KiB, so a Signer keeps at most about 20 MiB.
+	// token (4/3 of the payload plus a few hundred bytes), the key, the
+	// sid and, for unchecked values, their ends (2 bytes a value, and a
+	// value takes at least 4 bytes of the payload: at most 4 KiB), under
+	// 24 KiB, so a Signer keeps at most about 24 MiB.
 	maxReusedPayload = 8 << 10
 	// reuseFraction: a token is reused while it is younger than
 	// ttl/reuseFraction.
@@ -50,8 +61,12 @@ type reused struct {
 	key string // the session key; "" for no stored session
 	sid string // the sid of key
 	q   []byte // the payload without its times
-	iat int64  // unix seconds
-	tok string
+	// ends is where each value of data ends in q (signScratch.ends), when
+	// the values were checked at signing; empty when the claims were
+	// Checked, so that an unchecked session with data never matches.
+	ends []byte
+	iat  int64 // unix seconds
+	tok  string
 }
 
 // reuseTable is a Signer's issued tokens.
@@ -86,7 +101,7 @@ func (s *Signer) Token(key string, c Claims, now time.Time) (tok, sid string, er
 	}
 	sc := s.scratch.Get().(*signScratch)
 	defer s.scratch.Put(sc)
-	m, err := s.claims(sc, &c)
+	m, err := s.claims(sc, &c, false)
 	if err != nil {
 		return "", "", err
 	}
@@ -97,8 +112,13 @@ func (s *Signer) Token(key string, c Claims, now time.Time) (tok, sid string, er
 			e = nil
 		}
 	}
-	if e != nil && s.fresh(e.iat, now) && bytes.Equal(e.q, q) {
+	if e != nil && s.fresh(e.iat, now) && bytes.Equal(e.q, q) && (c.Checked || bytes.Equal(e.ends, sc.ends)) {
 		return e.tok, c.SID, nil
+	}
+	if !c.Checked {
+		if err := checkValues(c.Data); err != nil {
+			return "", "", err
+		}
 	}
 	iat := now.Unix()
 	n := s.tokenLen(len(q), iat)
@@ -106,19 +126,23 @@ func (s *Signer) Token(key string, c Claims, now time.Time) (tok, sid string, er
 		b := s.sign(make([]byte, 0, n), sc, m, iat)
 		return unsafe.String(unsafe.SliceData(b), len(b)), c.SID, nil
 	}
-	// One allocation for what the entry keeps: its key, sid, payload and
-	// token (which the request gets too), so that the entry refers to no
-	// request's memory, such as the Cookie header the key came from.
-	b := make([]byte, 0, len(key)+len(c.SID)+len(q)+n)
-	b = append(append(append(b, key...), c.SID...), q...)
+	// One allocation for what the entry keeps: its key, sid, payload,
+	// values' ends and token (which the request gets too), so that the
+	// entry refers to no request's memory, such as the Cookie header the
+	// key came from.
+	b := make([]byte, 0, len(key)+len(c.SID)+len(q)+len(sc.ends)+n)
+	b = append(append(append(append(b, key...), c.SID...), q...), sc.ends...)
 	b = s.sign(b, sc, m, iat)
-	i, j, k := len(key), len(key)+len(c.SID), len(key)+len(c.SID)+len(q)
+	i, j := len(key), len(key)+len(c.SID)
+	k := j + len(q)
+	l := k + len(sc.ends)
 	ne := &reused{
-		key: unsafe.String(unsafe.SliceData(b), i),
-		sid: unsafe.String(unsafe.SliceData(b[i:]), j-i),
-		q:   b[j:k:k],
-		iat: iat,
-		tok: unsafe.String(unsafe.SliceData(b[k:]), len(b)-k),
+		key:  unsafe.String(unsafe.SliceData(b), i),
+		sid:  unsafe.String(unsafe.SliceData(b[i:]), j-i),
+		q:    b[j:k:k],
+		ends: b[k:l:l],
+		iat:  iat,
+		tok:  unsafe.String(unsafe.SliceData(b[l:]), len(b)-l),
 	}
 	slot.Store(ne)
 	return ne.tok, ne.sid, nil

@@ -310,3 +310,97 @@ func BenchmarkToken(b *testing.B) {
 		})
 	}
 }
+
+// countChecks counts validValue's calls until the test ends.
+func countChecks(t *testing.T) *int {
+	t.Helper()
+	n := new(int)
+	orig := validValue
+	validValue = func(v []byte) bool { *n++; return orig(v) }
+	t.Cleanup(func() { validValue = orig })
+	return n
+}
+
+func uncheckedClaims(d session.Data, expires time.Time) Claims {
+	return Claims{Data: d, HasSession: true, ExpiresAt: expires}
+}
+
+// A session from a store that does not check its values (Redis, files,
+// SQL) has them checked when its token is signed, and not again while
+// that token is reused for the same values.
+func TestTokenReuseUncheckedSkipsCheck(t *testing.T) {
+	s := mustSigner(t, testSecret, time.Minute)
+	n := countChecks(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	c := uncheckedClaims(session.Data{"user": raw(`"bob"`), "cart": raw(`[1,2,3]`), "n": raw(`1`)}, t0.Add(time.Hour))
+	tok, _ := mustToken(t, s, reuseKey, c, t0)
+	if *n != 3 {
+		t.Fatalf("signing: %d values checked, want 3", *n)
+	}
+	// Another map with the same values, as the next read of the store
+	// gives.
+	c2 := uncheckedClaims(session.Data{"user": raw(`"bob"`), "cart": raw(`[1,2,3]`), "n": raw(`1`)}, t0.Add(time.Hour))
+	again, _ := mustToken(t, s, reuseKey, c2, t0.Add(5*time.Second))
+	if again != tok {
+		t.Fatalf("unchanged unchecked session: not reused")
+	}
+	if *n != 3 {
+		t.Errorf("reused: %d more values checked, want none", *n-3)
+	}
+	// A change is checked again.
+	c2.Data["n"] = raw(`2`)
+	mustToken(t, s, reuseKey, c2, t0.Add(5*time.Second))
+	if *n != 6 {
+		t.Errorf("changed session: %d values checked in all, want 6", *n)
+	}
+}
+
+// Values that are not JSON but make the same payload bytes as a valid
+// session whose token is in the table for the same key are refused: the
+// reuse compares the values, not only their concatenation. So is a
+// value made invalid within the reuse window.
+func TestTokenReuseUncheckedRefusesInjection(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	exp := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name         string
+		valid, forge session.Data
+	}{
+		{"one value for two", session.Data{"a": raw(`1`), "x": raw(`2`)}, session.Data{"a": raw(`1,"x":2`)}},
+		{"as many values", session.Data{"a": raw(`{"b":1,"c":2}`), "d": raw(`1`), "e": raw(`2`)},
+			session.Data{"a": raw(`{"b":1`), "c": raw(`2}`), "d": raw(`1,"e":2`)}},
+		{"made invalid", session.Data{"a": raw(`"x"`), "b": raw(`1`)}, session.Data{"a": raw(`"x`), "b": raw(`1`)}},
+	} {
+		for _, checkedFirst := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/checked %v", tc.name, checkedFirst), func(t *testing.T) {
+				s := mustSigner(t, testSecret, time.Minute)
+				if same := payloadOf(s, tc.valid, exp) == payloadOf(s, tc.forge, exp); same != (tc.name != "made invalid") {
+					t.Fatalf("the forged session's payload is the same: %v", same)
+				}
+				c := uncheckedClaims(tc.valid, exp)
+				c.Checked = checkedFirst
+				tok, _ := mustToken(t, s, reuseKey, c, t0)
+				got, _, err := s.Token(reuseKey, uncheckedClaims(tc.forge, exp), t0.Add(time.Second))
+				if err == nil || got != "" {
+					t.Fatalf("forged values: token %q, error %v; want an error and no token", got, err)
+				}
+				// The valid session still gets its token.
+				if again, _ := mustToken(t, s, reuseKey, c, t0.Add(2*time.Second)); again != tok {
+					t.Errorf("the valid session's token was lost")
+				}
+			})
+		}
+	}
+}
+
+// payloadOf is the payload, without its times, of an unchecked session.
+func payloadOf(s *Signer, d session.Data, exp time.Time) string {
+	sc := s.scratch.Get().(*signScratch)
+	defer s.scratch.Put(sc)
+	c := uncheckedClaims(d, exp)
+	c.SID = s.SID(reuseKey)
+	if _, err := s.claims(sc, &c, false); err != nil {
+		panic(err)
+	}
+	return string(sc.q)
+}

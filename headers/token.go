@@ -188,7 +188,12 @@ type signScratch struct {
 	mac, sid hash.Hash // HMAC-SHA256 keyed with the secret, reset after use
 	// q is the payload without its times, p the whole payload.
 	q, p, sum []byte
-	keys      []string
+	// ends, when claims did not check the values, is where each value of
+	// data ends in q, in q's order: 2 bytes each, little-endian, the
+	// offset modulo 65536 (exact for the payloads Token keeps, which are
+	// far shorter). Token compares it with its entry's (reuse.go).
+	ends []byte
+	keys []string
 }
 
 // Sign returns the token for c issued at now: claims data, iat, exp (iat
@@ -200,7 +205,7 @@ type signScratch struct {
 func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 	sc := s.scratch.Get().(*signScratch)
 	defer s.scratch.Put(sc)
-	m, err := s.claims(sc, &c)
+	m, err := s.claims(sc, &c, !c.Checked)
 	if err != nil {
 		return "", err
 	}
@@ -209,10 +214,31 @@ func (s *Signer) Sign(c Claims, now time.Time) (string, error) {
 	return unsafe.String(unsafe.SliceData(tok), len(tok)), nil
 }
 
+// errNotJSON is the error of a session value that is not valid JSON.
+var errNotJSON = errors.New("session token: a session value is not valid JSON")
+
+// validValue reports whether a session value is valid JSON in UTF-8, the
+// check that keeps a stored value from adding claims of its own. A
+// variable so that tests can count its calls.
+var validValue = func(v []byte) bool { return utf8.Valid(v) && json.Valid(v) }
+
+// checkValues is validValue over every value of d.
+func checkValues(d session.Data) error {
+	for _, v := range d {
+		if !validValue(v) {
+			return errNotJSON
+		}
+	}
+	return nil
+}
+
 // claims writes c's payload but for its times to sc.q and returns where
 // the times go: the payload is sc.q[:m], then `,"iat":…,"exp":…`, then
-// sc.q[m:].
-func (s *Signer) claims(sc *signScratch, c *Claims) (int, error) {
+// sc.q[m:]. With check, it refuses a value that is not valid JSON in
+// UTF-8. Without check, when c is not Checked, it records in sc.ends where
+// each value ends, for the caller to check the values or to show they are
+// those of a token whose values were (Token).
+func (s *Signer) claims(sc *signScratch, c *Claims, check bool) (int, error) {
 	if c.HasSession && (c.SID == "" || c.ExpiresAt.IsZero()) {
 		return 0, errors.New("session token: a session needs a SID and an ExpiresAt")
 	}
@@ -220,11 +246,13 @@ func (s *Signer) claims(sc *signScratch, c *Claims) (int, error) {
 	slices.Sort(sc.keys)
 	defer clear(sc.keys) // keep no session's keys alive in the pool
 	p := append(sc.q[:0], `{"data":{`...)
+	ends := sc.ends[:0]
+	record := !check && !c.Checked
 	for i, k := range sc.keys {
 		v := c.Data[k]
-		if !c.Checked && (!utf8.Valid(v) || !json.Valid(v)) {
+		if check && !validValue(v) {
 			sc.q = p
-			return 0, errors.New("session token: a session value is not valid JSON")
+			return 0, errNotJSON
 		}
 		if i > 0 {
 			p = append(p, ',')
@@ -232,7 +260,11 @@ func (s *Signer) claims(sc *signScratch, c *Claims) (int, error) {
 		p = appendString(p, k)
 		p = append(p, ':')
 		p = append(p, v...)
+		if record {
+			ends = append(ends, byte(len(p)), byte(len(p)>>8))
+		}
 	}
+	sc.ends = ends
 	p = append(p, '}')
 	m := len(p)
 	p = append(p, `,"new":`...)
