@@ -115,10 +115,13 @@ func (s *Signer) Token(key string, c Claims, now time.Time) (tok, sid string, er
 	if e != nil && s.fresh(e.iat, now) && bytes.Equal(e.q, q) && (c.Checked || bytes.Equal(e.ends, sc.ends)) {
 		return e.tok, c.SID, nil
 	}
+	// ends: where q's values end, when they were not checked
+	var ends []byte
 	if !c.Checked {
 		if err := checkValues(c.Data); err != nil {
 			return "", "", err
 		}
+		ends = sc.ends
 	}
 	iat := now.Unix()
 	n := s.tokenLen(len(q), iat)
@@ -130,12 +133,12 @@ func (s *Signer) Token(key string, c Claims, now time.Time) (tok, sid string, er
 	// values' ends and token (which the request gets too), so that the
 	// entry refers to no request's memory, such as the Cookie header the
 	// key came from.
-	b := make([]byte, 0, len(key)+len(c.SID)+len(q)+len(sc.ends)+n)
-	b = append(append(append(append(b, key...), c.SID...), q...), sc.ends...)
+	b := make([]byte, 0, len(key)+len(c.SID)+len(q)+len(ends)+n)
+	b = append(append(append(append(b, key...), c.SID...), q...), ends...)
 	b = s.sign(b, sc, m, iat)
 	i, j := len(key), len(key)+len(c.SID)
 	k := j + len(q)
-	l := k + len(sc.ends)
+	l := k + len(ends)
 	ne := &reused{
 		key:  unsafe.String(unsafe.SliceData(b), i),
 		sid:  unsafe.String(unsafe.SliceData(b[i:]), j-i),

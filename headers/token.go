@@ -188,10 +188,11 @@ type signScratch struct {
 	mac, sid hash.Hash // HMAC-SHA256 keyed with the secret, reset after use
 	// q is the payload without its times, p the whole payload.
 	q, p, sum []byte
-	// ends, when claims did not check the values, is where each value of
-	// data ends in q, in q's order: 2 bytes each, little-endian, the
-	// offset modulo 65536 (exact for the payloads Token keeps, which are
-	// far shorter). Token compares it with its entry's (reuse.go).
+	// ends, when claims did not check the values of claims that are not
+	// Checked, is where each value of data ends in q, in q's order: 2
+	// bytes each, little-endian, the offset modulo 65536 (exact for the
+	// payloads Token keeps, which are far shorter). Token compares it with
+	// its entry's (reuse.go). Left as it was for Checked claims.
 	ends []byte
 	keys []string
 }
@@ -246,25 +247,26 @@ func (s *Signer) claims(sc *signScratch, c *Claims, check bool) (int, error) {
 	slices.Sort(sc.keys)
 	defer clear(sc.keys) // keep no session's keys alive in the pool
 	p := append(sc.q[:0], `{"data":{`...)
-	ends := sc.ends[:0]
-	record := !check && !c.Checked
+	if !c.Checked {
+		sc.ends = sc.ends[:0]
+	}
 	for i, k := range sc.keys {
 		v := c.Data[k]
-		if check && !validValue(v) {
-			sc.q = p
-			return 0, errNotJSON
-		}
 		if i > 0 {
 			p = append(p, ',')
 		}
 		p = appendString(p, k)
 		p = append(p, ':')
 		p = append(p, v...)
-		if record {
-			ends = append(ends, byte(len(p)), byte(len(p)>>8))
+		if !c.Checked {
+			if !check {
+				sc.ends = append(sc.ends, byte(len(p)), byte(len(p)>>8))
+			} else if !validValue(v) {
+				sc.q = p
+				return 0, errNotJSON
+			}
 		}
 	}
-	sc.ends = ends
 	p = append(p, '}')
 	m := len(p)
 	p = append(p, `,"new":`...)
