@@ -81,7 +81,10 @@ func newReuseTable() *reuseTable { return &reuseTable{seed: maphash.MakeSeed()} 
 // no stored session), reusing the token it issued for the same claims less
 // than ttl/reuseFraction ago. With c.HasSession and no c.SID, it fills in
 // the sid of key (from the table when it holds key). It returns the token
-// and the sid it signed.
+// and the sid it signed. Like Sign, it refuses claims that are not Checked
+// and hold a value that is not JSON in UTF-8, but checks them only when it
+// signs: a token it reuses holds the same values, checked when it was
+// signed.
 func (s *Signer) Token(key string, c Claims, now time.Time) (tok, sid string, err error) {
 	t := s.reuse
 	var slot *atomic.Pointer[reused]

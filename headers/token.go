@@ -188,11 +188,12 @@ type signScratch struct {
 	mac, sid hash.Hash // HMAC-SHA256 keyed with the secret, reset after use
 	// q is the payload without its times, p the whole payload.
 	q, p, sum []byte
-	// ends, when claims did not check the values of claims that are not
-	// Checked, is where each value of data ends in q, in q's order: 2
-	// bytes each, little-endian, the offset modulo 65536 (exact for the
-	// payloads Token keeps, which are far shorter). Token compares it with
-	// its entry's (reuse.go). Left as it was for Checked claims.
+	// ends is where each value of data ends in q, in q's order, written
+	// by claims for claims that are not Checked and that it did not check
+	// (Token's): 2 bytes each, little-endian, the offset modulo 65536
+	// (exact for the payloads Token keeps, which are far shorter). Token
+	// compares it with its entry's (reuse.go). Left as it was for Checked
+	// claims.
 	ends []byte
 	keys []string
 }
