@@ -2,9 +2,17 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-session/caddy-session/internal/testredis"
 )
 
 // Reads of an unchanged session get the same token while it is fresh; the
@@ -96,5 +104,47 @@ func TestTokenReuseThroughHandler(t *testing.T) {
 	}
 	if got, c, _ := do(cookie, nil); got == tok || c["new"] != true || c["sid"] != nil || len(c["data"].(map[string]any)) != 0 {
 		t.Errorf("after the session was deleted: claims %v", c)
+	}
+}
+
+// A value another writer puts straight into Redis, inside the reuse window
+// of a token whose claims it imitates, gets no token: `1,"x":2` under
+// field a concatenates to the same claims as the session {"a":1,"x":2}
+// the upstream just got a token for, but it is not JSON, so the request
+// is refused (500) rather than handed that token.
+func TestTokenReuseRefusesForeignValueInRedis(t *testing.T) {
+	srv := testredis.Start(t)
+	h := newHandler(t, &Handler{StoreRaw: json.RawMessage(fmt.Sprintf(`{"backend":"redis","addresses":[%q]}`, srv.Addr()))})
+	t0 := time.Now()
+	tokenClock = func() time.Time { return t0 }
+	t.Cleanup(func() { tokenClock = time.Now })
+	cookie := login(t, h, `{"a":1,"x":2}`)
+	read := func() (*http.Request, error) {
+		r := newRequest("GET", "/")
+		r.AddCookie(cookie)
+		up := &upstream{}
+		_, err := serve(t, h, r, nil, up)
+		return up.got, err
+	}
+	got, err := read()
+	if err != nil || got == nil {
+		t.Fatalf("read: %v", err)
+	}
+	if d := claimsOf(t, got)["data"].(map[string]any); d["a"] != float64(1) || d["x"] != float64(2) {
+		t.Fatalf("claims before: %v", d)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.HSet(ctx, "session:"+cookie.Value, "a", `1,"x":2`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HDel(ctx, "session:"+cookie.Value, "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err = read()
+	var he caddyhttp.HandlerError
+	if got != nil || !errors.As(err, &he) || he.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("a stored value that is not JSON, inside the reuse window: upstream called %v, error %v; want 500 and no upstream", got != nil, err)
 	}
 }
