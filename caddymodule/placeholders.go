@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -36,6 +37,10 @@ type reqSession struct {
 	// preloaded is set while a session matcher's load waits for the
 	// handler to take it; the handler takes it once.
 	preloaded bool
+	// now is when the session's load ended: the request's reading of the
+	// clock, which its token takes as its issue time; zero when the load
+	// read no clock.
+	now time.Time
 }
 
 // String keeps the state's contents out of {http.vars.*} and of anything

@@ -56,6 +56,7 @@ var (
 	_ session.Store         = (*Store)(nil)
 	_ session.CheckedValues = (*Store)(nil)
 	_ session.Instant       = (*Store)(nil)
+	_ session.LoaderAt      = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -64,20 +65,26 @@ func New() *Store {
 }
 
 // Load returns a copy of the session under key, unless it has expired.
-func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error) {
+func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, error) {
+	rec, ok, err := s.LoadAt(ctx, key, time.Now())
+	if ok && s.sealer == nil {
+		rec.Data = clone(rec.Data) // opened sealed data is a fresh copy already
+	}
+	return rec, ok, err
+}
+
+// LoadAt implements session.LoaderAt: the session under key unless it has
+// expired at now, as stored, with no copy. A stored map is immutable:
+// every Save stores a new map that nobody else holds (Set's values
+// copied), no call writes into a stored one, and Take hands out a copy.
+func (s *Store) LoadAt(_ context.Context, key string, now time.Time) (session.Record, bool, error) {
 	s.mu.Lock()
-	e, ok := s.live(key, time.Now())
+	e, ok := s.live(key, now)
 	s.mu.Unlock()
 	if !ok {
 		return session.Record{}, false, nil
 	}
-	// A stored map is never modified (Save makes a new one), so it is
-	// copied outside the lock; opened sealed data is a fresh copy already.
-	data := e.data
-	if s.sealer == nil {
-		data = clone(data)
-	}
-	return session.Record{Data: data, ExpiresAt: e.expiresAt}, true, nil
+	return session.Record{Data: e.data, ExpiresAt: e.expiresAt}, true, nil
 }
 
 // ValuesChecked implements session.CheckedValues: Save refuses a value
@@ -124,8 +131,9 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		}
 	}
 	// The session as the change leaves it, in a new map: a stored map is
-	// never modified, so that Load copies it outside the lock. Its size is
-	// checked before anything is written.
+	// never modified, so that Load copies it outside the lock and LoadAt
+	// hands it out as it is. Its size is checked before anything is
+	// written.
 	next := make(session.Data, len(e.data)+len(c.Set))
 	if c.Mode == session.ModeUpdate {
 		maps.Copy(next, e.data)
@@ -189,8 +197,8 @@ func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, err
 	if !ok {
 		return session.Record{}, false, nil
 	}
-	// A Load that found the entry before this Take may still be copying
-	// its map outside the lock: the taker gets its own copy to modify.
+	// Loads may still hold the stored map (LoadAt hands it out, Load
+	// copies it outside the lock): the taker gets its own copy to modify.
 	data := e.data
 	if s.sealer == nil {
 		data = clone(data)
