@@ -41,7 +41,7 @@ func TestHandlerAllocations(t *testing.T) {
 		cookie *http.Cookie
 		max    float64
 	}{
-		{"read", cookie, 9},
+		{"read", cookie, 6},
 		{"no cookie", nil, 5},
 	} {
 		own := run(true, tc.cookie) - run(false, tc.cookie)
