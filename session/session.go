@@ -176,7 +176,10 @@ func (m *Manager) load(ctx context.Context, cookie string, now time.Time) (*Sess
 		}
 	}
 	if m.Config.MaxSize > 0 {
-		n := Size(rec.Data)
+		n := rec.Size
+		if n == 0 {
+			n = Size(rec.Data)
+		}
 		if n > m.Config.MaxSize {
 			s.oversize = n
 			return s.empty(), nil

@@ -56,6 +56,9 @@ type Record struct {
 	// stores that can write in one step when that value is still the one
 	// stored (Change.Base); nil for the others.
 	Version []byte
+	// Size is Size(Data) when the store knows it without a walk (it
+	// measured the session when it stored it); 0 when it does not.
+	Size int
 }
 
 // Mode says how a Change relates to what is already stored.

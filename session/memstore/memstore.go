@@ -42,6 +42,7 @@ type state struct {
 
 type entry struct {
 	data      session.Data
+	size      int // session.Size(data), measured when it was stored
 	expiresAt time.Time
 	// created and modified date the session for its user's index.
 	created, modified time.Time
@@ -84,7 +85,7 @@ func (s *Store) LoadAt(_ context.Context, key string, now time.Time) (session.Re
 	if !ok {
 		return session.Record{}, false, nil
 	}
-	return session.Record{Data: e.data, ExpiresAt: e.expiresAt}, true, nil
+	return session.Record{Data: e.data, ExpiresAt: e.expiresAt, Size: e.size}, true, nil
 }
 
 // ValuesChecked implements session.CheckedValues: Save refuses a value
@@ -145,12 +146,14 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		next[k] = bytes.Clone(v)
 	}
 	maps.Copy(next, counters)
-	if err := c.CheckSize(next); err != nil {
-		return false, err
+	// Measured once, for the limit and for the loads that check theirs.
+	size := session.Size(next)
+	if c.MaxSize > 0 && size > c.MaxSize {
+		return false, &session.LimitError{What: "session size", Size: size, Limit: c.MaxSize}
 	}
 	old, stored := s.entries[key]
 	was := s.owners(old, stored)
-	e.data = next
+	e.data, e.size = next, size
 	if !c.ExpiresAt.IsZero() {
 		e.expiresAt = c.ExpiresAt
 	}

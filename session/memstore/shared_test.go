@@ -232,3 +232,31 @@ func TestSaveChecksUncheckedChanges(t *testing.T) {
 		t.Errorf("a Checked change was checked again: %v", err)
 	}
 }
+
+// LoadAt tells the session's size, measured when it was stored, so that
+// a read under max_session_size need not walk the session; it is the
+// size of what LoadAt hands out, after every kind of change.
+func TestLoadAtKnowsTheSize(t *testing.T) {
+	ctx := t.Context()
+	s := memstore.New()
+	key := session.NewKey()
+	later := time.Now().Add(time.Hour)
+	for i, c := range []session.Change{
+		{Mode: session.ModeCreate, Set: session.Data{"a": []byte(`"x"`), "n": []byte(`1`)}, ExpiresAt: later},
+		{Mode: session.ModeUpdate, Set: session.Data{"b\n": []byte(`[1,2,3]`)}},
+		{Mode: session.ModeUpdate, Incr: map[string]int64{"n": 1000}},
+		{Mode: session.ModeUpdate, Delete: []string{"a"}},
+		{Mode: session.ModeReplace, Set: session.Data{"c": []byte(`{"d":null}`)}, ExpiresAt: later},
+	} {
+		if _, err := s.Save(ctx, key, c); err != nil {
+			t.Fatal(err)
+		}
+		rec, ok, err := s.LoadAt(ctx, key, time.Now())
+		if err != nil || !ok {
+			t.Fatalf("change %d: LoadAt %v %v", i, ok, err)
+		}
+		if want := session.Size(rec.Data); rec.Size != want {
+			t.Errorf("change %d: Size %d, want %d", i, rec.Size, want)
+		}
+	}
+}
