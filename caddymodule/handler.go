@@ -541,7 +541,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			}
 			return h.servePassed(w, r, next, cookieValue, err)
 		}
-		rw.state = reqSession{h: h, sess: sess, cookie: cookieValue, now: now}
+		rw.state = reqSession{h: h, sess: sess, cookie: cookieValue, loadedAt: unixNano(now)}
 	}
 	rw.state.expose(r)
 	if !h.PassCookie && cookieValue != "" {
@@ -674,7 +674,7 @@ func (h *Handler) preload(r *http.Request, cookie string) (*reqSession, error) {
 			return nil, caddyhttp.Error(http.StatusServiceUnavailable, err)
 		}
 	} else {
-		s.sess, s.now = sess, now
+		s.sess, s.loadedAt = sess, unixNano(now)
 	}
 	if ce := h.logger.Check(zap.DebugLevel, "session matcher ran before the session handler: session loaded for both"); ce != nil {
 		ce.Write(zap.String("store", h.storeLabel))
@@ -695,7 +695,7 @@ func (h *Handler) servePassed(w http.ResponseWriter, r *http.Request, next caddy
 	if !h.PassCookie && cookieValue != "" {
 		removeCookie(r.Header, h.cookie.Name)
 	}
-	token, _, err := h.signer.Token("", headers.Claims{New: true, StoreError: true}, tokenTime(time.Time{}))
+	token, _, err := h.signer.Token("", headers.Claims{New: true, StoreError: true}, tokenTime(0))
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
 	}
@@ -721,16 +721,25 @@ func (h *Handler) stripRequest(r *http.Request) {
 // nil: the request's own reading of the clock (tokenTime).
 var tokenClock func() time.Time
 
-// tokenTime is when a token is issued: now, the request's reading of the
-// clock when it has one (its load's end), else the clock's.
-func tokenTime(now time.Time) time.Time {
+// tokenTime is when a token is issued: loadedAt (unix nanoseconds), the
+// request's reading of the clock when it has one (its load's end), else
+// the clock's.
+func tokenTime(loadedAt int64) time.Time {
 	if tokenClock != nil {
 		return tokenClock()
 	}
-	if now.IsZero() {
+	if loadedAt == 0 {
 		return time.Now()
 	}
-	return now
+	return time.Unix(0, loadedAt)
+}
+
+// unixNano is t in unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // token is the upstream's token for s: the one issued a moment ago for the
@@ -748,7 +757,7 @@ func (h *Handler) token(s *reqSession) (string, error) {
 		c.IdleExpiresAt = sess.IdleExpiresAt()
 		c.AbsoluteExpiresAt = sess.AbsoluteExpiresAt()
 	}
-	tok, sid, err := h.signer.Token(key, c, tokenTime(s.now))
+	tok, sid, err := h.signer.Token(key, c, tokenTime(s.loadedAt))
 	if err == nil && key != "" {
 		s.sid = sid
 	}
