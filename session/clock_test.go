@@ -53,3 +53,26 @@ func TestLoadAllocatesOnlyTheSession(t *testing.T) {
 		t.Errorf("LoadAt allocates %v times; want 1 (the Session)", n)
 	}
 }
+
+// BrowserClose, which the token asks on every request, reads no clock,
+// and answers as before for every kind of expiry.
+func TestBrowserCloseReadsNoClock(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  session.Config
+		d    session.Data
+		want bool
+	}{
+		{session.Config{}, data("a", "1"), false},
+		{session.Config{ExpireAtBrowserClose: true}, data("a", "1"), true},
+		{session.Config{}, data(session.ExpiryKey, "0"), true},
+		{session.Config{ExpireAtBrowserClose: true}, data(session.ExpiryKey, "60"), false},
+		{session.Config{ExpireAtBrowserClose: true}, data(session.ExpiryKey, `"2030-01-02T03:04:05"`), false},
+		{session.Config{ExpireAtBrowserClose: true}, data(session.ExpiryKey, `"garbage"`), true},
+	} {
+		m, _ := newManager(t, tc.cfg)
+		m.Now = func() time.Time { t.Fatal("BrowserClose read the Manager's clock"); return time.Time{} }
+		if got := m.BrowserClose(tc.d); got != tc.want {
+			t.Errorf("%+v %s: BrowserClose %v, want %v", tc.cfg, tc.d[session.ExpiryKey], got, tc.want)
+		}
+	}
+}
