@@ -169,6 +169,9 @@ func (m *Manager) plan(s *Session, u *Update, now time.Time, minted bool) (plan,
 		} else {
 			p.change = u.deltaFrom(s)
 			p.change.ExpiresAt = expiresAt
+			// What the delta makes of the session as loaded, for a
+			// store that still holds exactly that (Change.View).
+			p.change.From, p.change.View = s.data, view
 		}
 		if modified {
 			// The store checks the limit again against what concurrent

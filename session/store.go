@@ -114,6 +114,15 @@ type Change struct {
 	// writes nothing. The Manager checks the session as its request loaded
 	// it; only the store sees what concurrent requests added since.
 	MaxSize int
+	// View, with From, is what the change makes of the session as
+	// loaded (ModeUpdate): From is the loaded Record's Data, as the store
+	// handed it out, and View a map of its own holding From with the
+	// change applied. A store whose stored data is still From itself (the
+	// same map: memstore's LoadAt hands out its stored, immutable maps)
+	// may store View as it is instead of applying the change to a copy,
+	// when the change has no Incr; the caller hands View and its values
+	// over and writes none of them again. Other stores ignore both.
+	From, View Data
 	// Checked says that every value of Set is known to be JSON in UTF-8,
 	// so a CheckedValues store need not run CheckValues: the Manager sets
 	// it on the Changes it makes of an Update whose parser checked its

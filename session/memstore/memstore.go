@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -135,17 +136,24 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 	// never modified, so that Load copies it outside the lock and LoadAt
 	// hands it out as it is. Its size is checked before anything is
 	// written.
-	next := make(session.Data, len(e.data)+len(c.Set))
-	if c.Mode == session.ModeUpdate {
-		maps.Copy(next, e.data)
-		for _, k := range c.Delete {
-			delete(next, k)
+	var next session.Data
+	if c.Mode == session.ModeUpdate && len(c.Incr) == 0 && c.View != nil && sameMap(c.From, e.data) {
+		// The session is still the one the caller loaded, and View is
+		// what the change makes of it, handed over: no second copy.
+		next = c.View
+	} else {
+		next = make(session.Data, len(e.data)+len(c.Set))
+		if c.Mode == session.ModeUpdate {
+			maps.Copy(next, e.data)
+			for _, k := range c.Delete {
+				delete(next, k)
+			}
 		}
+		for k, v := range c.Set {
+			next[k] = bytes.Clone(v)
+		}
+		maps.Copy(next, counters)
 	}
-	for k, v := range c.Set {
-		next[k] = bytes.Clone(v)
-	}
-	maps.Copy(next, counters)
 	// Measured once, for the limit and for the loads that check theirs.
 	size := session.Size(next)
 	if c.MaxSize > 0 && size > c.MaxSize {
@@ -247,6 +255,13 @@ func (s *Store) live(key string, now time.Time) (entry, bool) {
 		return entry{}, false
 	}
 	return s.open(key, e)
+}
+
+// sameMap reports whether a and b are one map (not two equal ones), and
+// not empty. A stored map is never written into, so a caller's From that
+// is the stored map says the session has not changed since its load.
+func sameMap(a, b session.Data) bool {
+	return len(a) > 0 && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // clone copies d in two allocations: the map, and one array that holds

@@ -260,3 +260,63 @@ func TestLoadAtKnowsTheSize(t *testing.T) {
 		}
 	}
 }
+
+// A Change whose From is still the stored map stores its View as it is
+// (no second copy); one whose From is stale (the session changed since
+// its load) is applied to what is stored, View ignored, so a concurrent
+// write survives.
+func TestSaveTakesTheViewOfAnUnchangedSession(t *testing.T) {
+	ctx := t.Context()
+	s := memstore.New()
+	key := session.NewKey()
+	later := time.Now().Add(time.Hour)
+	if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeCreate, Set: session.Data{"a": []byte(`1`)}, ExpiresAt: later}); err != nil {
+		t.Fatal(err)
+	}
+	loaded, _, _ := s.LoadAt(ctx, key, time.Now())
+	view := session.Data{"a": []byte(`1`), "b": []byte(`2`)}
+	if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"b": []byte(`2`)}, From: loaded.Data, View: view}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := s.LoadAt(ctx, key, time.Now())
+	if !sameMapForTest(got.Data, view) {
+		t.Errorf("an unchanged session's View was copied: stored %q", got.Data)
+	}
+	// Stale: loaded before another write.
+	stale := got.Data
+	if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"c": []byte(`3`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(ctx, key, session.Change{Mode: session.ModeUpdate, Set: session.Data{"d": []byte(`4`)}, From: stale, View: session.Data{"a": []byte(`1`), "b": []byte(`2`), "d": []byte(`4`)}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ = s.LoadAt(ctx, key, time.Now())
+	if want := (session.Data{"a": []byte(`1`), "b": []byte(`2`), "c": []byte(`3`), "d": []byte(`4`)}); !equalData(got.Data, want) {
+		t.Errorf("a stale View was stored: %q, want %q", got.Data, want)
+	}
+	// Two requests through the Manager, each setting its own field on
+	// the session both loaded: both fields survive.
+	m := &session.Manager{Store: s, Config: session.Config{Age: time.Hour}}
+	r1, _ := m.Load(ctx, key)
+	r2, _ := m.Load(ctx, key)
+	for i, r := range []*session.Session{r1, r2} {
+		f := []string{"x", "y"}[i]
+		if _, err := m.Commit(ctx, r, &session.Update{Set: session.Data{f: []byte(`true`)}, Checked: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, _ = s.LoadAt(ctx, key, time.Now())
+	if string(got.Data["x"]) != "true" || string(got.Data["y"]) != "true" {
+		t.Errorf("concurrent requests' fields: %q", got.Data)
+	}
+}
+
+func sameMapForTest(a, b session.Data) bool {
+	if len(a) == 0 || len(a) != len(b) {
+		return false
+	}
+	a["\x00probe"] = nil // the stored map is never written but by this test
+	_, same := b["\x00probe"]
+	delete(a, "\x00probe")
+	return same
+}
