@@ -100,7 +100,7 @@ func BenchmarkServeHTTPReadUnreused(b *testing.B) {
 	t0 := time.Now()
 	var at time.Duration
 	tokenClock = func() time.Time { return t0.Add(at) }
-	b.Cleanup(func() { tokenClock = time.Now })
+	b.Cleanup(func() { tokenClock = nil })
 	up := &benchUpstream{}
 	b.ReportAllocs()
 	for b.Loop() {

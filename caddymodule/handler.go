@@ -534,14 +534,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		rw.state = *pre // a session matcher ahead of this handler loaded it
 		rw.state.h, rw.state.preloaded = h, false
 	} else {
-		sess, err := h.load(r, cookieValue)
+		sess, now, err := h.load(r, cookieValue)
 		if err != nil {
 			if h.OnStoreError != "pass" {
 				return h.storeError(w, err)
 			}
 			return h.servePassed(w, r, next, cookieValue, err)
 		}
-		rw.state = reqSession{h: h, sess: sess, cookie: cookieValue}
+		rw.state = reqSession{h: h, sess: sess, cookie: cookieValue, loadedAt: unixNano(now)}
 	}
 	rw.state.expose(r)
 	if !h.PassCookie && cookieValue != "" {
@@ -576,8 +576,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 // load loads the session cookie names within store_timeout, and counts
-// and logs what it found.
-func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error) {
+// and logs what it found. now is when the load ended, the request's
+// reading of the clock for what follows (its token); zero when the clock
+// was not read (no cookie, so no store call).
+//
+// The clock is read twice, at the start and the end, for the load timer:
+// the start is also the instant the session's expiry and timeouts are
+// judged at (Manager.LoadAt, and the store's own expiry check), the end
+// dates the store's health.
+func (h *Handler) load(r *http.Request, cookie string) (sess *session.Session, now time.Time, err error) {
 	h.followTransport(r)
 	if cookie == "" {
 		// No store call: nothing to bound, time or count.
@@ -587,15 +594,16 @@ func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error)
 				ce.Write(zap.String("store", h.storeLabel), zap.String("outcome", "none"))
 			}
 		}
-		return sess, err
+		return sess, time.Time{}, err
 	}
 	ctx, cancel := r.Context(), context.CancelFunc(nil)
 	if !h.instant { // a store that may wait: bounded by store_timeout
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 	}
 	start := time.Now()
-	sess, err := h.manager.Load(ctx, cookie)
-	took := time.Since(start)
+	sess, err = h.manager.LoadAt(ctx, cookie, start)
+	now = time.Now()
+	took := now.Sub(start)
 	if cancel != nil {
 		cancel()
 	}
@@ -612,16 +620,16 @@ func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error)
 		h.metrics.loadError.Inc()
 		h.metrics.storeError("load", err)
 		h.logStoreError("load", took, err)
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	h.health.ok()
+	h.health.ok(now)
 	if !sess.IsNew() {
 		h.metrics.hit.Inc()
 		h.metrics.size.Observe(float64(sess.Size()))
 		if ce := h.logger.Check(zap.DebugLevel, "cookie named a live session: loaded"); ce != nil {
 			ce.Write(zap.String("sid", h.signer.SID(sess.Key())), zap.String("store", h.storeLabel), zap.String("outcome", "hit"), zap.Duration("duration", took))
 		}
-		return sess, nil
+		return sess, now, nil
 	}
 	h.metrics.miss.Inc()
 	switch {
@@ -643,7 +651,7 @@ func (h *Handler) load(r *http.Request, cookie string) (*session.Session, error)
 			ce.Write(zap.String("sid", h.signer.SID(cookie)), zap.String("store", h.storeLabel), zap.String("outcome", "miss"), zap.Duration("duration", took))
 		}
 	}
-	return sess, nil
+	return sess, now, nil
 }
 
 // preload loads the request's session for a session matcher that runs
@@ -660,13 +668,13 @@ func (h *Handler) preload(r *http.Request, cookie string) (*reqSession, error) {
 		}
 	}
 	s := &reqSession{h: h, cookie: cookie, preloaded: true}
-	sess, err := h.load(r, cookie)
+	sess, now, err := h.load(r, cookie)
 	if err != nil {
 		if h.OnStoreError != "pass" {
 			return nil, caddyhttp.Error(http.StatusServiceUnavailable, err)
 		}
 	} else {
-		s.sess = sess
+		s.sess, s.loadedAt = sess, unixNano(now)
 	}
 	if ce := h.logger.Check(zap.DebugLevel, "session matcher ran before the session handler: session loaded for both"); ce != nil {
 		ce.Write(zap.String("store", h.storeLabel))
@@ -687,7 +695,7 @@ func (h *Handler) servePassed(w http.ResponseWriter, r *http.Request, next caddy
 	if !h.PassCookie && cookieValue != "" {
 		removeCookie(r.Header, h.cookie.Name)
 	}
-	token, _, err := h.signer.Token("", headers.Claims{New: true, StoreError: true}, tokenClock())
+	token, _, err := h.signer.Token("", headers.Claims{New: true, StoreError: true}, tokenTime(0))
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing session token: %w", err))
 	}
@@ -709,8 +717,30 @@ func (h *Handler) stripRequest(r *http.Request) {
 	}
 }
 
-// tokenClock is the time tokens are issued at; tests move it.
-var tokenClock = time.Now
+// tokenClock, when set, is the time tokens are issued at; tests move it.
+// nil: the request's own reading of the clock (tokenTime).
+var tokenClock func() time.Time
+
+// tokenTime is when a token is issued: loadedAt (unix nanoseconds), the
+// request's reading of the clock when it has one (its load's end), else
+// the clock's.
+func tokenTime(loadedAt int64) time.Time {
+	if tokenClock != nil {
+		return tokenClock()
+	}
+	if loadedAt == 0 {
+		return time.Now()
+	}
+	return time.Unix(0, loadedAt)
+}
+
+// unixNano is t in unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
 
 // token is the upstream's token for s: the one issued a moment ago for the
 // same claims when there is one (headers.Signer.Token), and s's sid.
@@ -727,7 +757,7 @@ func (h *Handler) token(s *reqSession) (string, error) {
 		c.IdleExpiresAt = sess.IdleExpiresAt()
 		c.AbsoluteExpiresAt = sess.AbsoluteExpiresAt()
 	}
-	tok, sid, err := h.signer.Token(key, c, tokenClock())
+	tok, sid, err := h.signer.Token(key, c, tokenTime(s.loadedAt))
 	if err == nil && key != "" {
 		s.sid = sid
 	}

@@ -32,9 +32,16 @@ type storeHealth struct {
 	lastMsg   string
 }
 
-func (s *storeHealth) ok() {
-	s.failures.Store(0)
-	s.lastOK.Store(time.Now().UnixMilli())
+// ok records a store call that succeeded at now. Each store skips a
+// write that would change nothing, so that requests on several cores do
+// not contend for the line on every call.
+func (s *storeHealth) ok(now time.Time) {
+	if s.failures.Load() != 0 {
+		s.failures.Store(0)
+	}
+	if ms := now.UnixMilli(); s.lastOK.Load() != ms {
+		s.lastOK.Store(ms)
+	}
 }
 
 func (s *storeHealth) failed(err error) {

@@ -36,6 +36,11 @@ type reqSession struct {
 	// preloaded is set while a session matcher's load waits for the
 	// handler to take it; the handler takes it once.
 	preloaded bool
+	// loadedAt is when the session's load ended, in unix nanoseconds
+	// (8 bytes, where a time.Time takes 24 and moves responseWriter to a
+	// larger size class): the request's reading of the clock, which its
+	// token takes as its issue time; 0 when the load read no clock.
+	loadedAt int64
 }
 
 // String keeps the state's contents out of {http.vars.*} and of anything

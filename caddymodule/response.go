@@ -56,9 +56,9 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 	timed := !upd.Empty() || h.SaveEveryRequest || h.IdleTimeout > 0 || h.AbsoluteTimeout > 0
 	var start, end time.Time
 	if timed {
-		start = time.Now()
+		start = time.Now() // also the instant the commit is decided at
 	}
-	res, err := h.manager.Commit(ctx, st.sess, upd)
+	res, err := h.manager.CommitAt(ctx, st.sess, upd, start)
 	var took time.Duration
 	if timed {
 		end = time.Now() // the cookie's Expires counts from it too
@@ -94,7 +94,10 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 		h.logStoreError("save", took, err)
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
-	h.health.ok()
+	if end.IsZero() {
+		end = time.Now()
+	}
+	h.health.ok(end)
 	switch res.Cookie {
 	case session.CookieSet:
 		c := h.cookieFor(rw.r)
@@ -102,9 +105,6 @@ func (h *Handler) commit(rw *responseWriter, status int) error {
 		if !res.BrowserClose {
 			if secs := int(res.Age / time.Second); secs > 0 {
 				c.MaxAge = secs
-				if end.IsZero() {
-					end = time.Now()
-				}
 				c.Expires = end.Add(res.Age).UTC()
 			} else {
 				c.MaxAge = -1 // an expiry in the past ends the cookie now

@@ -79,6 +79,15 @@ func (p *pooledStore) LoadsInstantly() bool {
 	return ok && i.LoadsInstantly()
 }
 
+// LoadAt forwards session.LoaderAt: the shared store's read-only load at
+// the request's clock reading, or its Load when it has none.
+func (p *pooledStore) LoadAt(ctx context.Context, key string, now time.Time) (session.Record, bool, error) {
+	if l, ok := p.Store.(session.LoaderAt); ok {
+		return l.LoadAt(ctx, key, now)
+	}
+	return p.Store.Load(ctx, key)
+}
+
 // Cleanup releases the shared store; the last config holding it closes it.
 func (p *pooledStore) Cleanup() error {
 	_, err := pool.Delete(p.poolKey)

@@ -26,7 +26,7 @@ func TestTokenReuseThroughHandler(t *testing.T) {
 	t0 := time.Now()
 	var at time.Duration
 	tokenClock = func() time.Time { return t0.Add(at) }
-	t.Cleanup(func() { tokenClock = time.Now })
+	t.Cleanup(func() { tokenClock = nil })
 	cookie := login(t, h, `{"user":"bob","n":1}`)
 	// do makes one request with cookie, the upstream answering with
 	// update; it returns the token the upstream got, its claims and the

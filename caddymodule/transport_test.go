@@ -67,7 +67,7 @@ func TestDefaultSizeFollowsTransport(t *testing.T) {
 			srv := &caddyhttp.Server{Routes: tc.routes(h)}
 			r := httptest.NewRequest("GET", "/", nil)
 			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ServerCtxKey, srv))
-			if _, err := h.load(r, ""); err != nil {
+			if _, _, err := h.load(r, ""); err != nil {
 				t.Fatal(err)
 			}
 			if got := h.manager.Config.MaxSize; got != tc.max {
@@ -81,7 +81,7 @@ func TestDefaultSizeFollowsTransport(t *testing.T) {
 		srv := &caddyhttp.Server{Routes: routes(h, php())}
 		r := httptest.NewRequest("GET", "/", nil)
 		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ServerCtxKey, srv))
-		if _, err := h.load(r, ""); err != nil {
+		if _, _, err := h.load(r, ""); err != nil {
 			t.Fatal(err)
 		}
 		if got := h.manager.Config.MaxSize; got != 1000 {

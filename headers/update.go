@@ -238,6 +238,8 @@ func (n Names) ParseUpdate(h http.Header) (*session.Update, error) {
 		}
 	}
 	u.Expiry = expiry
+	// Every value of Set came out of compactJSON: JSON in UTF-8.
+	u.Checked = true
 	if v, ok := u.Set[session.ExpiryKey]; ok {
 		// Django's own key for set_expiry: the same rules as the Expiry
 		// header, so that it can neither overflow nor hold what no

@@ -241,6 +241,14 @@ func TestParseUpdate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseUpdate: %v", err)
 			}
+			if got != nil {
+				// Every value of Set came out of the JSON check: the
+				// store need not check them again.
+				if !got.Checked {
+					t.Errorf("ParseUpdate did not mark its update Checked")
+				}
+				got.Checked = false
+			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ParseUpdate =\n %s\nwant\n %s", dump(got), dump(tt.want))
 			}

@@ -61,9 +61,11 @@ func (m *Manager) ExpiryAge(d Data) time.Duration {
 }
 
 // BrowserClose reports whether the session's cookie should expire when the
-// browser closes (Django's get_expire_at_browser_close).
+// browser closes (Django's get_expire_at_browser_close). It reads no
+// clock: only the age of an expiry time depends on now, never whether the
+// cookie ends with the browser (the token asks on every request).
 func (m *Manager) BrowserClose(d Data) bool {
-	_, browserClose := m.expiry(d, m.now())
+	_, browserClose := m.expiry(d, time.Time{})
 	return browserClose
 }
 

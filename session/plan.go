@@ -164,11 +164,14 @@ func (m *Manager) plan(s *Session, u *Update, now time.Time, minted bool) (plan,
 		expiresAt, age := m.clampExpiry(view, now, age)
 		p.step, p.done = stepSave, Result{Cookie: CookieSet, Key: oldKey, Age: age, BrowserClose: browserClose}
 		if u.Clear {
-			p.change = Change{Mode: ModeReplace, Set: view, ExpiresAt: expiresAt}
+			p.change = Change{Mode: ModeReplace, Set: view, ExpiresAt: expiresAt, Checked: u.Checked}
 			p.emptied = p.done // a replace with data left keeps the cookie
 		} else {
 			p.change = u.deltaFrom(s)
 			p.change.ExpiresAt = expiresAt
+			// What the delta makes of the session as loaded, for a
+			// store that still holds exactly that (Change.View).
+			p.change.From, p.change.View = s.data, view
 		}
 		if modified {
 			// The store checks the limit again against what concurrent

@@ -128,6 +128,21 @@ func (s *Session) Oversize() int { return s.oversize }
 // value, "" when absent. A malformed value, an unknown key and an expired
 // session all give a new, empty session; only a store failure is an error.
 func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
+	return m.load(ctx, cookie, time.Time{})
+}
+
+// LoadAt is Load with the clock read by the caller: now decides whether
+// the session has expired or timed out, and a LoaderAt store checks its
+// expiry at now too, so that a request that reads the clock for its
+// own purposes (a load timer, its token) need not have it read again.
+// Manager.Now is not consulted.
+func (m *Manager) LoadAt(ctx context.Context, cookie string, now time.Time) (*Session, error) {
+	return m.load(ctx, cookie, now)
+}
+
+// load is Load at now; a zero now is read from the clock when needed
+// (only when the store is asked).
+func (m *Manager) load(ctx context.Context, cookie string, now time.Time) (*Session, error) {
 	s := &Session{CookieKey: cookie}
 	if _, minted := m.Store.(Minter); minted {
 		if cookie == "" {
@@ -136,11 +151,22 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 	} else if !m.ValidKey(cookie) {
 		return s.empty(), nil
 	}
-	rec, ok, err := m.Store.Load(ctx, cookie)
+	if now.IsZero() {
+		now = m.now()
+	}
+	var (
+		rec Record
+		ok  bool
+		err error
+	)
+	if cl, clocked := m.Store.(LoaderAt); clocked {
+		rec, ok, err = cl.LoadAt(ctx, cookie, now)
+	} else {
+		rec, ok, err = m.Store.Load(ctx, cookie)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading session: %w", err)
 	}
-	now := m.now()
 	if !ok || len(rec.Data) == 0 || !rec.ExpiresAt.After(now) {
 		return s.empty(), nil
 	}
@@ -150,7 +176,10 @@ func (m *Manager) Load(ctx context.Context, cookie string) (*Session, error) {
 		}
 	}
 	if m.Config.MaxSize > 0 {
-		n := Size(rec.Data)
+		n := rec.Size
+		if n == 0 {
+			n = Size(rec.Data)
+		}
 		if n > m.Config.MaxSize {
 			s.oversize = n
 			return s.empty(), nil
@@ -233,6 +262,14 @@ func (m *Manager) IsRead(s *Session, u *Update) bool {
 // key and storing the new one loses the session (the error says so; the
 // old key is restored when the store still answers).
 func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, error) {
+	return m.CommitAt(ctx, s, u, time.Time{})
+}
+
+// CommitAt is Commit with the clock read by the caller: now dates the
+// session's expiry and its timeouts (Manager.Now is not consulted). A zero
+// now reads the clock. Logouts and the stores' own stamps read the clock
+// afresh: their order against revocation marks needs it.
+func (m *Manager) CommitAt(ctx context.Context, s *Session, u *Update, now time.Time) (Result, error) {
 	if u == nil {
 		u = &Update{}
 	}
@@ -242,7 +279,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 	if _, ok := m.Store.(Revoker); ok {
 		ctx = TrackTakes(ctx) // revoke.go: a create after a take is checked
 	}
-	res, err := m.commit(ctx, s, u)
+	res, err := m.commitAt(ctx, s, u, now)
 	if err == nil && m.Config.MaxSessionsPerUser > 0 && res.Cookie == CookieSet {
 		m.evict(ctx, s, u, res.Key)
 	}
@@ -250,8 +287,15 @@ func (m *Manager) Commit(ctx context.Context, s *Session, u *Update) (Result, er
 }
 
 func (m *Manager) commit(ctx context.Context, s *Session, u *Update) (Result, error) {
+	return m.commitAt(ctx, s, u, time.Time{})
+}
+
+func (m *Manager) commitAt(ctx context.Context, s *Session, u *Update, now time.Time) (Result, error) {
+	if now.IsZero() {
+		now = m.now()
+	}
 	mt, minted := m.Store.(Minter)
-	p, err := m.plan(s, u, m.now(), minted)
+	p, err := m.plan(s, u, now, minted)
 	if err != nil {
 		return Result{}, err
 	}
@@ -281,9 +325,9 @@ func (m *Manager) execute(ctx context.Context, p plan, mt Minter) (Result, error
 		if len(p.view) == 0 {
 			return p.emptied, nil
 		}
-		return m.createResult(ctx, p.view, p.now)
+		return m.createResult(ctx, p.view, p.now, p.update.Checked)
 	case stepCreate:
-		return m.createResult(ctx, p.view, p.now)
+		return m.createResult(ctx, p.view, p.now, p.update.Checked)
 	case stepCycle:
 		return m.cycle(ctx, p.key, p.update, p.now, p.emptied)
 	case stepDelete:
@@ -327,7 +371,7 @@ func (m *Manager) cycle(ctx context.Context, oldKey string, u *Update, now time.
 	if userEmpty(data) {
 		return emptied, nil
 	}
-	res, err := m.createResult(ctx, data, now)
+	res, err := m.createResult(ctx, data, now, u.Checked)
 	if err != nil && len(rec.Data) > 0 {
 		// Put the old session back, so that a store hiccup does not log
 		// the user out; if even that fails, the session is lost.
@@ -339,10 +383,11 @@ func (m *Manager) cycle(ctx context.Context, oldKey string, u *Update, now time.
 }
 
 // createResult stores data under a fresh key and says to send its cookie.
-func (m *Manager) createResult(ctx context.Context, data Data, now time.Time) (Result, error) {
+// checked: every value of data is known to be JSON in UTF-8 (Change.Checked).
+func (m *Manager) createResult(ctx context.Context, data Data, now time.Time, checked bool) (Result, error) {
 	age, browserClose := m.expiry(data, now)
 	expiresAt, age := m.clampExpiry(data, now, age)
-	key, err := m.create(ctx, data, expiresAt)
+	key, err := m.create(ctx, data, expiresAt, checked)
 	if err != nil {
 		return Result{}, err
 	}
@@ -363,10 +408,10 @@ func (m *Manager) save(ctx context.Context, key string, c Change) (bool, error) 
 	return left, nil
 }
 
-func (m *Manager) create(ctx context.Context, data Data, expiresAt time.Time) (string, error) {
+func (m *Manager) create(ctx context.Context, data Data, expiresAt time.Time, checked bool) (string, error) {
 	for range maxCreateAttempts {
 		key := m.newKey()
-		_, err := m.Store.Save(ctx, key, Change{Mode: ModeCreate, Set: data, ExpiresAt: expiresAt, MaxSize: m.Config.MaxSize})
+		_, err := m.Store.Save(ctx, key, Change{Mode: ModeCreate, Set: data, ExpiresAt: expiresAt, MaxSize: m.Config.MaxSize, Checked: checked})
 		if errors.Is(err, ErrKeyExists) {
 			continue
 		}

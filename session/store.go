@@ -56,6 +56,9 @@ type Record struct {
 	// stores that can write in one step when that value is still the one
 	// stored (Change.Base); nil for the others.
 	Version []byte
+	// Size is Size(Data) when the store knows it without a walk (it
+	// measured the session when it stored it); 0 when it does not.
+	Size int
 }
 
 // Mode says how a Change relates to what is already stored.
@@ -111,6 +114,22 @@ type Change struct {
 	// writes nothing. The Manager checks the session as its request loaded
 	// it; only the store sees what concurrent requests added since.
 	MaxSize int
+	// View, with From, is what the change makes of the session as
+	// loaded (ModeUpdate): From is the loaded Record's Data, as the store
+	// handed it out, and View a map of its own holding From with the
+	// change applied. A store whose stored data is still From itself (the
+	// same map: memstore's LoadAt hands out its stored, immutable maps)
+	// may store View as it is instead of applying the change to a copy,
+	// when the change has no Incr; the caller hands View and its values
+	// over and writes none of them again. Other stores ignore both.
+	From, View Data
+	// Checked says that every value of Set is known to be JSON in UTF-8,
+	// so a CheckedValues store need not run CheckValues: the Manager sets
+	// it on the Changes it makes of an Update whose parser checked its
+	// values (Update.Checked), whose other values it made itself or
+	// loaded from the store. Zero, as in any Change built elsewhere: the
+	// store checks.
+	Checked bool
 }
 
 // Validate reports a change that no store can apply: an unknown mode, or
@@ -223,14 +242,28 @@ type Instant interface {
 	LoadsInstantly() bool
 }
 
+// LoaderAt is a Store with a load for the Manager's read path:
+// LoadAt(ctx, key, now) is Load(ctx, key) as if run at now (the caller's
+// reading of the clock, so that a request reads it once), except that the
+// Data it returns may be the store's own and must not be modified: the
+// Manager never writes into a loaded session (Session.Data is read-only;
+// an update applies to a new map), so such a store need not copy it.
+// Load keeps returning a copy the caller owns.
+type LoaderAt interface {
+	LoadAt(ctx context.Context, key string, now time.Time) (Record, bool, error)
+}
+
 // validValue reports whether v is valid JSON in UTF-8, as CheckedValues
 // stores require of every value.
 func validValue(v []byte) bool { return utf8.Valid(v) && json.Valid(v) }
 
 // CheckValues returns an error when a value c sets is not valid JSON in
-// UTF-8: what a CheckedValues store runs in Save. The error names the key
-// only, never the value.
+// UTF-8: what a CheckedValues store runs in Save. A Change marked Checked
+// passes without a look. The error names the key only, never the value.
 func (c Change) CheckValues() error {
+	if c.Checked {
+		return nil
+	}
 	for k, v := range c.Set {
 		if !validValue(v) {
 			return fmt.Errorf("validating change: the value of %q is not JSON", k)

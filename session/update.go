@@ -33,6 +33,12 @@ type Update struct {
 	// LogoutOthers and LogoutAll end the user's other sessions, or all of
 	// them, after the rest (logout.go).
 	LogoutOthers, LogoutAll bool
+	// Checked says that the parser that built the update has checked
+	// every value of Set to be JSON in UTF-8 (headers.ParseUpdate does):
+	// the Changes the Manager makes of it say so in turn (Change.Checked),
+	// and a CheckedValues store does not check those values again. An
+	// Update built anywhere else leaves it false and is checked.
+	Checked bool
 }
 
 // Empty reports whether u asks for no change at all.
@@ -92,7 +98,7 @@ func (u *Update) deltaFrom(s *Session) Change {
 func (u *Update) delta() Change {
 	// The change shares u's Set and Delete (stores do not modify a
 	// Change) until it needs its own.
-	c := Change{Mode: ModeUpdate, Set: u.Set, Delete: u.Delete}
+	c := Change{Mode: ModeUpdate, Set: u.Set, Delete: u.Delete, Checked: u.Checked}
 	copied := false
 	own := func() {
 		if !copied {

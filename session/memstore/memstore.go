@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ type state struct {
 
 type entry struct {
 	data      session.Data
+	size      int // session.Size(data), measured when it was stored
 	expiresAt time.Time
 	// created and modified date the session for its user's index.
 	created, modified time.Time
@@ -56,6 +58,7 @@ var (
 	_ session.Store         = (*Store)(nil)
 	_ session.CheckedValues = (*Store)(nil)
 	_ session.Instant       = (*Store)(nil)
+	_ session.LoaderAt      = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -64,20 +67,26 @@ func New() *Store {
 }
 
 // Load returns a copy of the session under key, unless it has expired.
-func (s *Store) Load(_ context.Context, key string) (session.Record, bool, error) {
+func (s *Store) Load(ctx context.Context, key string) (session.Record, bool, error) {
+	rec, ok, err := s.LoadAt(ctx, key, time.Now())
+	if ok && s.sealer == nil {
+		rec.Data = clone(rec.Data) // opened sealed data is a fresh copy already
+	}
+	return rec, ok, err
+}
+
+// LoadAt implements session.LoaderAt: the session under key unless it has
+// expired at now, as stored, with no copy. A stored map is immutable:
+// every Save stores a new map that nobody else holds (Set's values
+// copied), no call writes into a stored one, and Take hands out a copy.
+func (s *Store) LoadAt(_ context.Context, key string, now time.Time) (session.Record, bool, error) {
 	s.mu.Lock()
-	e, ok := s.live(key, time.Now())
+	e, ok := s.live(key, now)
 	s.mu.Unlock()
 	if !ok {
 		return session.Record{}, false, nil
 	}
-	// A stored map is never modified (Save makes a new one), so it is
-	// copied outside the lock; opened sealed data is a fresh copy already.
-	data := e.data
-	if s.sealer == nil {
-		data = clone(data)
-	}
-	return session.Record{Data: data, ExpiresAt: e.expiresAt}, true, nil
+	return session.Record{Data: e.data, ExpiresAt: e.expiresAt, Size: e.size}, true, nil
 }
 
 // ValuesChecked implements session.CheckedValues: Save refuses a value
@@ -124,25 +133,35 @@ func (s *Store) Save(ctx context.Context, key string, c session.Change) (bool, e
 		}
 	}
 	// The session as the change leaves it, in a new map: a stored map is
-	// never modified, so that Load copies it outside the lock. Its size is
-	// checked before anything is written.
-	next := make(session.Data, len(e.data)+len(c.Set))
-	if c.Mode == session.ModeUpdate {
-		maps.Copy(next, e.data)
-		for _, k := range c.Delete {
-			delete(next, k)
+	// never modified, so that Load copies it outside the lock and LoadAt
+	// hands it out as it is. Its size is checked before anything is
+	// written.
+	var next session.Data
+	if c.Mode == session.ModeUpdate && len(c.Incr) == 0 && c.View != nil && sameMap(c.From, e.data) {
+		// The session is still the one the caller loaded, and View is
+		// what the change makes of it, handed over: no second copy.
+		next = c.View
+	} else {
+		next = make(session.Data, len(e.data)+len(c.Set))
+		if c.Mode == session.ModeUpdate {
+			maps.Copy(next, e.data)
+			for _, k := range c.Delete {
+				delete(next, k)
+			}
 		}
+		for k, v := range c.Set {
+			next[k] = bytes.Clone(v)
+		}
+		maps.Copy(next, counters)
 	}
-	for k, v := range c.Set {
-		next[k] = bytes.Clone(v)
-	}
-	maps.Copy(next, counters)
-	if err := c.CheckSize(next); err != nil {
-		return false, err
+	// Measured once, for the limit and for the loads that check theirs.
+	size := session.Size(next)
+	if c.MaxSize > 0 && size > c.MaxSize {
+		return false, &session.LimitError{What: "session size", Size: size, Limit: c.MaxSize}
 	}
 	old, stored := s.entries[key]
 	was := s.owners(old, stored)
-	e.data = next
+	e.data, e.size = next, size
 	if !c.ExpiresAt.IsZero() {
 		e.expiresAt = c.ExpiresAt
 	}
@@ -189,8 +208,8 @@ func (s *Store) Take(ctx context.Context, key string) (session.Record, bool, err
 	if !ok {
 		return session.Record{}, false, nil
 	}
-	// A Load that found the entry before this Take may still be copying
-	// its map outside the lock: the taker gets its own copy to modify.
+	// Loads may still hold the stored map (LoadAt hands it out, Load
+	// copies it outside the lock): the taker gets its own copy to modify.
 	data := e.data
 	if s.sealer == nil {
 		data = clone(data)
@@ -236,6 +255,13 @@ func (s *Store) live(key string, now time.Time) (entry, bool) {
 		return entry{}, false
 	}
 	return s.open(key, e)
+}
+
+// sameMap reports whether a and b are one map (not two equal ones), and
+// not empty. A stored map is never written into, so a caller's From that
+// is the stored map says the session has not changed since its load.
+func sameMap(a, b session.Data) bool {
+	return len(a) > 0 && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // clone copies d in two allocations: the map, and one array that holds
