@@ -222,7 +222,7 @@ var errNotJSON = errors.New("session token: a session value is not valid JSON")
 // validValue reports whether a session value is valid JSON in UTF-8, the
 // check that keeps a stored value from adding claims of its own. A
 // variable so that tests can count its calls.
-var validValue = func(v []byte) bool { return utf8.Valid(v) && json.Valid(v) }
+var validValue = session.ValidValue
 
 // checkValues is validValue over every value of d.
 func checkValues(d session.Data) error {

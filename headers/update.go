@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -51,7 +52,7 @@ var suffixes = map[string]string{
 
 // kinds are the keys of suffixes, in a slice: kindOf runs on every update
 // header, and a walk over a map starts at a random place, at a cost.
-var kinds = []string{kindSet, kindDelete, kindClear, kindFlush, kindCycleKey, kindExpiry, kindIncr, kindLogoutOthers, kindLogoutAll}
+var kinds = slices.Collect(maps.Keys(suffixes))
 
 // kindOf returns the kind of an update header from what follows the base.
 func kindOf(rest string) (string, bool) {

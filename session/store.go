@@ -253,9 +253,9 @@ type LoaderAt interface {
 	LoadAt(ctx context.Context, key string, now time.Time) (Record, bool, error)
 }
 
-// validValue reports whether v is valid JSON in UTF-8, as CheckedValues
-// stores require of every value.
-func validValue(v []byte) bool { return utf8.Valid(v) && json.Valid(v) }
+// ValidValue reports whether v is valid JSON in UTF-8, as CheckedValues
+// stores require of every value and the token requires of what it embeds.
+func ValidValue(v []byte) bool { return utf8.Valid(v) && json.Valid(v) }
 
 // CheckValues returns an error when a value c sets is not valid JSON in
 // UTF-8: what a CheckedValues store runs in Save. A Change marked Checked
@@ -265,7 +265,7 @@ func (c Change) CheckValues() error {
 		return nil
 	}
 	for k, v := range c.Set {
-		if !validValue(v) {
+		if !ValidValue(v) {
 			return fmt.Errorf("validating change: the value of %q is not JSON", k)
 		}
 	}
