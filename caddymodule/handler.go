@@ -304,8 +304,9 @@ type Handler struct {
 	// checked: the store keeps only valid JSON values
 	// (session.CheckedValues), which the token then embeds unchecked.
 	// instant: its loads never wait (session.Instant), so no timer
-	// bounds them.
-	checked, instant bool
+	// bounds them. minted: it mints its own keys (session.Minter), so
+	// every cookie is asked of it.
+	checked, instant, minted bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -379,6 +380,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if i, ok := h.store.(session.Instant); ok {
 		h.instant = i.LoadsInstantly()
 	}
+	_, h.minted = h.store.(session.Minter)
 	h.health = registerHealth(storeLabel, h.storeKey)
 	h.storeLabel = storeLabel
 	if err := registerSessionMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -610,8 +612,7 @@ func (h *Handler) load(r *http.Request, cookie string) (sess *session.Session, n
 	// Whether the store was asked: a cookie that is a key of this realm
 	// (Load asks the store for no other). A session found, or a store
 	// that failed, says so without checking the key again.
-	_, minted := h.manager.Store.(session.Minter)
-	wellFormed := minted || err != nil || !sess.IsNew() || h.manager.ValidKey(cookie)
+	wellFormed := h.minted || err != nil || !sess.IsNew() || h.manager.ValidKey(cookie)
 	if wellFormed {
 		h.metrics.loadSeconds.Observe(took.Seconds())
 	}
